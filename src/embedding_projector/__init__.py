@@ -1,0 +1,46 @@
+"""embedding-projector: put embedding matrices into TensorBoard's Embedding Projector.
+
+Fast (raw float32 instead of TSV text), safe (escaped labels, merged and atomically written
+config, crash-safe files) and visible in a TensorBoard that is already running.
+
+Example:
+    >>> import numpy as np, tempfile
+    >>> import embedding_projector as ep
+    >>> logdir = tempfile.mkdtemp()
+    >>> snap = ep.add_embedding(logdir, np.random.rand(100, 16), metadata=[str(i) for i in range(100)])
+    >>> snap.tensor_name
+    'default:000000000'
+"""
+
+from __future__ import annotations
+
+from .errors import (
+    ConfigError,
+    EmbeddingProjectorError,
+    InvalidEmbeddingError,
+    VectorFileError,
+)
+from .writer import (
+    MAX_PROJECTOR_ROWS,
+    MAX_SPRITE_SIDE,
+    ProjectorWriter,
+    Snapshot,
+    add_embedding,
+    escape_label,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "MAX_PROJECTOR_ROWS",
+    "MAX_SPRITE_SIDE",
+    "ConfigError",
+    "EmbeddingProjectorError",
+    "InvalidEmbeddingError",
+    "ProjectorWriter",
+    "Snapshot",
+    "VectorFileError",
+    "__version__",
+    "add_embedding",
+    "escape_label",
+]

@@ -1,0 +1,75 @@
+"""The exceptions this package raises.
+
+Each one subclasses the builtin it refines, so ``except ValueError`` keeps working for callers
+who do not know this package, and each message says what was expected, what was found and how
+to fix it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "EmbeddingProjectorError",
+    "InvalidEmbeddingError",
+    "VectorFileError",
+]
+
+
+class EmbeddingProjectorError(Exception):
+    """Base class of every error raised by embedding-projector."""
+
+
+class InvalidEmbeddingError(EmbeddingProjectorError, ValueError):
+    """A matrix, label list, image batch, tag or step cannot be written as given.
+
+    Raised before any file is touched.
+    """
+
+
+class ConfigError(EmbeddingProjectorError, ValueError):
+    """An existing ``projector_config.pbtxt`` cannot be parsed, so it is left untouched.
+
+    Attributes:
+        path: the config file.
+    """
+
+    def __init__(self, message: str, path: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+    def __reduce__(self) -> tuple[type[ConfigError], tuple[str, str]]:
+        return (type(self), (self.args[0], self.path))
+
+
+class VectorFileError(EmbeddingProjectorError, ValueError):
+    """A vector file is truncated, corrupt or not in the format it claims.
+
+    Attributes:
+        path: the file.
+        offset: byte offset (or ``None``) where the problem was found.
+        row: 0-based vector row (or ``None``) where the problem was found.
+    """
+
+    def __init__(
+        self, message: str, path: str, *, offset: int | None = None, row: int | None = None
+    ) -> None:
+        where = []
+        if row is not None:
+            where.append(f"row {row}")
+        if offset is not None:
+            where.append(f"byte offset {offset}")
+        full = f"{path}: {message}" + (f" (at {', '.join(where)})" if where else "")
+        super().__init__(full)
+        self.path = path
+        self.offset = offset
+        self.row = row
+        self._message = message
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_vector_file_error, (self._message, self.path, self.offset, self.row))
+
+
+def _rebuild_vector_file_error(
+    message: str, path: str, offset: int | None, row: int | None
+) -> VectorFileError:
+    return VectorFileError(message, path, offset=offset, row=row)
