@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tb_server import TensorBoard
+
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def shared_tensorboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TensorBoard]:
+    """One TensorBoard for the session over a root where each test adds its own run.
+
+    A new run changes TensorBoard's set of runs, so the projector re-reads every config: tests
+    that only need "TensorBoard serves what was written" share this server (fast).
+    """
+    root = tmp_path_factory.mktemp("tb-shared") / "logs"
+    root.mkdir()
+    with TensorBoard(root) as server:
+        yield server
+
+
+@pytest.fixture
+def shared_run(
+    shared_tensorboard: TensorBoard, request: pytest.FixtureRequest
+) -> Callable[[], tuple[Path, str]]:
+    """Returns a fresh (run directory, run name) under the shared TensorBoard's log dir."""
+
+    def make() -> tuple[Path, str]:
+        name = f"run{next(_counter):04d}"
+        path = shared_tensorboard.logdir / name
+        return path, name
+
+    return make
+
+
+@pytest.fixture
+def start_tensorboard() -> Iterator[Callable[..., TensorBoard]]:
+    """Factory for a TensorBoard of the test's own (stopped at teardown)."""
+    servers: list[TensorBoard] = []
+
+    def start(logdir: str | os.PathLike[str], **kwargs: object) -> TensorBoard:
+        server = TensorBoard(logdir, **kwargs)  # type: ignore[arg-type]
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def gensim_test_data() -> Path:
+    """gensim's shipped test corpora and vector files."""
+    gensim_test = pytest.importorskip("gensim.test.utils")
+    return Path(gensim_test.datapath("lee_background.cor")).parent
+
+
+@pytest.fixture
+def artifacts_dir() -> Path:
+    """Where tests leave screenshots and images for people to look at."""
+    path = Path(os.environ.get("EP_ARTIFACTS", Path(__file__).parent.parent / "artifacts"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:  # noqa: ARG001
+    shutil.rmtree(Path(__file__).parent / "__tb_tmp__", ignore_errors=True)
