@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -69,6 +68,3 @@ def artifacts_dir() -> Path:
     path.mkdir(parents=True, exist_ok=True)
     return path
 
-
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:  # noqa: ARG001
-    shutil.rmtree(Path(__file__).parent / "__tb_tmp__", ignore_errors=True)
