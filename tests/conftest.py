@@ -67,4 +67,3 @@ def artifacts_dir() -> Path:
     path = Path(os.environ.get("EP_ARTIFACTS", Path(__file__).parent.parent / "artifacts"))
     path.mkdir(parents=True, exist_ok=True)
     return path
-

@@ -7,7 +7,8 @@ Example:
     >>> import numpy as np, tempfile
     >>> import embedding_projector as ep
     >>> logdir = tempfile.mkdtemp()
-    >>> snap = ep.add_embedding(logdir, np.random.rand(100, 16), metadata=[str(i) for i in range(100)])
+    >>> labels = [str(i) for i in range(100)]
+    >>> snap = ep.add_embedding(logdir, np.random.rand(100, 16), metadata=labels)
     >>> snap.tensor_name
     'default:000000000'
 """

@@ -77,7 +77,11 @@ def as_float32_matrix(mat: Any) -> npt.NDArray[np.float32]:
     finite_rows = np.isfinite(result).all(axis=1)
     if not finite_rows.all():
         bad = np.flatnonzero(~finite_rows)
-        overflow = bool(np.isfinite(array[bad]).all()) if np.issubdtype(array.dtype, np.floating) else False
+        overflow = (
+            bool(np.isfinite(array[bad]).all())
+            if np.issubdtype(array.dtype, np.floating)
+            else False
+        )
         hint = (
             " (they are finite in the input but overflow float32, the projector's format)"
             if overflow
@@ -160,12 +164,9 @@ def as_label_rows(
         ) from error
     if len(items) != rows:
         raise InvalidEmbeddingError(
-            f"metadata has {len(items)} labels but mat has {rows} rows; they must match "
-            "one-to-one."
+            f"metadata has {len(items)} labels but mat has {rows} rows; they must match one-to-one."
         )
-    multi = bool(items) and all(
-        isinstance(item, (list, tuple, np.ndarray)) for item in items
-    )
+    multi = bool(items) and all(isinstance(item, (list, tuple, np.ndarray)) for item in items)
     if metadata_header is not None:
         header = [_to_text(cell) for cell in metadata_header]
         if len(header) == 1 and not multi:

@@ -57,11 +57,14 @@ class Selection:
 
 def read_word_list(words: str | os.PathLike[str] | Iterable[str]) -> list[str]:
     """A list of words, or a UTF-8 file with one word per line (blank lines ignored)."""
-    if isinstance(words, (str, os.PathLike)) and Path(words).is_file():
-        text = Path(words).read_text(encoding="utf-8-sig")
-        return [line.strip("\r\n") for line in text.split("\n") if line.strip()]
-    if isinstance(words, str):
-        return [words]
+    if isinstance(words, (str, os.PathLike)):
+        path = Path(words)
+        if path.is_file():
+            text = path.read_text(encoding="utf-8-sig")
+            return [line.strip("\r\n") for line in text.split("\n") if line.strip()]
+        if isinstance(words, str):
+            return [words]
+        raise FileNotFoundError(f"word list file not found: {path}")
     return [str(word) for word in words]
 
 
@@ -105,7 +108,9 @@ def select_keys(
         for index in range(min(limit, len(keys))):
             selection.add(index, keys[index], "top", seen)
     if sample is not None and sample > 0:
-        rest = np.setdiff1d(np.arange(len(keys)), np.fromiter(seen, dtype=np.int64, count=len(seen)))
+        rest = np.setdiff1d(
+            np.arange(len(keys)), np.fromiter(seen, dtype=np.int64, count=len(seen))
+        )
         rng = np.random.default_rng(seed)
         chosen = rng.choice(rest, size=min(sample, rest.size), replace=False)
         for index in np.sort(chosen).tolist():

@@ -90,6 +90,7 @@ STEP_DIR_DIGITS = 5
 TENSOR_NAME_STEP_DIGITS = 9
 #: TensorBoard decodes this much of a tensor file as UTF-8 before it parses TSV lines.
 TSV_PROBE_BYTES = 16 * 1024 * 1024
+_PROBE_CHUNK = 64 * 1024
 TENSOR_BINARY_SUFFIX = ".bin"
 TENSOR_TSV_SUFFIX = ".tsv"
 LOCK_FILENAME = ".projector_config.pbtxt.lock"
@@ -288,15 +289,17 @@ def sprite_png(images: npt.NDArray[np.uint8]) -> tuple[bytes, int]:
 def tensor_needs_tsv(matrix: npt.NDArray[np.float32]) -> bool:
     """True when TensorBoard would misread the raw float32 bytes as TSV text.
 
-    TensorBoard decodes up to 16 MiB of the file as UTF-8 before parsing lines; it falls back
+    TensorBoard decodes up to 16 MiB of the file as UTF-8 before it parses lines; it falls back
     to binary only if that decoding fails. So binary is safe exactly when the first
-    ``TSV_PROBE_BYTES`` bytes are not valid UTF-8.
+    ``TSV_PROBE_BYTES`` bytes are not valid UTF-8 (usually the first few bytes tell).
     """
-    raw = memoryview(matrix).cast("B")
-    probe = bytes(raw[:TSV_PROBE_BYTES])
+    raw = matrix.reshape(-1).view(np.uint8)
+    end = min(raw.size, TSV_PROBE_BYTES)
     decoder = codecs.getincrementaldecoder("utf-8")()
     try:
-        decoder.decode(probe, final=len(probe) == raw.nbytes)
+        for start in range(0, end, _PROBE_CHUNK):
+            stop = min(start + _PROBE_CHUNK, end)
+            decoder.decode(raw[start:stop].tobytes(), final=stop == raw.size)
     except UnicodeDecodeError:
         return False
     return True
@@ -531,9 +534,7 @@ class ProjectorWriter:
             )
             metadata_path = sprite_path = None
             if metadata_text is not None:
-                metadata_path = _atomic_write(
-                    directory, f"metadata.r{revision}.tsv", metadata_text
-                )
+                metadata_path = _atomic_write(directory, f"metadata.r{revision}.tsv", metadata_text)
             if sprite is not None:
                 sprite_path = _atomic_write(directory, f"sprite.r{revision}.png", sprite[0])
             name = tensor_name(tag, step, revision, name_suffix)
@@ -616,9 +617,7 @@ class ProjectorWriter:
     def _bump_refresh_run(self) -> None:
         refresh_root = self.logdir / REFRESH_DIRNAME
         refresh_root.mkdir(exist_ok=True)
-        current = sorted(
-            (name for name in os.listdir(refresh_root) if name.isdigit()), key=int
-        )
+        current = sorted((name for name in os.listdir(refresh_root) if name.isdigit()), key=int)
         next_name = str(int(current[-1]) + 1 if current else 1).zfill(12)
         if current:
             os.rename(refresh_root / current[-1], refresh_root / next_name)
@@ -722,4 +721,3 @@ def add_embedding(
         tag=tag,
         metadata_header=metadata_header,
     )
-

@@ -1,0 +1,173 @@
+"""Kill -9 in the middle of writing, and two writers at once: nothing torn, nothing lost."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from embedding_projector import ProjectorWriter
+from embedding_projector.writer import TEMP_PREFIX, read_config
+from tb_server import TensorBoard, parse_metadata
+
+WRITER_SCRIPT = textwrap.dedent(
+    """
+    import os, signal, sys
+    import numpy as np
+
+    # Fault injection: die at the N-th rename (each snapshot renames 4-5 files), i.e. at a
+    # chosen point inside the writer's critical section.
+    kill_at = int(os.environ.get("EP_KILL_AT_RENAME", "0"))
+    renames = 0
+    def dying(real):
+        def rename(*args, **kwargs):
+            global renames
+            renames += 1
+            if renames == kill_at:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return real(*args, **kwargs)
+        return rename
+    os.replace, os.rename = dying(os.replace), dying(os.rename)
+
+    from embedding_projector import ProjectorWriter
+
+    logdir, tag, first, count, rows, cols = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:7])
+    writer = ProjectorWriter(logdir)
+    pattern = 1e-6 * (np.arange(rows, dtype=np.float32)[:, None] + np.arange(cols))
+    labels = [f"{tag}-{i}" for i in range(rows)]
+    images = np.zeros((rows, 1, 8, 8), dtype=np.uint8)
+    for step in range(first, first + count):
+        # Cheap to build, so most of the child's time is spent inside the writer.
+        matrix = pattern + np.float32(step)
+        writer.add_embedding(matrix, metadata=labels, label_img=images, global_step=step, tag=tag)
+        print(step, flush=True)
+    """
+)
+
+
+def start_writer(
+    script: Path,
+    logdir: Path,
+    tag: str,
+    first: int,
+    count: int,
+    rows: int,
+    cols: int = 64,
+    kill_at_rename: int = 0,
+) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, str(script), str(logdir), tag, *map(str, (first, count, rows, cols))],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "EP_KILL_AT_RENAME": str(kill_at_rename)},
+    )
+
+
+def check_consistent(logdir: Path) -> dict[str, str]:
+    """Config parses with TensorBoard's proto and every entry points at complete files.
+
+    Returns a hash of each referenced file.
+    """
+    config = read_config(logdir / "projector_config.pbtxt")
+    hashes = {}
+    for entry in config.embeddings:
+        rows, cols = entry.tensor_shape
+        tensor = logdir / entry.tensor_path
+        assert tensor.stat().st_size == rows * cols * 4, entry.tensor_name
+        metadata = (logdir / entry.metadata_path).read_text(encoding="utf-8")
+        header, labels = parse_metadata(metadata)
+        assert header is None and len(labels) == rows
+        sprite = logdir / entry.sprite.image_path
+        assert sprite.read_bytes().endswith(b"IEND\xaeB`\x82"), "PNG is complete"
+        for path in (tensor, logdir / entry.metadata_path, sprite):
+            hashes[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return hashes
+
+
+@pytest.mark.slow
+def test_kill_9_mid_write_never_tears_or_loses_a_snapshot(tmp_path, start_tensorboard):
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER_SCRIPT, encoding="utf-8")
+    logdir = tmp_path / "logs" / "run"
+    rng = random.Random(1234)
+    previous: dict[str, str] = {}
+    next_step = 0
+    kills = torn_writes = 0
+    for attempt in range(10):
+        # Odd attempts: the child kills itself at a random rename inside the writer (after
+        # its first complete snapshot). Even attempts: killed from outside at a random time.
+        kill_at = rng.randint(6, 20) if attempt % 2 else 0
+        process = start_writer(
+            script, logdir, "words", next_step, 1000, 5000, 256, kill_at_rename=kill_at
+        )
+        assert process.stdout is not None
+        first_line = process.stdout.readline()
+        assert first_line.strip() == str(next_step), process.stderr.read()  # type: ignore[union-attr]
+        if not kill_at:
+            time.sleep(rng.uniform(0.0, 0.3))
+            process.send_signal(signal.SIGKILL)
+        process.communicate()  # reaps it and closes the pipes
+        assert process.returncode == -signal.SIGKILL
+        kills += 1
+        if any(logdir.rglob(f"{TEMP_PREFIX}*")):
+            torn_writes += 1
+        hashes = check_consistent(logdir)
+        # Every snapshot seen before is still there, byte for byte.
+        for path, digest in previous.items():
+            assert hashes[path] == digest
+        previous = hashes
+        steps = ProjectorWriter(logdir).steps("words")
+        assert steps == list(range(len(steps)))
+        next_step = steps[-1] + 1
+    assert kills == 10
+    print(f"{torn_writes} of {kills} kills interrupted a file write")
+    assert torn_writes >= 1, "no kill landed mid-write: the test proved nothing"
+    # A later write cleans up whatever temp files the killed writers left.
+    ProjectorWriter(logdir).add_embedding(np.ones((3, 2)) * 0.5, global_step=next_step, tag="words")
+    leftovers = [p for p in logdir.rglob(f"{TEMP_PREFIX}*") if p.parent in (logdir,)]
+    assert leftovers == []
+    tb: TensorBoard = start_tensorboard(logdir.parent)
+    tb.wait_for_run("run")
+    names = tb.tensor_names("run")
+    assert len(names) == next_step + 1
+    served = tb.tensor("run", names[0])
+    assert served.shape == (5000, 256)
+
+
+@pytest.mark.slow
+def test_two_processes_writing_one_log_dir_lose_nothing(tmp_path):
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER_SCRIPT, encoding="utf-8")
+    logdir = tmp_path / "logs"
+    writers = [
+        start_writer(script, logdir, "alpha", 0, 12, 200),
+        start_writer(script, logdir, "beta", 0, 12, 200),
+        start_writer(script, logdir, "shared", 0, 12, 200),
+        start_writer(script, logdir, "shared", 6, 12, 200),
+    ]
+    for process in writers:
+        _, err = process.communicate(timeout=240)
+        assert process.returncode == 0, err
+    check_consistent(logdir)
+    writer = ProjectorWriter(logdir)
+    assert writer.steps("alpha") == list(range(12))
+    assert writer.steps("beta") == list(range(12))
+    assert writer.steps("shared") == list(range(18))
+    # Steps 6..11 of "shared" were written twice: one entry each, holding one writer's data.
+    config = read_config(logdir / "projector_config.pbtxt")
+    shared_paths = [e.tensor_path for e in config.embeddings if "/shared/" in e.tensor_path]
+    assert len(shared_paths) == len(set(shared_paths)) == 18
+    for entry in config.embeddings:
+        matrix = np.fromfile(logdir / entry.tensor_path, dtype="<f4").reshape(200, 64)
+        step = int(entry.tensor_path.split("/")[0])
+        np.testing.assert_allclose(matrix[:, 0], step + 1e-6 * np.arange(200), atol=1e-5)

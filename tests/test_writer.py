@@ -1,0 +1,351 @@
+"""The core writer, checked through what a real TensorBoard serves."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import embedding_projector as ep
+from embedding_projector import writer as writer_module
+from embedding_projector.errors import ConfigError, InvalidEmbeddingError
+from tb_server import TensorBoard, parse_metadata
+
+RNG = np.random.default_rng(0)
+
+
+def projector_files(logdir: Path) -> list[Path]:
+    """Files TensorBoard's projector could read (anything but the lock and event files)."""
+    if not logdir.exists():
+        return []
+    return [
+        p
+        for p in logdir.rglob("*")
+        if p.is_file() and "tfevents" not in p.name and p.name != writer_module.LOCK_FILENAME
+    ]
+
+
+def test_tensor_and_labels_round_trip_through_tensorboard(shared_tensorboard, shared_run):
+    run_dir, run = shared_run()
+    matrix = RNG.normal(size=(50, 7)).astype(np.float64)
+    hostile = ["a\tb", "line\nbreak", "cr\rhere", "", "   ", "東京", "🦜 emoji", "\ufeff", "x\\ty"]
+    labels = [
+        f"{i}:{hostile[i % len(hostile)]}" if i % 3 else hostile[i % len(hostile)]
+        for i in range(50)
+    ]
+    snap = ep.add_embedding(str(run_dir), matrix, metadata=labels, global_step=3, tag="words")
+    shared_tensorboard.wait_for_run(run)
+
+    served = shared_tensorboard.tensor(run, snap.tensor_name)
+    np.testing.assert_array_equal(served, matrix.astype(np.float32))
+    header, rows = parse_metadata(shared_tensorboard.metadata(run, snap.tensor_name))
+    assert header is None
+    assert len(rows) == 50
+    for i, row in enumerate(rows):
+        assert len(row) == 1
+        if i % 3:
+            assert row[0].startswith(f"{i}:")
+    assert rows[5][0] == "5:東京"
+    expected = ["a\\tb", "(empty)", "🦜 emoji", "a\\tb", "(empty)"]
+    assert [rows[i][0] for i in (0, 3, 6, 9, 12)] == expected
+    entry = shared_tensorboard.embedding(run, snap.tensor_name)
+    assert [int(v) for v in entry["tensorShape"]] == [50, 7]
+    assert snap.tensor_path.suffix == ".bin"
+
+
+def test_multi_column_metadata_has_a_header_and_aligned_rows(shared_tensorboard, shared_run):
+    run_dir, run = shared_run()
+    rows_in = [[f"w{i}", i, "" if i % 4 == 0 else f"q\t{i}"] for i in range(30)]
+    rows_in[4] = ["", "", ""]  # an all-blank row would be skipped by the frontend
+    snap = ep.add_embedding(
+        run_dir, RNG.random((30, 4)), metadata=rows_in, metadata_header=["word", "rank", "query"]
+    )
+    shared_tensorboard.wait_for_run(run)
+    header, rows = parse_metadata(shared_tensorboard.metadata(run, snap.tensor_name))
+    assert header == ["word", "rank", "query"]
+    assert len(rows) == 30
+    for i, row in enumerate(rows):
+        assert len(row) == 3
+        if i != 4:
+            assert row[0] == f"w{i}" and row[1] == str(i)
+
+
+def test_coexists_with_tensorboardx_in_one_run(shared_tensorboard, shared_run):
+    from tensorboardX import SummaryWriter
+
+    run_dir, run = shared_run()
+    theirs = RNG.random((20, 5)).astype(np.float32)
+    ours = RNG.random((20, 5)).astype(np.float32)
+    with SummaryWriter(str(run_dir)) as tbx:
+        tbx.add_embedding(theirs, metadata=[f"t{i}" for i in range(20)], global_step=1)
+        snap = ep.add_embedding(tbx, ours, metadata=[f"o{i}" for i in range(20)], global_step=1)
+        tbx.add_embedding(theirs * 2, metadata=[f"t{i}" for i in range(20)], global_step=2)
+    shared_tensorboard.wait_for_run(run)
+    names = shared_tensorboard.tensor_names(run)
+    assert sorted(names) == sorted(["default:00001", "default:00002", snap.tensor_name])
+    np.testing.assert_allclose(shared_tensorboard.tensor(run, "default:00001"), theirs, rtol=1e-6)
+    np.testing.assert_array_equal(shared_tensorboard.tensor(run, snap.tensor_name), ours)
+    _, rows = parse_metadata(shared_tensorboard.metadata(run, snap.tensor_name))
+    assert [r[0] for r in rows] == [f"o{i}" for i in range(20)]
+    # tensorboardX's files are untouched next to ours in the same step directory.
+    assert (run_dir / "00001" / "default" / "tensors.tsv").exists()
+
+
+def test_rewriting_a_step_leaves_one_entry_with_fresh_data(shared_tensorboard, shared_run):
+    run_dir, run = shared_run()
+    writer = ep.ProjectorWriter(run_dir)
+    first = writer.add_embedding(RNG.random((10, 3)), metadata=list("abcdefghij"), global_step=5)
+    second_data = RNG.random((12, 3)).astype(np.float32)
+    second = writer.add_embedding(second_data, global_step=5)
+    shared_tensorboard.wait_for_run(run)
+    names = shared_tensorboard.tensor_names(run)
+    assert names == [second.tensor_name]
+    assert second.tensor_name != first.tensor_name  # TensorBoard caches tensors by name
+    np.testing.assert_array_equal(shared_tensorboard.tensor(run, second.tensor_name), second_data)
+    assert not first.tensor_path.exists() and first.metadata_path is not None
+    assert not first.metadata_path.exists()
+    assert writer.steps() == [5]
+
+
+def test_accepts_torch_writer_and_tensors(shared_tensorboard, shared_run):
+    torch = pytest.importorskip("torch")
+    from torch.utils.tensorboard import SummaryWriter
+
+    run_dir, run = shared_run()
+    weights = torch.randn(16, 8, requires_grad=True)
+    half = torch.randn(16, 8).to(torch.bfloat16)
+    with SummaryWriter(str(run_dir)) as writer:
+        a = ep.add_embedding(writer, weights * 2, global_step=0, tag="grad")
+        b = ep.add_embedding(writer, half, global_step=0, tag="bf16")
+        c = ep.add_embedding(writer, [[1.0, 2.0], [3.0, 4.5]], global_step=0, tag="lists")
+    shared_tensorboard.wait_for_run(run)
+    np.testing.assert_array_equal(
+        shared_tensorboard.tensor(run, a.tensor_name), (weights * 2).detach().numpy()
+    )
+    np.testing.assert_array_equal(
+        shared_tensorboard.tensor(run, b.tensor_name), half.float().numpy()
+    )
+    np.testing.assert_array_equal(
+        shared_tensorboard.tensor(run, c.tensor_name), [[1.0, 2.0], [3.0, 4.5]]
+    )
+
+
+def test_tensor_names_sort_chronologically_past_99999(shared_tensorboard, shared_run):
+    run_dir, run = shared_run()
+    writer = ep.ProjectorWriter(run_dir)
+    steps = [100_000, 7, 99_999, 0, 1_234_567]
+    names = {writer.add_embedding(RNG.random((4, 2)), global_step=s).tensor_name: s for s in steps}
+    shared_tensorboard.wait_for_run(run)
+    served = shared_tensorboard.tensor_names(run)
+    assert sorted(served) == sorted(names)
+    # The frontend orders same-sized tensors by name: that order must be step order.
+    assert [names[n] for n in sorted(served)] == sorted(steps)
+    assert all(":" in n and str(names[n]) in n for n in served)
+
+
+@pytest.mark.parametrize(
+    "matrix",
+    [
+        np.zeros((40, 6)),
+        np.array([[0.0, 0.0], [0.0, 0.0]]),
+        # 0x41414141 and friends: every byte is printable ASCII
+        np.frombuffer(b"AAAABBBBCCCCDDDD", dtype="<f4").reshape(2, 2),
+    ],
+    ids=["zeros", "tiny-zeros", "ascii-bytes"],
+)
+def test_matrix_whose_bytes_are_valid_utf8_is_written_as_tsv(
+    shared_tensorboard, shared_run, matrix
+):
+    run_dir, run = shared_run()
+    snap = ep.add_embedding(run_dir, matrix)
+    assert snap.tensor_path.suffix == ".tsv"
+    shared_tensorboard.wait_for_run(run)
+    np.testing.assert_array_equal(
+        shared_tensorboard.tensor(run, snap.tensor_name), matrix.astype(np.float32)
+    )
+
+
+def test_sprites_square_padded_and_served(shared_tensorboard, shared_run):
+    run_dir, run = shared_run()
+    count = 10
+    images = np.zeros((count, 3, 6, 4), dtype=np.float32)  # non-square, float in [0, 1]
+    for i in range(count):
+        images[i, i % 3] = (i + 1) / count
+    snap = ep.add_embedding(run_dir, RNG.random((count, 3)), label_img=images)
+    shared_tensorboard.wait_for_run(run)
+    entry = shared_tensorboard.embedding(run, snap.tensor_name)
+    assert [int(v) for v in entry["sprite"]["singleImageDim"]] == [6, 6]
+    sheet = np.asarray(Image.open(io.BytesIO(shared_tensorboard.sprite(run, snap.tensor_name))))
+    per_row = 4  # ceil(sqrt(10))
+    assert sheet.shape == (3 * 6, per_row * 6, 3)
+    for i in range(count):
+        r, c = divmod(i, per_row)
+        cell = sheet[r * 6 : (r + 1) * 6, c * 6 : (c + 1) * 6]
+        expected = round((i + 1) / count * 255)
+        assert cell[:, 1:5, i % 3].min() == expected  # image centred, 1 px padding each side
+        assert cell[:, 0, :].max() == 0
+
+
+def test_oversized_sprite_is_downscaled_with_a_warning(tmp_path):
+    count = 20  # 5 per row; 5 * 2000 px > 8192
+    images = np.full((count, 1, 2000, 2000), 200, dtype=np.uint8)
+    with pytest.warns(UserWarning, match="downscaling each to 1638x1638"):
+        snap = ep.add_embedding(tmp_path, RNG.random((count, 2)), label_img=images)
+    assert snap.sprite_path is not None
+    with Image.open(snap.sprite_path) as sheet:
+        assert sheet.size == (5 * 1638, 4 * 1638)
+        assert max(sheet.size) <= ep.MAX_SPRITE_SIDE
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"mat": np.array([[1.0, np.nan], [2.0, 3.0], [np.inf, 1.0]])}, r"2 row.*NaN or Inf.*0, 2"),
+        ({"mat": np.array([[1e39, 1.0], [2.0, 3.0]])}, "overflow float32"),
+        ({"mat": np.ones(5)}, "must be 2-D"),
+        ({"mat": np.ones((1, 5))}, "at least 2 rows and 2 columns"),
+        ({"mat": np.ones((5, 1))}, "at least 2 rows and 2 columns"),
+        ({"mat": np.ones((0, 5))}, "at least 2 rows"),
+        ({"mat": [[1, 2], [3]]}, "rectangular"),
+        ({"mat": np.ones((3, 2)), "metadata": ["a", "b"]}, "2 labels but mat has 3 rows"),
+        ({"mat": np.ones((3, 2)), "metadata": "abc"}, "not a single string"),
+        ({"mat": np.ones((3, 2)), "label_img": np.ones((3, 2, 4, 4))}, "1, 3 or 4 channels"),
+        ({"mat": np.ones((3, 2)), "label_img": np.ones((2, 1, 4, 4))}, "2 images but mat has 3"),
+        ({"mat": np.ones((3, 2)), "label_img": np.full((3, 1, 4, 4), 255.0)}, r"in \[0, 1\]"),
+        ({"mat": np.ones((3, 2)), "global_step": -1}, "global_step must be >= 0"),
+        ({"mat": np.ones((3, 2)), "global_step": 1.5}, "non-negative integer"),
+        ({"mat": np.ones((3, 2)), "tag": ""}, "non-empty string"),
+        (
+            {
+                "mat": np.ones((3, 2)),
+                "metadata": [["a", 1], ["b", 2], ["c"]],
+                "metadata_header": ["w", "n"],
+            },
+            "row 2 has 1 columns",
+        ),
+    ],
+)
+def test_bad_input_is_refused_before_any_file_is_touched(tmp_path, kwargs, message):
+    logdir = tmp_path / "logs"
+    with pytest.raises(InvalidEmbeddingError, match=message):
+        ep.add_embedding(logdir, **kwargs)
+    assert not logdir.exists()
+
+
+def test_bad_input_leaves_existing_snapshots_untouched(tmp_path):
+    good = ep.add_embedding(tmp_path, RNG.random((4, 3)), metadata=list("abcd"))
+    before = {p: p.read_bytes() for p in projector_files(tmp_path)}
+    with pytest.raises(InvalidEmbeddingError):
+        ep.add_embedding(tmp_path, np.full((4, 3), np.nan), metadata=list("abcd"))
+    assert {p: p.read_bytes() for p in projector_files(tmp_path)} == before
+    assert good.tensor_path.exists()
+
+
+def test_more_rows_than_the_projector_loads_warns(tmp_path):
+    with pytest.warns(UserWarning, match="loads only the first 100000"):
+        snap = ep.add_embedding(tmp_path, np.ones((100_001, 2), dtype=np.float32) * 0.5)
+    assert snap.shape == (100_001, 2)
+
+
+def test_malformed_existing_config_is_reported_and_left_alone(tmp_path):
+    config = tmp_path / "projector_config.pbtxt"
+    config.write_text("embeddings { tensor_name: ", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not a valid projector config") as info:
+        ep.add_embedding(tmp_path, RNG.random((3, 3)))
+    assert info.value.path == str(config)
+    assert config.read_text(encoding="utf-8") == "embeddings { tensor_name: "
+    assert not (tmp_path / "00000").exists() or not any((tmp_path / "00000").rglob("*.bin"))
+
+
+def test_event_file_created_once_so_the_run_is_listed(tmp_path):
+    ep.add_embedding(tmp_path, RNG.random((3, 3)), global_step=0)
+    ep.add_embedding(tmp_path, RNG.random((3, 3)), global_step=1)
+    events = [p for p in tmp_path.iterdir() if "tfevents" in p.name]
+    assert len(events) == 1
+
+
+def test_steps_lists_only_our_entries_for_the_tag(tmp_path):
+    from tensorboardX import SummaryWriter
+
+    writer = ep.ProjectorWriter(tmp_path)
+    for step in (3, 1, 2):
+        writer.add_embedding(RNG.random((3, 2)), global_step=step, tag="a/b")
+    writer.add_embedding(RNG.random((3, 2)), global_step=9, tag="other")
+    with SummaryWriter(str(tmp_path)) as tbx:
+        tbx.add_embedding(RNG.random((3, 2)), global_step=50, tag="a/b")
+    assert writer.steps("a/b") == [1, 2, 3]
+    assert writer.steps("other") == [9]
+    assert len(writer.entries()) == 5
+
+
+def test_metadata_text_matches_what_the_frontend_parses():
+    labels = ["a\tb", "", " ", "\n", "ok", "\ufeff"]
+    text = writer_module.metadata_tsv([[x] for x in labels], None)
+    header, rows = parse_metadata(text)
+    assert header is None
+    assert len(rows) == len(labels)
+    assert [r[0] for r in rows] == ["a\\tb", "(empty)", "(empty)", "\\n", "ok", "(empty)"]
+    served_json = json.dumps(text)  # stays one JSON string: no surrogate problems
+    assert served_json
+
+
+def test_live_tensorboard_shows_new_snapshots_without_restart(tmp_path, start_tensorboard):
+    logdir = tmp_path / "logs"
+    live = logdir / "live"
+    frozen = logdir / "frozen"
+    ep.ProjectorWriter(live).add_embedding(RNG.random((5, 3)), global_step=0)
+    ep.ProjectorWriter(frozen, live_refresh=False).add_embedding(RNG.random((5, 3)), global_step=0)
+    tb: TensorBoard = start_tensorboard(logdir)
+    tb.wait_for(lambda: {"live", "frozen"} <= set(tb.runs()))
+    assert len(tb.tensor_names("live")) == 1
+
+    # Without a change in the set of runs, TensorBoard never re-reads the config.
+    ep.ProjectorWriter(frozen, live_refresh=False).add_embedding(RNG.random((5, 3)), global_step=1)
+    tb.wait_for(lambda: len(tb.all_runs()) >= 3)  # (it has noticed the live run's marker)
+    # The default writer changes the set of runs, so the next request re-reads every config.
+    snap = ep.ProjectorWriter(live).add_embedding(RNG.random((5, 3)), global_step=1)
+    tb.wait_for(lambda: snap.tensor_name in tb.tensor_names("live"), timeout=30)
+    assert len(tb.tensor_names("live")) == 2
+
+
+def test_tag_directories_stay_inside_the_log_dir_and_tensorboard_accepts_paths(tmp_path):
+    from tensorboard.plugins.projector.projector_plugin import _rel_to_abs_asset_path
+
+    tags = [
+        "../../etc",
+        "/abs/path",
+        "..",
+        ".",
+        "a/../../b",
+        "C:\\windows\\system32",
+        "CON",
+        "nul.txt",
+        "x" * 1000,
+        "null\x00byte",
+        "rtl\u202etxt.exe",
+        "zero\u200bwidth",
+        "日本語/タグ",
+        "emoji 🦜 tag ",
+        "trailing.",
+    ]
+    writer = ep.ProjectorWriter(tmp_path)
+    for index, tag in enumerate(tags):
+        writer.add_embedding(
+            RNG.random((3, 2)), metadata=["a", "b", "c"], global_step=index, tag=tag
+        )
+    config = tmp_path / "projector_config.pbtxt"
+    entries = writer.entries()
+    assert len(entries) == len(tags)
+    root = os.path.realpath(tmp_path)
+    for entry in entries:
+        for path in (entry.tensor_path, entry.metadata_path):
+            resolved = _rel_to_abs_asset_path(path, str(config))
+            assert resolved.startswith(root + os.sep)
+            assert os.path.isfile(resolved)
+    for tag in tags:
+        assert writer.steps(tag) == [tags.index(tag)]
