@@ -156,15 +156,23 @@ class TensorBoard:
         self.wait_for(lambda: run in self.runs(), timeout=timeout)
 
 
+#: What JavaScript's String.prototype.trim() removes (WhiteSpace and LineTerminator).
+JS_WHITESPACE = frozenset(
+    "\t\n\v\f\r \xa0\u1680\u2028\u2029\u202f\u205f\u3000\ufeff"
+    + "".join(chr(c) for c in range(0x2000, 0x200B))
+)
+
+
 def parse_metadata(text: str) -> tuple[list[str] | None, list[list[str]]]:
     """Parse served metadata the way the projector frontend does (``TO`` in its bundle).
 
-    Blank lines are skipped; a first line containing a tab is the header.
+    Lines are split on "\n"; lines that JavaScript's ``trim()`` empties are skipped; a first
+    line containing a tab is the header.
     """
     header = None
     rows: list[list[str]] = []
     for line in text.split("\n"):
-        if not line.strip():
+        if all(char in JS_WHITESPACE for char in line):
             continue
         if header is None and not rows and "\t" in line:
             header = line.split("\t")
