@@ -19,6 +19,7 @@ from .errors import (
     ConfigError,
     EmbeddingProjectorError,
     InvalidEmbeddingError,
+    SnapshotWriteError,
     VectorFileError,
 )
 from .writer import (
@@ -40,6 +41,7 @@ __all__ = [
     "InvalidEmbeddingError",
     "ProjectorWriter",
     "Snapshot",
+    "SnapshotWriteError",
     "VectorFileError",
     "__version__",
     "add_embedding",

@@ -11,6 +11,7 @@ __all__ = [
     "ConfigError",
     "EmbeddingProjectorError",
     "InvalidEmbeddingError",
+    "SnapshotWriteError",
     "VectorFileError",
 ]
 
@@ -23,6 +24,14 @@ class InvalidEmbeddingError(EmbeddingProjectorError, ValueError):
     """A matrix, label list, image batch, tag or step cannot be written as given.
 
     Raised before any file is touched.
+    """
+
+
+class SnapshotWriteError(EmbeddingProjectorError, OSError):
+    """The file system refused a snapshot (disk full, read-only, permission denied, lock timeout).
+
+    ``errno`` is the underlying error's. What was written before is unchanged, and the
+    snapshot's own partial files are removed.
     """
 
 

@@ -58,7 +58,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._arrays import as_float32_matrix, as_label_rows, as_uint8_images
-from .errors import ConfigError, InvalidEmbeddingError
+from .errors import ConfigError, InvalidEmbeddingError, SnapshotWriteError
 
 if TYPE_CHECKING:
     from tensorboard.plugins.projector.projector_config_pb2 import (
@@ -353,10 +353,8 @@ def _atomic_write(directory: Path, name: str, data: bytes | npt.NDArray[np.float
     fd, temp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=directory)
     try:
         with os.fdopen(fd, "wb") as handle:
-            if isinstance(data, np.ndarray):
-                data.tofile(handle)
-            else:
-                handle.write(data)
+            # write() rather than ndarray.tofile: it reports ENOSPC with its errno.
+            handle.write(data.data if isinstance(data, np.ndarray) else data)
         os.replace(temp, directory / name)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -467,6 +465,8 @@ class ProjectorWriter:
         Raises:
             InvalidEmbeddingError: bad input; nothing was written.
             ConfigError: the existing config does not parse; nothing was written.
+            SnapshotWriteError: the disk is full, read-only or not writable (an ``OSError``);
+                earlier snapshots and the config are unchanged.
         """
         step = _validate_step(global_step)
         _validate_tag(tag)
@@ -517,41 +517,69 @@ class ProjectorWriter:
         from filelock import FileLock
 
         use_tsv = tensor_needs_tsv(matrix)
-        self.logdir.mkdir(parents=True, exist_ok=True)
         relative_dir = _posix(step_dirname(step), tag_dirname(tag))
         directory = self.logdir / step_dirname(step) / tag_dirname(tag)
-        with FileLock(str(self.logdir / LOCK_FILENAME), timeout=self.lock_timeout):
-            config = read_config(self.config_path)
-            _remove_stale_temp_files(self.logdir)
-            directory.mkdir(parents=True, exist_ok=True)
-            _remove_stale_temp_files(directory)
-            revision = self._next_revision(config, relative_dir, directory)
-            tensor_file = f"tensors.r{revision}" + (
-                TENSOR_TSV_SUFFIX if use_tsv else TENSOR_BINARY_SUFFIX
-            )
-            tensor_path = _atomic_write(
-                directory, tensor_file, _tensor_tsv(matrix) if use_tsv else matrix
-            )
-            metadata_path = sprite_path = None
-            if metadata_text is not None:
-                metadata_path = _atomic_write(directory, f"metadata.r{revision}.tsv", metadata_text)
-            if sprite is not None:
-                sprite_path = _atomic_write(directory, f"sprite.r{revision}.png", sprite[0])
-            name = tensor_name(tag, step, revision, name_suffix)
-            entry = self._replace_entry(config, relative_dir)
-            entry.tensor_name = name
-            entry.tensor_path = _posix(relative_dir, tensor_file)
-            entry.tensor_shape.extend(matrix.shape)
-            if metadata_path is not None:
-                entry.metadata_path = _posix(relative_dir, metadata_path.name)
-            if sprite is not None and sprite_path is not None:
-                entry.sprite.image_path = _posix(relative_dir, sprite_path.name)
-                entry.sprite.single_image_dim.extend([sprite[1], sprite[1]])
-            self._ensure_event_file()
-            self._write_config(config)
-            self._remove_unreferenced(directory, config, relative_dir)
-            if self.live_refresh:
-                self._bump_refresh_run()
+        written: list[Path] = []
+        try:
+            self.logdir.mkdir(parents=True, exist_ok=True)
+            lock = FileLock(str(self.logdir / LOCK_FILENAME), timeout=self.lock_timeout)
+            with lock:
+                config = read_config(self.config_path)
+                _remove_stale_temp_files(self.logdir)
+                directory.mkdir(parents=True, exist_ok=True)
+                _remove_stale_temp_files(directory)
+                revision = self._next_revision(config, relative_dir, directory)
+                tensor_file = f"tensors.r{revision}" + (
+                    TENSOR_TSV_SUFFIX if use_tsv else TENSOR_BINARY_SUFFIX
+                )
+                # Data first, each by atomic rename; the config last: a crash at any point
+                # leaves the previous config pointing at complete files.
+                tensor_path = _atomic_write(
+                    directory, tensor_file, _tensor_tsv(matrix) if use_tsv else matrix
+                )
+                written.append(tensor_path)
+                metadata_path = sprite_path = None
+                if metadata_text is not None:
+                    metadata_path = _atomic_write(
+                        directory, f"metadata.r{revision}.tsv", metadata_text
+                    )
+                    written.append(metadata_path)
+                if sprite is not None:
+                    sprite_path = _atomic_write(directory, f"sprite.r{revision}.png", sprite[0])
+                    written.append(sprite_path)
+                name = tensor_name(tag, step, revision, name_suffix)
+                entry = self._replace_entry(config, relative_dir)
+                entry.tensor_name = name
+                entry.tensor_path = _posix(relative_dir, tensor_file)
+                entry.tensor_shape.extend(matrix.shape)
+                if metadata_path is not None:
+                    entry.metadata_path = _posix(relative_dir, metadata_path.name)
+                if sprite is not None and sprite_path is not None:
+                    entry.sprite.image_path = _posix(relative_dir, sprite_path.name)
+                    entry.sprite.single_image_dim.extend([sprite[1], sprite[1]])
+                self._ensure_event_file()
+                self._write_config(config)
+                written.clear()  # committed: these files are now referenced
+                self._tidy_up(directory, config, relative_dir)
+        except OSError as error:
+            for path in written:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+            if isinstance(error, TimeoutError):
+                message = (
+                    f"another process held the lock on {self.logdir} for more than "
+                    f"{self.lock_timeout:g} s; snapshot {tag!r} step {step} was not written"
+                )
+            else:
+                message = (
+                    f"could not write snapshot {tag!r} step {step} to {self.logdir}: "
+                    f"{error.strerror or error}; earlier snapshots and the config are unchanged"
+                )
+            raise (
+                SnapshotWriteError(error.errno, message)
+                if error.errno is not None
+                else SnapshotWriteError(message)
+            ) from error
         logger.debug("wrote %s (%d x %d) to %s", name, *matrix.shape, directory)
         return Snapshot(
             tag=tag,
@@ -595,6 +623,15 @@ class ProjectorWriter:
         _atomic_write(
             self.logdir, CONFIG_FILENAME, text_format.MessageToString(config).encode("utf-8")
         )
+
+    def _tidy_up(self, directory: Path, config: ProjectorConfig, relative_dir: str) -> None:
+        """Best-effort work after the commit: its failure must not fail the write."""
+        try:
+            self._remove_unreferenced(directory, config, relative_dir)
+            if self.live_refresh:
+                self._bump_refresh_run()
+        except OSError as error:
+            logger.warning("snapshot written, but tidying up %s failed: %s", directory, error)
 
     @staticmethod
     def _remove_unreferenced(directory: Path, config: ProjectorConfig, relative_dir: str) -> None:

@@ -1,0 +1,128 @@
+"""Disk full, read-only, permission denied, lock held: a clear error, nothing earlier damaged."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from filelock import FileLock
+
+import embedding_projector as ep
+from embedding_projector import writer as writer_module
+from embedding_projector.errors import SnapshotWriteError
+
+RNG = np.random.default_rng(7)
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """Every file under root (the lock file aside) with its content hash."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in root.rglob("*")
+        if p.is_file() and p.name != writer_module.LOCK_FILENAME
+    }
+
+
+@pytest.fixture
+def small_filesystem(tmp_path: Path) -> Iterator[Path]:
+    """A real 4 MiB tmpfs (needs root and a sandbox that allows mounts)."""
+    mount_point = tmp_path / "small"
+    mount_point.mkdir()
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        pytest.skip(
+            f"cannot mount a tmpfs here ({result.stderr.strip()}); fault-injection "
+            "tests below cover the same paths"
+        )
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def test_disk_full_raises_a_clear_error_and_keeps_earlier_snapshots(small_filesystem):
+    logdir = small_filesystem / "run"
+    writer = ep.ProjectorWriter(logdir)
+    writer.add_embedding(RNG.random((100, 8)), metadata=[str(i) for i in range(100)])
+    before = tree_digest(logdir)
+    with pytest.raises(SnapshotWriteError, match="No space left on device") as info:
+        writer.add_embedding(RNG.random((2000, 1000)), global_step=1)  # 8 MB > 4 MiB
+    assert info.value.errno == errno.ENOSPC
+    assert isinstance(info.value, OSError)
+    assert tree_digest(logdir) == before  # no partial file, no temp file, same config
+    # Space freed (nothing to free here), a smaller write works again.
+    writer.add_embedding(RNG.random((100, 8)), global_step=2)
+    assert writer.steps() == [0, 2]
+
+
+def test_read_only_log_dir_raises_a_clear_error(small_filesystem):
+    logdir = small_filesystem / "run"
+    ep.add_embedding(logdir, RNG.random((10, 4)))
+    before = tree_digest(logdir)
+    subprocess.run(["mount", "-o", "remount,ro", str(small_filesystem)], check=True)
+    with pytest.raises(SnapshotWriteError, match="Read-only file system") as info:
+        ep.add_embedding(logdir, RNG.random((10, 4)), global_step=1)
+    assert info.value.errno == errno.EROFS
+    assert tree_digest(logdir) == before
+
+
+@pytest.mark.parametrize("failing_rename", [1, 2, 3], ids=["tensor", "metadata", "config"])
+def test_permission_denied_midway_removes_partial_files(tmp_path, monkeypatch, failing_rename):
+    logdir = tmp_path / "run"
+    writer = ep.ProjectorWriter(logdir)
+    writer.add_embedding(RNG.random((10, 4)), metadata=list("abcdefghij"), global_step=0)
+    before = tree_digest(logdir)
+    real_replace = os.replace
+    calls = {"n": 0}
+
+    def replace(source: str, target: str) -> None:
+        calls["n"] += 1
+        if calls["n"] == failing_rename:
+            raise PermissionError(errno.EACCES, "Permission denied", target)
+        real_replace(source, target)
+
+    monkeypatch.setattr(writer_module.os, "replace", replace)
+    with pytest.raises(SnapshotWriteError, match="Permission denied"):
+        writer.add_embedding(RNG.random((10, 4)), metadata=list("abcdefghij"), global_step=0)
+    monkeypatch.undo()
+    assert tree_digest(logdir) == before
+    assert [p for p in logdir.rglob(f"{writer_module.TEMP_PREFIX}*")] == []
+
+
+def test_a_lock_held_too_long_is_reported(tmp_path):
+    logdir = tmp_path / "run"
+    ep.add_embedding(logdir, RNG.random((10, 4)))
+    with (
+        FileLock(str(logdir / writer_module.LOCK_FILENAME)),
+        pytest.raises(SnapshotWriteError, match="held the lock"),
+    ):
+        ep.ProjectorWriter(logdir, lock_timeout=0.2).add_embedding(RNG.random((10, 4)))
+
+
+def test_hostile_numbers_are_written_correctly(tmp_path):
+    cases = {
+        "float16": RNG.random((20, 6)).astype(np.float16),
+        "float64": RNG.random((20, 6)),
+        "ints": RNG.integers(-5, 5, size=(20, 6)),
+        "wide": RNG.random((3, 10_000)),
+        "two-by-two": np.array([[1.5, -2.0], [3.0, 4.0]]),
+    }
+    writer = ep.ProjectorWriter(tmp_path)
+    for tag, matrix in cases.items():
+        snap = writer.add_embedding(matrix, tag=tag)
+        stored = (
+            np.fromfile(snap.tensor_path, dtype="<f4")
+            if snap.tensor_path.suffix == ".bin"
+            else np.loadtxt(snap.tensor_path, dtype=np.float32, ndmin=2)
+        )
+        np.testing.assert_array_equal(stored.reshape(matrix.shape), matrix.astype(np.float32))
