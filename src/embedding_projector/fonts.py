@@ -188,7 +188,7 @@ def drawable_characters(text: str) -> Iterator[str]:
 # --------------------------------------------------------------------------- loading
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=256)
 def _cmap(path: str, index: int) -> frozenset[int]:
     try:
         tt_lib: Any = importlib.import_module("fontTools.ttLib")
@@ -198,7 +198,8 @@ def _cmap(path: str, index: int) -> frozenset[int]:
             "(it comes with matplotlib: `pip install embedding-projector[plots]`)."
         ) from error
     try:
-        with tt_lib.TTFont(path, fontNumber=index, lazy=True) as font:
+        with open(path, "rb") as handle:  # ours, so it is closed even if parsing fails
+            font = tt_lib.TTFont(handle, fontNumber=index, lazy=True)
             cmap = font.getBestCmap() or {}
             return frozenset(cmap)
     except Exception as error:  # fontTools raises many types for broken files
@@ -650,8 +651,12 @@ def font_path(text: Iterable[str] | str = "", font: FontLike | None = None) -> s
     return first.path
 
 
-def _reset_for_tests() -> None:
-    """Forget fonts found and warnings given (tests only)."""
+def _reset_for_tests(*, warnings_only: bool = False) -> None:
+    """Forget warnings given and (unless ``warnings_only``) fonts found (tests only)."""
+    if warnings_only:
+        with _RESOLVER._lock:
+            _RESOLVER._warned.clear()
+        return
     _RESOLVER.reset()
     _cmap.cache_clear()
     _pil_font.cache_clear()
