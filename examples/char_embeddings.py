@@ -91,7 +91,8 @@ def hironsan_sentences() -> list[str] | None:
     path = Path(spec.origin).parent / "iob_sents.txt"
     if not path.is_file():
         return None
-    sentences, tokens = [], []
+    sentences: list[str] = []
+    tokens: list[str] = []
     for line in path.read_text(encoding="utf-8").splitlines():
         if not line.strip():
             if tokens:
