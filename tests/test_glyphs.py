@@ -204,3 +204,27 @@ def test_tensorboard_serves_the_glyph_sprite_cell_by_cell(
         assert np.array_equal(cell, images[i, 0]), f"cell {i} is not {labels[i]!r}"
     served = shared_tensorboard.metadata(run, snap.tensor_name).splitlines()
     assert served == labels
+
+
+def _colour_emoji_font() -> Path | None:
+    for candidate in (
+        "/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf",
+        "/tmp/emoji/x/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf",
+    ):
+        if Path(candidate).is_file():
+            return Path(candidate)
+    return None
+
+
+def test_bitmap_only_colour_emoji_font_is_drawn_at_its_strike_and_scaled() -> None:
+    path = _colour_emoji_font()
+    if path is None:
+        pytest.skip("no colour emoji font (apt-get install fonts-noto-color-emoji)")
+    face = fonts.load_font(path)
+    assert face.bitmap_sizes  # Noto Color Emoji exists only at 109 px
+    grey = glyph_images(["🦊", "🐱", "🦊🐱🐶"], font=path)
+    colour = glyph_images(["🦊"], font=path, background=(255, 255, 255))
+    assert grey.shape == (3, 1, 64, 64) and colour.shape == (1, 3, 64, 64)
+    assert not np.array_equal(grey[0], grey[1])
+    assert (grey[0] < 200).sum() > 200  # a big picture, not a box outline
+    assert np.ptp(colour[0].astype(int), axis=0).max() > 50  # really in colour

@@ -140,6 +140,14 @@ class FontFace:
         """The code points the face's character map covers."""
         return _cmap(self.path, self.index)
 
+    @property
+    def bitmap_sizes(self) -> tuple[int, ...]:
+        """Pixel sizes of a bitmap-only font (colour emoji); empty for an outline font.
+
+        A bitmap-only font can be loaded only at these sizes; draw at one and scale the image.
+        """
+        return _bitmap_sizes(self.path, self.index)
+
     def covers(self, text: str) -> bool:
         """True when every drawable character of ``text`` is in the face's character map."""
         cmap = self.codepoints
@@ -206,6 +214,22 @@ def _cmap(path: str, index: int) -> frozenset[int]:
         raise InvalidEmbeddingError(
             f"{path} (face {index}) is not a readable TrueType/OpenType font: {error}"
         ) from error
+
+
+@functools.lru_cache(maxsize=256)
+def _bitmap_sizes(path: str, index: int) -> tuple[int, ...]:
+    tt_lib: Any = importlib.import_module("fontTools.ttLib")
+    with open(path, "rb") as handle:
+        font = tt_lib.TTFont(handle, fontNumber=index, lazy=True)
+        if any(tag in font for tag in ("glyf", "CFF ", "CFF2")):
+            return ()
+        sizes: set[int] = set()
+        for tag in ("CBLC", "EBLC"):
+            if tag in font:
+                sizes.update(int(s.bitmapSizeTable.ppemY) for s in font[tag].strikes)
+        if "sbix" in font:
+            sizes.update(int(ppem) for ppem in font["sbix"].strikes)
+        return tuple(sorted(sizes))
 
 
 @functools.lru_cache(maxsize=512)

@@ -304,6 +304,8 @@ def _render(
     from PIL import Image, ImageDraw
 
     channels = len(bg)
+    if text and face.bitmap_sizes:
+        return _render_bitmap_font(text, face, size, fg, bg)
     image = Image.new("L" if channels == 1 else "RGB", (size, size), bg[0] if channels == 1 else bg)
     if text:
         shaping = needs_shaping(text)
@@ -325,6 +327,33 @@ def _render(
     if channels == 1:
         return array[np.newaxis]
     return np.ascontiguousarray(array.transpose(2, 0, 1))
+
+
+def _render_bitmap_font(
+    text: str, face: FontFace, size: int, fg: tuple[int, ...], bg: tuple[int, ...]
+) -> npt.NDArray[np.uint8]:
+    """Colour emoji fonts exist only at fixed sizes: draw at one, then scale the picture."""
+    from PIL import Image, ImageDraw
+
+    strikes = face.bitmap_sizes
+    strike = next((s for s in strikes if s >= size), strikes[-1])
+    shaping = needs_shaping(text)
+    font = face.pil_font(strike, shaping=shaping)
+    left, top, right, bottom = _ink_box(font, text)
+    width, height = max(1, right - left), max(1, bottom - top)
+    ink = Image.new("RGBA", (width, height), (0, 0, 0, 0))
+    colour = (*((fg * 3)[:3]), 255)
+    ImageDraw.Draw(ink).text((-left, -top), text, font=font, fill=colour, embedded_color=True)
+    limit = size * (_CHAR_FILL if len(text) == 1 else _WORD_FILL)
+    scale = min(limit / width, limit / height)
+    ink = ink.resize(
+        (max(1, round(width * scale)), max(1, round(height * scale))), Image.Resampling.LANCZOS
+    )
+    cell = Image.new("RGBA", (size, size), (*((bg * 3)[:3]), 255))
+    cell.alpha_composite(ink, ((size - ink.width) // 2, (size - ink.height) // 2))
+    if len(bg) == 1:
+        return np.asarray(cell.convert("L"), dtype=np.uint8)[np.newaxis]
+    return np.ascontiguousarray(np.asarray(cell.convert("RGB"), dtype=np.uint8).transpose(2, 0, 1))
 
 
 def _clear_cache() -> None:
