@@ -41,7 +41,7 @@ import subprocess
 import threading
 import unicodedata
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -431,30 +431,42 @@ class _Resolver:
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
-        self._candidates: list[_Candidate] | None = None
+        self._candidates: list[_Candidate] = []
+        self._seen: set[tuple[str, int]] = set()
+        # fontconfig knows every installed font; the others matter where it is missing.
+        self._sources: list[Callable[[], list[_Candidate]]] = [
+            _fontconfig_candidates,
+            _well_known_candidates,
+            _matplotlib_candidates,
+        ]
         self._chosen: list[FontFace] = []  # fonts taken so far, in preference order
         self._uncovered: set[int] = set()  # code points no candidate covers
         self._warned: set[str] = set()
 
-    def candidates(self) -> list[_Candidate]:
-        if self._candidates is None:
-            seen: set[tuple[str, int]] = set()
-            ordered = []
-            for candidate in (
-                *_fontconfig_candidates(),
-                *_matplotlib_candidates(),
-                *_well_known_candidates(),
-            ):
-                key = (os.path.realpath(candidate.face.path), candidate.face.index)
-                name = f"{candidate.face.family} {Path(candidate.face.path).name}".lower()
-                if any(word in name for word in _PLACEHOLDER_FONT_WORDS):
+    def candidates(self) -> Iterator[_Candidate]:
+        """Installed fonts in preference order; the slower sources are asked only if needed."""
+        position = 0
+        while True:
+            while position < len(self._candidates):
+                yield self._candidates[position]
+                position += 1
+            with self._lock:
+                if position < len(self._candidates):
                     continue
-                if key not in seen:
-                    seen.add(key)
-                    ordered.append(candidate)
-            self._candidates = ordered
-            logger.debug("%d candidate fonts", len(ordered))
-        return self._candidates
+                if not self._sources:
+                    return
+                source = self._sources.pop(0)
+                self._add(source())
+
+    def _add(self, found: Iterable[_Candidate]) -> None:
+        for candidate in found:
+            key = (os.path.realpath(candidate.face.path), candidate.face.index)
+            name = f"{candidate.face.family} {Path(candidate.face.path).name}".lower()
+            if key in self._seen or any(word in name for word in _PLACEHOLDER_FONT_WORDS):
+                continue
+            self._seen.add(key)
+            self._candidates.append(candidate)
+        logger.debug("%d candidate fonts", len(self._candidates))
 
     def chosen_for(self, codes: set[int]) -> list[FontFace]:
         """Make sure each code point is covered by a chosen font if any candidate covers it."""
@@ -502,7 +514,8 @@ class _Resolver:
 
     def reset(self) -> None:
         with self._lock:
-            self._candidates = None
+            fresh = _Resolver()
+            self._candidates, self._seen, self._sources = [], set(), fresh._sources
             self._chosen = []
             self._uncovered = set()
             self._warned = set()
