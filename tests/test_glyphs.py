@@ -127,8 +127,11 @@ def test_explicit_font_is_used(cjk_font: FontFace) -> None:
 
 
 def test_uncovered_character_warns_and_is_drawn_as_its_code_point_not_a_box() -> None:
-    with pytest.warns(MissingGlyphWarning, match=r"U\+10FFFD.*apt-get install fonts-noto-cjk"):
+    with pytest.warns(
+        MissingGlyphWarning, match=r"U\+10FFFD.*apt-get install fonts-noto-cjk"
+    ) as record:
         images = glyph_images([UNCOVERED, "ok"])
+    assert record[0].filename == __file__
     (face,) = fonts_for_labels([UNCOVERED], warn=False)
     assert not np.array_equal(images[0], notdef_box(face, DEFAULT_GLYPH_SIZE))
     latin = fonts.font_for_text("U+0123456789ABCDEF")
@@ -228,3 +231,62 @@ def test_bitmap_only_colour_emoji_font_is_drawn_at_its_strike_and_scaled() -> No
     assert not np.array_equal(grey[0], grey[1])
     assert (grey[0] < 200).sum() > 200  # a big picture, not a box outline
     assert np.ptp(colour[0].astype(int), axis=0).max() > 50  # really in colour
+
+
+# --------------------------------------------------------------------------- writer shortcut
+
+
+def _writer_has_glyph_shortcut() -> bool:
+    import embedding_projector.writer as writer_module
+
+    return hasattr(writer_module, "GLYPHS")
+
+
+needs_shortcut = pytest.mark.skipif(
+    not _writer_has_glyph_shortcut(),
+    reason='ProjectorWriter.add_embedding does not accept label_img="glyphs" yet',
+)
+
+
+@needs_shortcut
+@pytest.mark.slow
+def test_label_img_glyphs_shortcut_draws_the_first_metadata_column(
+    cjk_font: FontFace,
+    shared_tensorboard: TensorBoard,
+    shared_run: Callable[[], tuple[Path, str]],
+) -> None:
+    chars = ["日", "月", "火", "水", "木"]
+    rows = [[char, str(i)] for i, char in enumerate(chars)]
+    run_dir, run = shared_run()
+    snap = ProjectorWriter(run_dir).add_embedding(
+        np.eye(5, 4), metadata=rows, metadata_header=["char", "n"], label_img="glyphs"
+    )
+    shared_tensorboard.wait_for_run(run)
+    sheet = np.asarray(Image.open(io.BytesIO(shared_tensorboard.sprite(run, snap.tensor_name))))
+    expected = glyph_images(chars)
+    assert sheet.shape[:2] == (2 * 64, 3 * 64)
+    for i in range(len(chars)):
+        r, c = divmod(i, 3)
+        assert np.array_equal(sheet[r * 64 : (r + 1) * 64, c * 64 : (c + 1) * 64], expected[i, 0])
+
+
+@needs_shortcut
+@pytest.mark.parametrize(
+    ("metadata", "label_img", "match"),
+    [(None, "glyphs", "needs metadata"), (["a", "b"], "glyph", 'or "glyphs"')],
+)
+def test_label_img_shortcut_errors(
+    tmp_path: Path, metadata: list[str] | None, label_img: str, match: str
+) -> None:
+    with pytest.raises(InvalidEmbeddingError, match=match):
+        ProjectorWriter(tmp_path).add_embedding(np.eye(2), metadata=metadata, label_img=label_img)
+    assert not any(tmp_path.iterdir())
+
+
+@needs_shortcut
+def test_label_img_shortcut_warning_points_at_the_caller(tmp_path: Path) -> None:
+    with pytest.warns(MissingGlyphWarning) as record:
+        ProjectorWriter(tmp_path).add_embedding(
+            np.eye(2), metadata=[UNCOVERED, "b"], label_img="glyphs"
+        )
+    assert record[0].filename == __file__

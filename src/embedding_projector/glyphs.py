@@ -147,6 +147,7 @@ def glyph_images(
     *,
     foreground: Color = 0,
     background: Color = 255,
+    stacklevel: int = 2,
 ) -> npt.NDArray[np.uint8]:
     """Draw each label as an image for the projector's sprites.
 
@@ -158,6 +159,8 @@ def glyph_images(
             default: the installed fonts that cover the labels' characters.
         foreground: text colour: a grey level, or an (r, g, b) tuple for colour images.
         background: background colour, same forms as ``foreground``.
+        stacklevel: where warnings point, as in :func:`warnings.warn` (2: the caller of this
+            function; wrappers add their own frames).
 
     Returns:
         uint8 array of shape (N, 1, size, size), or (N, 3, size, size) if a colour is a tuple.
@@ -196,7 +199,9 @@ def glyph_images(
     if count == 0:
         return out
     unique = list(dict.fromkeys(texts))
-    faces = dict(zip(unique, fonts_for_labels(unique, font, stacklevel=3), strict=True))
+    faces = dict(
+        zip(unique, fonts_for_labels(unique, font, stacklevel=stacklevel + 1), strict=True)
+    )
     fallback: FontFace | None = None
     rendered: dict[str, npt.NDArray[np.uint8]] = {}
     for text in unique:
