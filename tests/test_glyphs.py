@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from embedding_projector import ProjectorWriter, fonts
@@ -106,6 +108,26 @@ def test_whitespace_is_normalised_and_empty_labels_are_blank() -> None:
     a, b, blank = glyph_images(["a b", " a\tb\n", ""])
     assert np.array_equal(a, b)
     assert (blank == 255).all()
+
+
+def test_invisible_and_control_characters_never_draw_boxes() -> None:
+    blank, plain, *same = glyph_images(["\x00\x7f\u200d\ufeff", "ab", "a\x00b", "a\u2060b"])
+    assert (blank == 255).all()
+    for image in same:
+        assert np.array_equal(image, plain)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(st.text(max_size=12), min_size=1, max_size=6))
+def test_any_labels_give_one_image_each(labels: list[str]) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MissingGlyphWarning)
+        images = glyph_images(labels, size=16)
+        again = glyph_images(labels, size=16)
+    assert images.shape == (len(labels), 1, 16, 16)
+    assert np.array_equal(images, again)
 
 
 def test_same_label_same_image_and_cache_is_exact() -> None:

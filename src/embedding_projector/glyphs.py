@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import threading
+import unicodedata
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -136,8 +137,10 @@ def _check_color(value: Any, name: str) -> tuple[int, ...]:
 
 
 def _clean(label: Any) -> str:
+    """One line of text: whitespace runs become one space, control characters go."""
     text = label if isinstance(label, str) else str(label)
-    return " ".join(text.replace("\t", " ").replace("\r", " ").replace("\n", " ").split())
+    text = "".join(" " if char.isspace() else char for char in text)
+    return " ".join("".join(c for c in text if unicodedata.category(c) != "Cc").split())
 
 
 def glyph_images(
@@ -226,21 +229,31 @@ def glyph_images(
 
 
 def _drawable_text(text: str, face: FontFace) -> tuple[str, bool]:
-    """The text to draw with ``face``: characters it lacks become visible placeholders.
+    """The text to draw with ``face``: no character of it may come out as the .notdef box.
+
+    Characters the face lacks become a visible placeholder (``�``); invisible ones it lacks
+    (format characters, selectors) are dropped, spaces it lacks become ASCII spaces.
 
     Returns (text, placeholder): ``placeholder`` is True when nothing of the label can be
     drawn, and the text is the code point (``U+E000``) to draw in a Latin font instead.
     """
+    cmap = face.codepoints
     missing = set(face.missing(text))
-    if not missing:
-        return text, False
-    drawable = [char for char in drawable_characters(text) if char not in missing]
-    if not drawable:
+    if missing and len(missing) == len(set(drawable_characters(text))):
         first = next(iter(drawable_characters(text)))
         more = _ELLIPSIS if len(text) > 1 else ""
         return f"U+{ord(first):04X}{more}", True
     replacement = _REPLACEMENT if face.covers(_REPLACEMENT) else "?"
-    return "".join(replacement if char in missing else char for char in text), False
+    out = []
+    for char in text:
+        if char in missing:
+            out.append(replacement)
+        elif ord(char) in cmap:
+            out.append(char)
+        elif char.isspace():
+            out.append(" ")
+        # else: an invisible character the font does not have; leave it out
+    return "".join(out).strip(), False
 
 
 Box = tuple[int, int, int, int]
