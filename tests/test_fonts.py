@@ -207,3 +207,19 @@ def test_font_path_works_in_pillow(cjk_font: FontFace) -> None:
 
     font = ImageFont.truetype(font_path("東京"), 20)
     assert font.getbbox("東京")[2] > 20
+
+
+def test_missing_cjk_font_skips_locally_but_fails_in_ci(
+    latin_only_font: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fontcheck
+
+    monkeypatch.setattr(
+        fontcheck, "fonts_for_labels", lambda labels, warn: [FontFace(str(latin_only_font))]
+    )
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="apt-get install fonts-noto-cjk"):
+        fontcheck.require_cjk_font()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI must install fonts-noto-cjk"):
+        fontcheck.require_cjk_font()
