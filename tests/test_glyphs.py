@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -232,11 +233,12 @@ def test_tensorboard_serves_the_glyph_sprite_cell_by_cell(
 
 
 def _colour_emoji_font() -> Path | None:
+    """Debian's Noto Color Emoji, or the file named by ``EP_TEST_EMOJI_FONT``."""
     for candidate in (
+        os.environ.get("EP_TEST_EMOJI_FONT", ""),
         "/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf",
-        "/tmp/emoji/x/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf",
     ):
-        if Path(candidate).is_file():
+        if candidate and Path(candidate).is_file():
             return Path(candidate)
     return None
 
@@ -312,3 +314,18 @@ def test_label_img_shortcut_warning_points_at_the_caller(tmp_path: Path) -> None
             np.eye(2), metadata=[UNCOVERED, "b"], label_img="glyphs"
         )
     assert record[0].filename == __file__
+
+
+def test_placeholder_uses_a_latin_font_when_the_explicit_font_has_no_latin(
+    cjk_font: FontFace,
+) -> None:
+    """A font without "U+..." letters (an emoji font, say) must not draw the code as boxes."""
+    path = _colour_emoji_font()
+    if path is None:
+        pytest.skip("no colour emoji font (apt-get install fonts-noto-color-emoji)")
+    assert not fonts.load_font(path).covers("U+0061")
+    with pytest.warns(MissingGlyphWarning, match="U\\+0061"):
+        (image,) = glyph_images(["a"], font=path)
+    latin = fonts.font_for_text("U+0123456789ABCDEF")
+    expected = _render("U+0061", latin, DEFAULT_GLYPH_SIZE, (0,), (255,), min_scale=0.0)
+    assert np.array_equal(image, expected)

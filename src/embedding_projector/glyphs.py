@@ -61,6 +61,7 @@ _WORD_FILL = 0.92
 _MIN_WORD_SCALE = 0.3
 _ELLIPSIS = "…"
 _REPLACEMENT = "\ufffd"
+_PLACEHOLDER_CHARS = "U+0123456789ABCDEF…"
 #: Rendered cells kept between calls (keyed by label, size, font and colours).
 _CACHE_BYTES = 64 * 1024 * 1024
 
@@ -215,9 +216,13 @@ def glyph_images(
             drawn, placeholder = _drawable_text(text, face)
             draw_face = face
             if placeholder:
+                # The code point, in whichever font draws it (the label's own font may be an
+                # explicit one without Latin letters); blank if none can.
                 if fallback is None:
-                    fallback = font_for_text("U+0123456789ABCDEF…", font, warn=False)
+                    fallback = font_for_text(_PLACEHOLDER_CHARS, warn=False)
                 draw_face = fallback
+                if not fallback.covers(drawn):
+                    drawn = ""
             cell = _render(
                 drawn, draw_face, size, fg, bg, min_scale=0.0 if placeholder else _MIN_WORD_SCALE
             )
