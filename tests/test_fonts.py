@@ -223,3 +223,17 @@ def test_missing_cjk_font_skips_locally_but_fails_in_ci(
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="CI must install fonts-noto-cjk"):
         fontcheck.require_cjk_font()
+
+
+def test_font_of_the_optional_matplotlib_fontja_package_is_found_without_importing_it(
+    tmp_path: Path, latin_only_font: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    package = tmp_path / "matplotlib_fontja"
+    (package / "fonts").mkdir(parents=True)
+    (package / "__init__.py").write_text("raise RuntimeError('must not be imported')\n")
+    (package / "fonts" / "ipaexg.ttf").write_bytes(latin_only_font.read_bytes())
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert fonts._packaged_font_paths() == [str(package / "fonts" / "ipaexg.ttf")]
+    assert str(package / "fonts" / "ipaexg.ttf") in {
+        c.face.path for c in fonts._well_known_candidates()
+    }
