@@ -186,6 +186,11 @@ def test_bad_arguments_are_rejected(labels: object, size: object, match: str) ->
         glyph_images(labels, size=size)  # type: ignore[arg-type]
 
 
+def test_too_many_labels_for_readable_glyphs_is_a_clear_error() -> None:
+    with pytest.raises(InvalidEmbeddingError, match="too small to read"):
+        glyph_images(["a"] * 1_100_000)
+
+
 @pytest.mark.parametrize("colour", [256, -1, (1, 2), "black", True])
 def test_bad_colours_are_rejected(colour: object) -> None:
     with pytest.raises(InvalidEmbeddingError, match="foreground"):

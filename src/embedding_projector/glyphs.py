@@ -185,15 +185,21 @@ def glyph_images(
             "labels must be a sequence of labels, not one string; "
             "use list(text) for one image per character."
         )
-    texts = [_clean(label) for label in labels]
-    count = len(texts)
+    count = len(labels)
     if size is None:
         size = default_glyph_size(count)
+        if size < MIN_GLYPH_SIZE:
+            raise InvalidEmbeddingError(
+                f"{count} glyphs fit TensorBoard's 8192 px sprite only at {size} px each, too "
+                f"small to read (minimum {MIN_GLYPH_SIZE}); pass fewer labels (the projector "
+                "shows at most 100,000 points anyway)."
+            )
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < MIN_GLYPH_SIZE:
         raise InvalidEmbeddingError(
             f"size must be an integer >= {MIN_GLYPH_SIZE} pixels; got {size!r}."
         )
     size = int(size)
+    texts = [_clean(label) for label in labels]
     fg = _check_color(foreground, "foreground")
     bg = _check_color(background, "background")
     channels = 3 if len(fg) == 3 or len(bg) == 3 else 1
