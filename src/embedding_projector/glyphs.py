@@ -59,6 +59,8 @@ _CHAR_FILL = 0.86
 _WORD_FILL = 0.92
 #: Words are not shrunk below this fraction of the single-character size: they are cut instead.
 _MIN_WORD_SCALE = 0.3
+#: ... and never below this many pixels (smaller text cannot be read in small cells).
+_MIN_WORD_PX = 7
 _ELLIPSIS = "…"
 _REPLACEMENT = "\ufffd"
 _PLACEHOLDER_CHARS = "U+0123456789ABCDEF…"
@@ -275,13 +277,20 @@ def _ink_box(font: ImageFont.FreeTypeFont, text: str) -> Box:
     return int(left), int(top), int(right), int(bottom)
 
 
+def _smallest_font(size: int, min_scale: float) -> int:
+    """The smallest font size a word may shrink to before it is cut instead."""
+    full = max(1, round(size * _CHAR_FILL))
+    smallest = max(1, round(full * min_scale))
+    return max(smallest, min(full, _MIN_WORD_PX)) if min_scale > 0 else smallest
+
+
 def _fit(
     face: FontFace, text: str, size: int, shaping: bool, min_scale: float
 ) -> tuple[int, Box] | None:
     """The largest font size (<= the one-character size) at which ``text`` fits the cell.
 
     Returns (font size, ink box at that size), or None if it would be smaller than
-    ``min_scale`` of the one-character size.
+    :func:`_smallest_font`.
     """
     full = max(1, round(size * _CHAR_FILL))
     limit = size * _WORD_FILL
@@ -293,7 +302,7 @@ def _fit(
             return font_size, box
         scale = min(limit / max(width, 1), limit / max(height, 1))
         new_size = min(font_size - 1, math.floor(font_size * scale))
-        if new_size < max(1, round(full * min_scale)):
+        if new_size < _smallest_font(size, min_scale):
             return None
         font_size = new_size
     return font_size, _ink_box(face.pil_font(font_size, shaping=shaping), text)
@@ -302,7 +311,7 @@ def _fit(
 def _truncate(face: FontFace, text: str, size: int, shaping: bool) -> tuple[str, int, Box]:
     """The longest prefix of ``text`` plus an ellipsis that fits at the smallest word size."""
     ellipsis = _ELLIPSIS if face.covers(_ELLIPSIS) else "..."
-    small = max(1, round(size * _CHAR_FILL * _MIN_WORD_SCALE))
+    small = _smallest_font(size, _MIN_WORD_SCALE)
     font = face.pil_font(small, shaping=shaping)
     limit = size * _WORD_FILL
     low, high = 0, len(text)
