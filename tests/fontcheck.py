@@ -1,0 +1,30 @@
+"""Which fonts the glyph tests can count on.
+
+Tests that need a CJK font skip where none is installed, with the reason and the fix, but
+never in CI (``CI`` set): CI installs ``fonts-noto-cjk``, so a missing font there is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from embedding_projector.fonts import FontFace, fonts_for_labels
+
+#: Kanji, hiragana, katakana and hangul: what "a CJK font" has to cover here.
+CJK_SAMPLE = "漢字かなカナ한글"
+
+
+def require_cjk_font() -> FontFace:
+    """The installed font that covers :data:`CJK_SAMPLE`, or skip (fail in CI)."""
+    face = fonts_for_labels([CJK_SAMPLE], warn=False)[0]
+    if face.covers(CJK_SAMPLE):
+        return face
+    reason = (
+        f"no installed font covers {CJK_SAMPLE!r} (best: {face}); "
+        "install one with `apt-get install fonts-noto-cjk`"
+    )
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}: CI must install fonts-noto-cjk before the tests")
+    pytest.skip(reason)
