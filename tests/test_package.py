@@ -16,6 +16,8 @@ CORE_MODULES = [
     "embedding_projector.writer",
     "embedding_projector.selection",
     "embedding_projector.background",
+    "embedding_projector.fonts",
+    "embedding_projector.glyphs",
 ]
 
 

@@ -22,6 +22,8 @@ from .errors import (
     SnapshotWriteError,
     VectorFileError,
 )
+from .fonts import MissingGlyphWarning
+from .glyphs import glyph_images
 from .writer import (
     MAX_PROJECTOR_ROWS,
     MAX_SPRITE_SIDE,
@@ -39,6 +41,7 @@ __all__ = [
     "ConfigError",
     "EmbeddingProjectorError",
     "InvalidEmbeddingError",
+    "MissingGlyphWarning",
     "ProjectorWriter",
     "Snapshot",
     "SnapshotWriteError",
@@ -46,4 +49,5 @@ __all__ = [
     "__version__",
     "add_embedding",
     "escape_label",
+    "glyph_images",
 ]

@@ -453,7 +453,8 @@ class ProjectorWriter:
             metadata: N labels, or N rows of several columns (then name them in
                 ``metadata_header``).
             label_img: (N, C, H, W) images (C = 1, 3 or 4; float in [0, 1] or uint8) that
-                become the sprite sheet.
+                become the sprite sheet, or ``"glyphs"``: each point's label (the first
+                metadata column) drawn as its image (see :func:`~.glyphs.glyph_images`).
             global_step: step number (default 0).
             tag: name of the embedding.
             metadata_header: column names for multi-column metadata.
@@ -473,9 +474,12 @@ class ProjectorWriter:
         matrix = as_float32_matrix(mat)
         rows = matrix.shape[0]
         metadata_text = None
+        table: list[list[str]] | None = None
         if metadata is not None:
             table, header = as_label_rows(metadata, rows, metadata_header)
             metadata_text = metadata_tsv(table, header).encode("utf-8")
+        if isinstance(label_img, str):
+            label_img = _glyph_sprites(label_img, table)
         sprite: tuple[bytes, int] | None = None
         if label_img is not None:
             sprite = sprite_png(as_uint8_images(label_img, rows))
@@ -690,6 +694,26 @@ def _parse_our_tensor_path(tensor_path: str) -> tuple[int, str, int] | None:
     return int(parts[0]), parts[1], int(match.group(2))
 
 
+#: ``label_img`` shortcut: draw each point's label (first metadata column) as its sprite.
+GLYPHS = "glyphs"
+
+
+def _glyph_sprites(label_img: str, table: Sequence[Sequence[str]] | None) -> Any:
+    """Images for ``label_img="glyphs"``: the first metadata column drawn by glyph_images."""
+    if label_img != GLYPHS:
+        raise InvalidEmbeddingError(
+            f'label_img must be an (N, C, H, W) image array or "{GLYPHS}"; got {label_img!r}.'
+        )
+    if table is None:
+        raise InvalidEmbeddingError(
+            f'label_img="{GLYPHS}" draws each point\'s label, so it needs metadata.'
+        )
+    from .glyphs import glyph_images
+
+    # Warnings point at the caller of add_embedding (two frames above glyph_images).
+    return glyph_images([row[0] for row in table], stacklevel=4)
+
+
 def _validate_step(global_step: Any) -> int:
     if global_step is None:
         return 0
@@ -731,7 +755,8 @@ def add_embedding(
             ``SummaryWriter`` (its log directory is used; snapshots of both coexist).
         mat: (N, D) matrix: numpy array, torch tensor (any device or dtype) or nested lists.
         metadata: N labels, or N rows of columns named by ``metadata_header``.
-        label_img: (N, C, H, W) images for the sprite sheet.
+        label_img: (N, C, H, W) images for the sprite sheet, or ``"glyphs"`` to draw each
+            point's label as its image.
         global_step: step number (default 0).
         tag: name of the embedding.
         metadata_header: column names for multi-column metadata.
