@@ -28,8 +28,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, BrowserContext, Frame, FrameLocator, Locator, Page
-    from playwright.sync_api import Playwright, Request, Route
+    from playwright.sync_api import (
+        Browser,
+        BrowserContext,
+        Frame,
+        FrameLocator,
+        Locator,
+        Page,
+        Playwright,
+        Route,
+        ViewportSize,
+    )
 
 CHROMIUM_PATH = Path(os.environ.get("EP_CHROMIUM", "/usr/bin/chromium"))
 #: Software WebGL (SwiftShader) is required: with ``--disable-gpu`` the projector says
@@ -46,7 +55,7 @@ CHROMIUM_ARGS = (
 )
 #: Generous: TensorBoard and SwiftShader share 2 busy cores with other test runs.
 TIMEOUT_MS = 90_000
-VIEWPORT = {"width": 1400, "height": 900}
+VIEWPORT: ViewportSize = {"width": 1400, "height": 900}
 LOCAL_ORIGIN = "http://127.0.0.1"
 
 _PROJECTOR_JS = """
@@ -277,32 +286,49 @@ class ProjectorPage:
 
     @staticmethod
     def _item_names(dropdown: Locator) -> list[str]:
-        names = []
-        for item in dropdown.locator("paper-item").all():
-            text = item.evaluate("e => e.childNodes[0] ? e.childNodes[0].textContent : ''")
-            names.append(str(text).strip())
-        return names
+        names = dropdown.evaluate(
+            """d => Array.from(d.querySelectorAll('paper-item')).map(
+                   item => item.childNodes[0] ? item.childNodes[0].textContent.trim() : '')"""
+        )
+        return [str(name) for name in names]
+
+    def _settled_items(self, dropdown: Locator, key: str) -> list[str]:
+        """The dropdown's rendered entries once they agree with the panel's own list."""
+        deadline = time.monotonic() + TIMEOUT_MS / 1000
+        while True:
+            shown = self._item_names(dropdown)
+            wanted = self.state()[key]
+            if shown == wanted:
+                return shown
+            if time.monotonic() > deadline:
+                raise AssertionError(f"dropdown shows {shown}, the panel holds {wanted}")
+            self.page.wait_for_timeout(100)
 
     def shown_runs(self) -> list[str]:
         """The run dropdown's entries, top to bottom (one run: no dropdown, the selected run)."""
         dropdown = self._run_dropdown()
         if dropdown is None:
             return [self.state()["selectedRun"]]
-        return self._item_names(dropdown)
+        return self._settled_items(dropdown, "runNames")
 
     def shown_tensors(self) -> list[str]:
         """The tensor dropdown's entries, top to bottom."""
-        return self._item_names(self._tensor_dropdown())
-
-    def points_text(self, rows: int, dim: int) -> Locator:
-        return self.plugin.get_by_text(f"Points: {rows}", exact=True)
+        return self._settled_items(self._tensor_dropdown(), "tensorNames")
 
     # -- acting -----------------------------------------------------------------------------
 
     def _choose(self, dropdown: Locator, name: str) -> None:
+        """Open a dropdown and click the entry whose own text is ``name`` (not a prefix)."""
         dropdown.click()
-        item = dropdown.locator("paper-item").filter(has_text=name).first
-        item.click()
+        item = dropdown.locator("paper-item", has_text=re.compile(rf"^\s*{re.escape(name)}(\s|$)"))
+        item.first.click()
+
+    def open_tensor_dropdown(self) -> None:
+        """Open the tensor (step) dropdown and leave it open (for pictures)."""
+        dropdown = self._tensor_dropdown()
+        dropdown.click()
+        dropdown.locator("paper-listbox").wait_for(state="visible")
+        dropdown.locator("paper-item").last.wait_for(state="visible")
 
     def select_run(self, run: str) -> None:
         """Pick a run in the run dropdown and wait until its first tensor is loaded."""
@@ -314,19 +340,18 @@ class ProjectorPage:
             raise AssertionError(f"no run dropdown; the page shows only {state['selectedRun']!r}")
         self._choose(dropdown, run)
         self.wait_for(
-            lambda s: s["selectedRun"] == run
-            and s["selectedTensor"] in s["tensorNames"]
-            and s["points"] is not None,
+            lambda s: (
+                s["selectedRun"] == run
+                and s["selectedTensor"] in s["tensorNames"]
+                and s["points"] is not None
+            ),
             f"run {run!r} to load",
         )
 
     def select_tensor(self, name: str, rows: int, dim: int) -> None:
         """Pick a tensor (a step) and wait until its points and dimension are shown."""
         if self.state()["selectedTensor"] != name:
-            # Exact match on the item's own text: "words:1" must not pick "words:10".
-            dropdown = self._tensor_dropdown()
-            dropdown.click()
-            dropdown.locator("paper-item", has_text=re.compile(rf"^\s*{re.escape(name)}\s")).first.click()
+            self._choose(self._tensor_dropdown(), name)
         self.wait_points(rows, dim)
         self.wait_for(
             lambda s: s["selectedTensor"] == name and s["points"] == rows and s["dim"] == dim,
@@ -338,10 +363,18 @@ class ProjectorPage:
         self.plugin.get_by_text(f"Points: {rows}", exact=True).wait_for()
         self.plugin.get_by_text(f"Dimension: {dim}", exact=True).wait_for()
 
-    def search(self, text: str) -> str:
-        """Type into the inspector's search box (plain text, not regex); returns its message."""
-        box = self.plugin.locator("vz-projector-inspector-panel #search-box input")
-        message = self.plugin.locator("vz-projector-inspector-panel #search-box span.info")
+    def search(self, text: str, *, regex: bool = False) -> str:
+        """Type into the inspector's search box; returns its message (``"1 matches."``).
+
+        Plain text matches labels containing it (case-insensitive); ``regex=True`` presses the
+        box's ``.*`` toggle first.
+        """
+        search_box = self.plugin.locator("vz-projector-inspector-panel #search-box")
+        box = search_box.locator("input")
+        message = search_box.locator("span.info")
+        toggle = search_box.locator("paper-button#regex")
+        if (toggle.get_attribute("active") is not None) != regex:
+            toggle.click()
         # Clearing first resets the message, so a stale "1 matches." is never read.
         box.fill("")
         self._wait_text(message, lambda text: text == "")
@@ -358,20 +391,29 @@ class ProjectorPage:
                 raise AssertionError(f"timed out; text is {text!r}")
             self.page.wait_for_timeout(100)
 
-    def search_finds_one(self, label: str) -> int:
-        """Search ``label``: the page must say ``1 matches.`` and select that point; its index."""
-        message = self.search(label)
-        assert message == "1 matches.", f"search {label!r}: {message!r}"
+    def search_finds_one(self, label: str, *, exact: bool = False) -> int:
+        """Search ``label``: the page must say ``1 matches.`` and select that point; its index.
+
+        ``exact=True`` searches the regex ``^label$`` (for words that are also prefixes).
+        """
+        query = f"^{re.escape(label)}$" if exact else label
+        message = self.search(query, regex=exact)
+        assert message == "1 matches.", f"search {query!r}: {message!r}"
         state = self.wait_for(lambda s: len(s["selected"]) == 1, f"{label!r} to be selected")
         index = int(state["selected"][0])
-        assert label.lower() in state["labels"][index].lower(), (label, state["labels"][index])
+        found = state["labels"][index]
+        assert (found == label) if exact else (label.lower() in found.lower()), (label, found)
         return index
 
     def wait_sprites(self) -> dict[str, Any]:
         """Wait until the sprite sheet is decoded and the scatter plot draws images."""
         return self.wait_for(
-            lambda s: s["sprite"] and s["sprite"]["complete"] and s["sprite"]["width"] > 0
-            and s["spriteMode"],
+            lambda s: (
+                s["sprite"]
+                and s["sprite"]["complete"]
+                and s["sprite"]["width"] > 0
+                and s["spriteMode"]
+            ),
             "sprite images to load",
         )
 
