@@ -87,6 +87,22 @@ _PROJECTOR_JS = """
 """
 
 
+_GLYPHS_JS = """
+(chars) => {
+  const canvas = document.createElement('canvas');
+  canvas.width = 48;
+  canvas.height = 40;
+  const context = canvas.getContext('2d');
+  return chars.map(char => {
+    context.clearRect(0, 0, 48, 40);
+    context.font = '28px Roboto, sans-serif';
+    context.fillText(char, 2, 30);
+    return Array.from(context.getImageData(0, 0, 48, 40).data).join(',');
+  });
+}
+"""
+
+
 # --------------------------------------------------------------------------- browser
 
 
@@ -417,6 +433,15 @@ class ProjectorPage:
             "sprite images to load",
         )
 
+    def glyphs_render(self, chars: str) -> bool:
+        """True if each character draws differently on a canvas in the projector's frame.
+
+        A missing font draws every character as the same empty box ("tofu"), so e.g. 東 and 京
+        come out pixel-identical when no CJK font is installed (Debian ``fonts-noto-cjk``).
+        """
+        drawings = self.frame().evaluate(_GLYPHS_JS, list(chars))
+        return len(set(drawings)) == len(set(chars))
+
     def screenshot(self, path: str | os.PathLike[str]) -> Path:
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -425,9 +450,12 @@ class ProjectorPage:
 
     # -- the whole check --------------------------------------------------------------------
 
-    def check_run(self, expected: ExpectedRun, artifacts: Path | None = None) -> None:
-        """Everything a person checks for one run: steps listed in order, each step loads with
-        the right point count and dimension, labels are found, sprites load."""
+    def check_run(
+        self, expected: ExpectedRun, artifacts: Path | None = None, *, every_step: bool = False
+    ) -> None:
+        """Everything a person checks for one run: all steps listed in order, the first and the
+        last step (or ``every_step``) load with the right point count and dimension, labels are
+        found, sprites load. Screenshots go to ``artifacts`` if given."""
         self.select_run(expected.run)
         shown = self.shown_tensors()
         check_steps_in_order(shown, expected)
@@ -439,7 +467,8 @@ class ProjectorPage:
             self.wait_sprites()
         if artifacts is not None:
             self.screenshot(artifacts / f"browser-{_slug(expected.run)}-first.png")
-        for name in shown[1:]:
+        later = shown[1:] if every_step else shown[1:][-1:]
+        for name in later:
             tensor = expected.tensor(name)
             self.select_tensor(name, tensor.rows, tensor.dim)
         if artifacts is not None and len(shown) > 1:

@@ -34,7 +34,7 @@ from tb_server import TensorBoard
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-WORD_STEPS = (0, 2, 1, 100_000)  # written out of order; shown 0, 1, 2, 100000
+WORD_STEPS = (0, 2, 1, 100_000, 99_999)  # written out of order; shown in step order
 WORD_ROWS, WORD_DIM = 50, 300
 JAPANESE = ("東京", "大阪")
 TAB_LABEL = "tab\there"  # the writer escapes it to the visible text tab\there
@@ -209,6 +209,7 @@ def test_steps_listed_in_step_order_and_switching_loads_that_step(
         "words:000000000",
         "words:000000001",
         "words:000000002",
+        "words:000099999",
         "words:000100000",
         "words_tbx:00000",
     ]
@@ -219,6 +220,8 @@ def test_steps_listed_in_step_order_and_switching_loads_that_step(
 
     projector.select_tensor("words:000000000", WORD_ROWS, WORD_DIM)
     assert projector.search(LATE_LABEL) == "0 matches."
+    # Japanese labels are drawn as glyphs, not as identical empty boxes (needs a CJK font).
+    assert projector.glyphs_render("".join(JAPANESE) + LATE_LABEL), "no CJK font: fonts-noto-cjk"
     # The found point is the right row: labels stay aligned (escaped tab, Japanese).
     assert projector.search_finds_one("東京") == word_labels(0).index("東京")
     assert projector.search_finds_one("tab\\there") == word_labels(0).index(TAB_LABEL)
