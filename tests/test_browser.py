@@ -7,6 +7,10 @@ written while the page is open appears after a browser reload. Screenshots go to
 ``artifacts_dir`` fixture's directory. The page must work offline: every request that does not go
 to 127.0.0.1 is aborted and listed in ``browser-requests.txt``.
 
+Adding a run (e.g. one written by the exporter or a training callback) is one entry in
+``RUN_WRITERS``: a function that writes ``logdir/<run>`` and returns
+``expect_run(logdir, "<run>", search=["a label"])``; ``ProjectorPage.check_run`` then checks it.
+
 Needs Debian's ``chromium`` (and ``fonts-noto-cjk`` for the Japanese labels to render): skipped
 without it, except in CI (``CI`` set), where a missing browser is a failure.
 """
@@ -108,7 +112,7 @@ def write_digits_run(logdir: Path) -> ExpectedRun:
     ProjectorWriter(logdir / "digits").add_embedding(
         digits.data[:count], metadata=labels, label_img=images, global_step=3, tag="digits"
     )
-    return expect_run(logdir, "digits", search=("digit7-017",), sprites=True)
+    return expect_run(logdir, "digits", search=(labels[17],), sprites=True)
 
 
 #: One function per run; each writes ``logdir/<run>`` and returns what the page must show.
@@ -116,6 +120,23 @@ RUN_WRITERS: dict[str, Callable[[Path], ExpectedRun]] = {
     "words": write_words_run,
     "digits": write_digits_run,
 }
+
+
+def write_live_run(logdir: Path, steps: tuple[int, ...]) -> list[str]:
+    """A small run the live-refresh test adds steps to while the page is open."""
+    from embedding_projector import ProjectorWriter
+
+    writer = ProjectorWriter(logdir / "live")
+    rng = np.random.default_rng(len(writer.steps("live")))
+    return [
+        writer.add_embedding(
+            rng.normal(size=(20, 8)),
+            metadata=[f"live{i}" for i in range(20)],
+            global_step=s,
+            tag="live",
+        ).tensor_name
+        for s in steps
+    ]
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -180,6 +201,8 @@ def test_page_works_offline_and_lists_every_run(
     guard: OfflineGuard,
     artifacts_dir: Path,
 ) -> None:
+    """The page loads with every request not to 127.0.0.1 aborted (TensorBoard 2.21 makes none:
+    see browser-requests.txt), lists our runs and not the writer's refresh marker run."""
     _, expected = site
     state = projector.state()
     assert state["points"] and state["dim"], state
@@ -234,22 +257,6 @@ def test_digits_sprites_load(projector: ProjectorPage, artifacts_dir: Path) -> N
     # 120 cells of 8x8 px in an 11 x 11 grid.
     assert (state["sprite"]["width"], state["sprite"]["height"]) == (88, 88)
     projector.screenshot(artifacts_dir / "browser-digits-sprites.png")
-
-
-def write_live_run(logdir: Path, steps: tuple[int, ...]) -> list[str]:
-    from embedding_projector import ProjectorWriter
-
-    writer = ProjectorWriter(logdir / "live")
-    rng = np.random.default_rng(len(writer.steps("live")))
-    return [
-        writer.add_embedding(
-            rng.normal(size=(20, 8)),
-            metadata=[f"live{i}" for i in range(20)],
-            global_step=s,
-            tag="live",
-        ).tensor_name
-        for s in steps
-    ]
 
 
 def test_new_step_appears_after_browser_reload(
