@@ -9,8 +9,13 @@ data set) goes through ``Frame.evaluate`` on the projector's own frame.
 
 Everything runs offline: :func:`launch_chromium` uses Debian's ``/usr/bin/chromium`` (Playwright's
 own browser download is not used) and :class:`OfflineGuard` aborts every request that does not go
-to 127.0.0.1, recording it. TensorBoard 2.21's projector page makes no such request (the Polymer
-bundle's Google Fonts ``<link>`` is disabled by ``window.polymerSkipLoadingFontRoboto``).
+to 127.0.0.1, recording it. TensorBoard 2.21's projector page makes no such request: its Polymer
+bundle would add a Google Fonts ``<link>``, but ``projector_binary.js`` sets
+``window.polymerSkipLoadingFontRoboto = true`` on its second line and Roboto is served locally.
+
+The tensor dropdown's order is the frontend's, not the config's: tensors with metadata first,
+then more rows first, then by name. So the steps of one tag are in step order only while their
+row count stays the same (our names pad the step to 9 digits for the by-name part).
 
 Adding a run to the browser test is one line: write it into the log dir, then
 ``expected.append(expect_run(logdir, "my-run", search=["東京"]))``; :meth:`ProjectorPage.check_run`
