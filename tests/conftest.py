@@ -61,7 +61,7 @@ def gensim_test_data() -> Path:
     return Path(gensim_test.datapath("lee_background.cor")).parent
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def artifacts_dir() -> Path:
     """Where tests leave screenshots and images for people to look at."""
     path = Path(os.environ.get("EP_ARTIFACTS", Path(__file__).parent.parent / "artifacts"))

@@ -185,13 +185,6 @@ def projector(
             browser.close()
 
 
-@pytest.fixture(scope="module")
-def artifacts_dir() -> Path:
-    path = Path(os.environ.get("EP_ARTIFACTS", Path(__file__).parent.parent / "artifacts"))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 # --------------------------------------------------------------------------- tests
 
 
