@@ -24,7 +24,9 @@ Why each rule exists (all verified against TensorBoard 2.21's ``projector_plugin
   snapshot added to a run TensorBoard already knows stays invisible until restart. After each
   write, a one-event run under ``.projector-refresh/`` is renamed, which changes the set of
   runs; a browser refresh then shows the new snapshot. It costs one extra row in the run list.
-* **The frontend** hides tensors with fewer than 2 rows or columns, skips whitespace-only
+* **The frontend** orders its tensor dropdown by: labelled first, more rows first, then name
+  (so a fixed-size selection shows its steps in order), hides tensors with fewer than 2 rows
+  or columns, skips whitespace-only
   metadata lines (misaligning every later row), treats a first line with a tab as a header,
   and refuses sprites larger than 8192 px on a side.
 
@@ -86,7 +88,8 @@ MAX_PROJECTOR_ROWS = 100_000
 MAX_SPRITE_SIDE = 8192
 #: tensorboardX pads the step directory to 5 digits; we keep that so layouts coexist.
 STEP_DIR_DIGITS = 5
-#: Tensor names pad steps to 9 digits so the dropdown (sorted by name) stays chronological.
+#: Tensor names pad steps to 9 digits: the dropdown lists tensors with labels first, then
+#: larger ones first, then by name, so same-sized snapshots of a tag appear in step order.
 TENSOR_NAME_STEP_DIGITS = 9
 #: TensorBoard decodes this much of a tensor file as UTF-8 before it parses TSV lines.
 TSV_PROBE_BYTES = 16 * 1024 * 1024
