@@ -33,7 +33,7 @@ def served_metadata(path: Path) -> str:
 @given(labels=st.lists(st.text(max_size=20), min_size=2, max_size=40))
 def test_any_labels_stay_one_row_per_point(tmp_path_factory, labels):
     path = tmp_path_factory.mktemp("labels") / "metadata.tsv"
-    path.write_bytes(metadata_tsv([[label] for label in labels], None).encode("utf-8"))
+    path.write_bytes(metadata_tsv([labels], None).encode("utf-8"))
     header, rows = parse_metadata(served_metadata(path))
     assert header is None
     assert len(rows) == len(labels)
@@ -53,7 +53,9 @@ def test_any_labels_stay_one_row_per_point(tmp_path_factory, labels):
 def test_any_multi_column_table_keeps_its_shape(tmp_path_factory, table, header):
     path = tmp_path_factory.mktemp("table") / "metadata.tsv"
     rows_in = [[str(cell) for cell in row] for row in table]
-    path.write_bytes(metadata_tsv(rows_in, list(header)).encode("utf-8"))
+    path.write_bytes(
+        metadata_tsv([list(c) for c in zip(*rows_in, strict=True)], list(header)).encode("utf-8")
+    )
     parsed_header, rows = parse_metadata(served_metadata(path))
     assert parsed_header is not None and len(parsed_header) == 3
     assert len(set(parsed_header)) == 3  # the frontend keys rows by column name

@@ -285,7 +285,7 @@ def test_steps_lists_only_our_entries_for_the_tag(tmp_path):
 
 def test_metadata_text_matches_what_the_frontend_parses():
     labels = ["a\tb", "", " ", "\n", "ok", "\ufeff"]
-    text = writer_module.metadata_tsv([[x] for x in labels], None)
+    text = writer_module.metadata_tsv([labels], None)
     header, rows = parse_metadata(text)
     assert header is None
     assert len(rows) == len(labels)

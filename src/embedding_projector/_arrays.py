@@ -142,10 +142,10 @@ def as_uint8_images(label_img: Any, rows: int) -> npt.NDArray[np.uint8]:
     return np.ascontiguousarray(converted.transpose(0, 2, 3, 1))
 
 
-def as_label_rows(
+def as_label_columns(
     metadata: Sequence[Any] | Any, rows: int, metadata_header: Sequence[Any] | None
 ) -> tuple[list[list[str]], list[str] | None]:
-    """Normalise labels to a list of string rows plus an optional header.
+    """Normalise labels to string columns (column-major) plus a header for several columns.
 
     A flat list gives one column; a list of sequences gives several columns (tensorboardX's
     ``metadata_header`` names them; without one, columns are named ``column 1``, ...).
@@ -167,31 +167,34 @@ def as_label_rows(
             f"metadata has {len(items)} labels but mat has {rows} rows; they must match one-to-one."
         )
     multi = bool(items) and all(isinstance(item, (list, tuple, np.ndarray)) for item in items)
-    if metadata_header is not None:
-        header = [_to_text(cell) for cell in metadata_header]
-        if len(header) == 1 and not multi:
-            return [[_to_text(item)] for item in items], None
-        if not multi:
+    if not multi:
+        if metadata_header is not None and len(metadata_header) != 1:
             raise InvalidEmbeddingError(
-                f"metadata_header has {len(header)} columns but metadata is a flat list; "
-                "pass one row (list) per point."
+                f"metadata_header has {len(metadata_header)} columns but metadata is a flat "
+                "list; pass one row (list) per point."
             )
-    elif multi:
-        width = len(items[0])
-        header = [f"column {i + 1}" for i in range(width)]
-    else:
-        return [[_to_text(item)] for item in items], None
-    table: list[list[str]] = []
+        return [_texts(items)], None
+    header = (
+        [_to_text(cell) for cell in metadata_header]
+        if metadata_header is not None
+        else [f"column {i + 1}" for i in range(len(items[0]))]
+    )
     for index, item in enumerate(items):
         if len(item) != len(header):
             raise InvalidEmbeddingError(
                 f"metadata row {index} has {len(item)} columns but the header has "
                 f"{len(header)}: {list(header)!r}."
             )
-        table.append([_to_text(cell) for cell in item])
+    columns = [_texts(column) for column in zip(*items, strict=True)]
     if len(header) == 1:
-        return table, None
-    return table, header
+        return columns, None
+    return columns, header
+
+
+def _texts(values: Sequence[Any]) -> list[str]:
+    if all(type(value) is str for value in values):
+        return list(values)
+    return [_to_text(value) for value in values]
 
 
 def _to_text(value: object) -> str:

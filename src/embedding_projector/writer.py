@@ -59,7 +59,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from ._arrays import as_float32_matrix, as_label_rows, as_uint8_images
+from ._arrays import as_float32_matrix, as_label_columns, as_uint8_images
 from .errors import ConfigError, InvalidEmbeddingError, SnapshotWriteError
 
 if TYPE_CHECKING:
@@ -106,6 +106,9 @@ _OUR_FILE = re.compile(r"^(tensors|metadata|sprite)\.r(\d+)\.(bin|tsv|png)$")
 _WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|com\d|lpt\d)(\..*)?$", re.IGNORECASE)
 _UNSAFE_TAG_CHARS = set('%/\\<>:"|?*\x7f')
 _BLANK_LABEL = "(empty)"
+_NEEDS_ESCAPE = re.compile(r"[\t\r]")
+#: A line that ``escape_label`` would call blank (``\s`` here is exactly ``str.isspace``).
+_BLANK_LINE = re.compile(r"(?m)^(?:[^\S\n]|\ufeff)*$")
 _LABEL_ESCAPES = str.maketrans({"\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
@@ -198,19 +201,32 @@ def escape_label(label: str) -> str:
     return escaped if escaped.replace("\ufeff", " ").strip() else _BLANK_LABEL
 
 
-def metadata_tsv(rows: Sequence[Sequence[str]], header: Sequence[str] | None) -> str:
-    """The metadata file's text: one line per point, a header line only for several columns."""
-    lines: list[str] = []
-    if header is not None:
-        lines.append("\t".join(_unique_column_names([escape_label(h) for h in header])))
-        for row in rows:
-            cells = [cell.translate(_LABEL_ESCAPES) for cell in row]
-            if not "".join(cells).replace("\ufeff", " ").strip():
-                cells[0] = _BLANK_LABEL
-            lines.append("\t".join(cells))
-    else:
-        lines.extend(escape_label(row[0]) for row in rows)
+def metadata_tsv(columns: Sequence[Sequence[str]], header: Sequence[str] | None) -> str:
+    """The metadata file's text: one line per point, a header line only for several columns.
+
+    ``columns`` is column-major (one list of cells per column).
+    """
+    if header is None:
+        return _single_column_tsv(columns[0])
+    lines = ["\t".join(_unique_column_names([escape_label(h) for h in header]))]
+    for row in zip(*columns, strict=True):
+        cells = [cell.translate(_LABEL_ESCAPES) for cell in row]
+        if not "".join(cells).replace("\ufeff", " ").strip():
+            cells[0] = _BLANK_LABEL
+        lines.append("\t".join(cells))
     return "\n".join(lines) + "\n"
+
+
+def _single_column_tsv(labels: Sequence[str]) -> str:
+    # Fast path for the common case: one join, two regex scans, no per-label work.
+    text = "\n".join(labels)
+    if (
+        text.count("\n") != len(labels) - 1
+        or _NEEDS_ESCAPE.search(text)
+        or _BLANK_LINE.search(text)
+    ):
+        text = "\n".join(escape_label(label) for label in labels)
+    return text + "\n"
 
 
 def _unique_column_names(names: list[str]) -> list[str]:
@@ -477,12 +493,13 @@ class ProjectorWriter:
         matrix = as_float32_matrix(mat)
         rows = matrix.shape[0]
         metadata_text = None
-        table: list[list[str]] | None = None
+        labels: list[str] | None = None
         if metadata is not None:
-            table, header = as_label_rows(metadata, rows, metadata_header)
-            metadata_text = metadata_tsv(table, header).encode("utf-8")
+            columns, header = as_label_columns(metadata, rows, metadata_header)
+            metadata_text = metadata_tsv(columns, header).encode("utf-8")
+            labels = columns[0]
         if isinstance(label_img, str):
-            label_img = _glyph_sprites(label_img, table)
+            label_img = _glyph_sprites(label_img, labels)
         sprite: tuple[bytes, int] | None = None
         if label_img is not None:
             sprite = sprite_png(as_uint8_images(label_img, rows))
@@ -674,10 +691,29 @@ class ProjectorWriter:
 
 
 def _write_empty_event_file(directory: Path, suffix: str) -> None:
-    from tensorboardX.event_file_writer import EventFileWriter
+    """An event file holding only the ``file_version`` event (what makes a directory a run).
 
-    event_writer = EventFileWriter(str(directory), filename_suffix=f".{os.getpid()}{suffix}")
-    event_writer.close()
+    Framed as TFRecord by hand because importing tensorboardX's writer imports torch when it
+    is installed (seconds); the Event proto and CRC come from TensorBoard itself.
+    """
+    import socket
+    import struct
+    import time
+
+    from tensorboard.compat.proto.event_pb2 import Event
+    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
+
+    now = time.time()
+    data = Event(wall_time=now, file_version="brain.Event:2").SerializeToString()
+    header = struct.pack("<Q", len(data))
+    record = (
+        header
+        + struct.pack("<I", masked_crc32c(header))
+        + data
+        + struct.pack("<I", masked_crc32c(data))
+    )
+    name = f"events.out.tfevents.{int(now):010d}.{socket.gethostname()}.{os.getpid()}{suffix}"
+    _atomic_write(directory, name, record)
 
 
 def _remove_tree(path: Path) -> None:
@@ -701,20 +737,20 @@ def _parse_our_tensor_path(tensor_path: str) -> tuple[int, str, int] | None:
 GLYPHS = "glyphs"
 
 
-def _glyph_sprites(label_img: str, table: Sequence[Sequence[str]] | None) -> Any:
+def _glyph_sprites(label_img: str, labels: Sequence[str] | None) -> Any:
     """Images for ``label_img="glyphs"``: the first metadata column drawn by glyph_images."""
     if label_img != GLYPHS:
         raise InvalidEmbeddingError(
             f'label_img must be an (N, C, H, W) image array or "{GLYPHS}"; got {label_img!r}.'
         )
-    if table is None:
+    if labels is None:
         raise InvalidEmbeddingError(
             f'label_img="{GLYPHS}" draws each point\'s label, so it needs metadata.'
         )
     from .glyphs import glyph_images
 
     # Warnings point at the caller of add_embedding (two frames above glyph_images).
-    return glyph_images([row[0] for row in table], stacklevel=4)
+    return glyph_images(list(labels), stacklevel=4)
 
 
 def _validate_step(global_step: Any) -> int:
