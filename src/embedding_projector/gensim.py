@@ -7,7 +7,7 @@ the same words in the same rows at every step) and logs what tells you whether t
 * **SCALARS** ``train/loss`` (per-epoch, see below), ``train/learning_rate``,
   ``train/words_per_sec``, ``<tag>/drift`` (mean cosine distance of each word to itself one
   snapshot earlier, after rotating the snapshots onto each other) and
-  ``<tag>/neighbor_overlap@k`` (how many of each word's k nearest neighbours stayed the same).
+  ``<tag>/neighbor_overlap_at_<k>`` (how many of each word's k nearest neighbours stayed the same).
   Drift near 0 and overlap near 1: the embedding has stopped moving.
 * **TEXT** ``<tag>/neighbors``: a table of the nearest neighbours of a few probe words at each
   snapshot — watch "king"'s neighbours become sensible.
@@ -67,7 +67,6 @@ import math
 import os
 import threading
 import time
-import uuid
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -133,9 +132,13 @@ def default_probe_words(keys: Sequence[str], count: int = DEFAULT_PROBE_COUNT) -
     for key in keys:
         if len(chosen) >= count:
             break
-        if isinstance(key, str) and key.isalpha() and len(key) >= 3:
-            if key.lower() not in STOPWORDS:
-                chosen.append(key)
+        if (
+            isinstance(key, str)
+            and key.isalpha()
+            and len(key) >= 3
+            and key.lower() not in STOPWORDS
+        ):
+            chosen.append(key)
     return chosen
 
 
@@ -172,7 +175,8 @@ class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
         log_loss: log ``train/loss`` (Word2Vec with ``compute_loss=True`` only).
         probe_words: words whose nearest neighbours are tabulated at each snapshot (TEXT tab).
             Default: a handful of frequent non-stop words; ``[]`` for none.
-        neighbors_k: neighbours per probe word, and the k of ``neighbor_overlap@k``.
+        neighbors_k: neighbours per probe word, and the k of ``neighbor_overlap_at_<k>``
+            (tensorboardX does not allow ``@`` in tags).
         snapshot_at_start: write step 0 (the random initialisation) at the start of training.
         background: write on a background thread (the hook only copies the selected rows).
         insight: log drift, neighbour overlap and neighbour tables.
@@ -305,24 +309,29 @@ class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
         return list(self._written)
 
     def flush(self) -> None:
-        """Wait for pending snapshots and flush the event file. Errors become warnings."""
+        """Wait for pending snapshots, then flush the event file.
+
+        tensorboardX's ``SummaryWriter.flush()`` does not wait for events still queued for its
+        logger thread; the writer this callback owns is therefore closed at the end of each
+        ``train()`` call (a new event file is started by the next one). A writer you passed in
+        is only flushed: close it yourself before reading its events.
+        """
         with self._lock:
             if self._writer is not None:
                 self._writer.flush()
-            if self._summary is not None:
-                self._summary.flush()
-
-    def close(self) -> None:
-        """Flush, stop the background thread and close the ``SummaryWriter`` if it is ours."""
-        with self._lock:
-            if self._writer is not None:
-                self._writer.close()
             if self._summary is not None:
                 if self._owns_summary:
                     self._summary.close()
                     self._summary = None
                 else:
                     self._summary.flush()
+
+    def close(self) -> None:
+        """Flush and stop the background thread; close the ``SummaryWriter`` if it is ours."""
+        with self._lock:
+            self.flush()
+            if self._writer is not None:
+                self._writer.close()
 
     # -- gensim hooks ----------------------------------------------------------------------
 
@@ -373,10 +382,11 @@ class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
         if self._summary is None:
             from tensorboardX import SummaryWriter
 
-            # tensorboardX names event files by second and host: a unique suffix keeps two
-            # writers started in the same second from overwriting each other's file.
+            # tensorboardX names event files by second and host: a unique, chronologically
+            # sorted suffix keeps two writers started in the same second from overwriting each
+            # other's file, and event readers read the files in the order they were written.
             self._summary = SummaryWriter(
-                str(self.logdir), filename_suffix=f".{os.getpid()}.{uuid.uuid4().hex[:8]}"
+                str(self.logdir), filename_suffix=f".{time.time_ns()}.{os.getpid()}"
             )
             self._owns_summary = True
         if self._targets is not None:
@@ -395,9 +405,7 @@ class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
         kind = self._kind
         if kind == "doc2vec":
             targets.append(self._doc_target(model))
-            pure_dbow = bool(getattr(model, "dbow", False)) and not getattr(
-                model, "dbow_words", 0
-            )
+            pure_dbow = bool(getattr(model, "dbow", False)) and not getattr(model, "dbow_words", 0)
             wanted = self.show_words if self.show_words is not None else not pure_dbow
             if self.show_words is None and self.words is not None:
                 wanted = True
@@ -460,7 +468,7 @@ class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
         header = ["word", "rank"] + (["count"] if counts is not None else [])
         metadata = [
             [key, str(index + 1)] + ([str(counts[row])] if counts is not None else [])
-            for row, (key, index) in enumerate(zip(selection.keys, selection.indices))
+            for row, (key, index) in enumerate(zip(selection.keys, selection.indices, strict=True))
         ]
         return _Target(self.tag, "wv", indices, list(selection.keys), metadata, header, probe_rows)
 
@@ -470,8 +478,12 @@ class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
         keys = [str(key) for key in dv.index_to_key]
         selection = select_keys(keys, limit=self.doc_limit, key_to_index=_str_lookup(keys))
         indices = np.asarray(selection.indices, dtype=np.int64)
-        metadata = [[key, str(index)] for key, index in zip(selection.keys, selection.indices)]
-        return _Target(self.doc_tag, "dv", indices, list(selection.keys), metadata, ["tag", "index"])
+        metadata = [
+            [key, str(index)] for key, index in zip(selection.keys, selection.indices, strict=True)
+        ]
+        return _Target(
+            self.doc_tag, "dv", indices, list(selection.keys), metadata, ["tag", "index"]
+        )
 
     # -- per-epoch work (training thread) --------------------------------------------------
 
@@ -539,9 +551,10 @@ class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
                 if math.isfinite(cumulative):
                     scalars["train/loss"] = cumulative - self._loss_seen
                 self._loss_seen = cumulative
-        alpha = getattr(model, "min_alpha_yet_reached", None)
-        if alpha is None and getattr(model, "epochs", 0):
-            progress = self._epoch_in_train / model.epochs
+        alpha: Any = getattr(model, "min_alpha_yet_reached", None)
+        epochs = int(getattr(model, "epochs", 0) or 0)
+        if alpha is None and epochs:
+            progress = self._epoch_in_train / epochs
             alpha = model.alpha - (model.alpha - model.min_alpha) * progress
         if alpha is not None:
             scalars["train/learning_rate"] = float(alpha)
@@ -617,7 +630,7 @@ class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
                 scalars[f"{target.tag}/drift"] = _insight.drift(
                     previous, rows, max_rows=self.insight_max_rows
                 )
-                scalars[f"{target.tag}/neighbor_overlap@{self.neighbors_k}"] = (
+                scalars[f"{target.tag}/neighbor_overlap_at_{self.neighbors_k}"] = (
                     _insight.neighbor_overlap(
                         previous, rows, self.neighbors_k, max_rows=self.insight_max_rows
                     )
@@ -675,7 +688,7 @@ def _counts(
     except (KeyError, AttributeError, IndexError, ValueError):
         return None
     # Vectors loaded without a vocabulary file get count = vocab_size - index: not frequencies.
-    if counts and all(c == vocab_size - i for c, i in zip(counts, indices)):
+    if counts and all(c == vocab_size - i for c, i in zip(counts, indices, strict=True)):
         return None
     return counts
 

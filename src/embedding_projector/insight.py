@@ -383,7 +383,7 @@ def format_neighbor_table(table: Sequence[Neighbors], *, digits: int = 2) -> str
     for entry in table:
         cells = [
             f"{_markdown_cell(label)} {similarity:.{digits}f}"
-            for label, similarity in zip(entry.labels, entry.similarities)
+            for label, similarity in zip(entry.labels, entry.similarities, strict=True)
         ]
         cells += [""] * (width - len(cells))
         lines.append(f"| **{_markdown_cell(entry.query)}** | " + " | ".join(cells) + " |")
