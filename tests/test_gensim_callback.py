@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import pickle
 import subprocess
@@ -16,18 +17,18 @@ import pytest
 
 pytest.importorskip("gensim")
 
-from gensim.models import Doc2Vec, FastText, Word2Vec  # noqa: E402
-from gensim.models.callbacks import CallbackAny2Vec  # noqa: E402
-from gensim.models.doc2vec import TaggedDocument  # noqa: E402
-from gensim.test.utils import datapath  # noqa: E402
-from gensim.utils import simple_preprocess  # noqa: E402
-from tb_server import TensorBoard, parse_metadata  # noqa: E402
-from tensorboard.backend.event_processing.event_accumulator import (  # noqa: E402
+from gensim.models import Doc2Vec, FastText, Word2Vec
+from gensim.models.callbacks import CallbackAny2Vec
+from gensim.models.doc2vec import TaggedDocument
+from gensim.test.utils import datapath
+from gensim.utils import simple_preprocess
+from tensorboard.backend.event_processing.event_accumulator import (
     EventAccumulator,
 )
 
-from embedding_projector import ProjectorWriter  # noqa: E402
-from embedding_projector.gensim import Any2VecProjector, default_probe_words  # noqa: E402
+from embedding_projector import ProjectorWriter
+from embedding_projector.gensim import Any2VecProjector, default_probe_words
+from tb_server import TensorBoard, parse_metadata
 
 ROOT = Path(__file__).resolve().parent.parent
 W2V = {"vector_size": 16, "min_count": 5, "workers": 1, "seed": 1, "window": 3}
@@ -271,7 +272,7 @@ def test_fasttext_vectors_evolve_and_save_with_callback_attached(
     names = served(shared_tensorboard, run, 4)
     tensors = [shared_tensorboard.tensor(run, name) for name in names]
     # wv.vectors are frozen during FastText training; the callback rebuilds them each epoch.
-    for earlier, later in zip(tensors[1:], tensors[2:], strict=False):
+    for earlier, later in itertools.pairwise(tensors[1:]):
         assert not np.allclose(earlier, later)
     words = [row[0] for row in parse_metadata(shared_tensorboard.metadata(run, names[-1]))[1]]
     np.testing.assert_allclose(tensors[-1], model.wv[words], rtol=1e-6, atol=1e-7)
@@ -449,4 +450,5 @@ def test_example_script_runs(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "tensorboard --logdir" in result.stdout
-    assert ProjectorWriter(tmp_path / "run").steps("words") == [0, 1, 2]
+    # --epochs 2, then 2 more in a second train() call: the steps continue.
+    assert ProjectorWriter(tmp_path / "run").steps("words") == [0, 1, 2, 3, 4]
