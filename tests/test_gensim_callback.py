@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 import logging
 import pickle
@@ -265,8 +266,18 @@ def test_fasttext_vectors_evolve_and_save_with_callback_attached(
 ) -> None:
     run_dir, run = shared_run()
     callback = Any2VecProjector(run_dir, limit=60)
+    adjusted: list[np.ndarray] = []
+
+    class Adjusted(CallbackAny2Vec):  # type: ignore[misc]
+        """What gensim's own adjust_vectors() gives mid-training (on a copy of wv)."""
+
+        def on_epoch_end(self, model: Any) -> None:
+            wv = copy.deepcopy(model.wv)
+            wv.adjust_vectors()
+            adjusted.append(wv.vectors[:60])
+
     with caplog.at_level(logging.WARNING, logger="embedding_projector.gensim"):
-        model = FastText(small, epochs=3, callbacks=[callback], bucket=5000, **W2V)
+        model = FastText(small, epochs=3, callbacks=[callback, Adjusted()], bucket=5000, **W2V)
     assert "FastText does not report a training loss" in caplog.text
 
     names = served(shared_tensorboard, run, 4)
@@ -276,6 +287,8 @@ def test_fasttext_vectors_evolve_and_save_with_callback_attached(
         assert not np.allclose(earlier, later)
     words = [row[0] for row in parse_metadata(shared_tensorboard.metadata(run, names[-1]))[1]]
     np.testing.assert_allclose(tensors[-1], model.wv[words], rtol=1e-6, atol=1e-7)
+    for step in (1, 2):
+        np.testing.assert_allclose(tensors[step], adjusted[step - 1], rtol=1e-5, atol=1e-7)
     acc = events(run_dir)
     assert "train/loss" not in acc.Tags()["scalars"]
     assert sorted(scalars(acc, "words/drift")) == [1, 2, 3]

@@ -43,8 +43,9 @@ gensim quirks this callback deals with (each one has a test):
   epoch, so ``most_similar`` inside a callback returns wrong neighbours. This callback
   normalises its own copy, and refreshes gensim's cache when it exists.
 * **FastText's word vectors are frozen during training** (gensim rebuilds them from the
-  subword vectors after the last epoch). The callback calls ``wv.adjust_vectors()`` before
-  each snapshot (safe mid-training: the final model is bit-identical).
+  subword vectors after the last epoch). The callback composes the snapshotted rows itself,
+  exactly as ``wv.adjust_vectors()`` does (see :func:`fasttext_word_vectors`), without
+  touching the model.
 * **Doc2Vec** has document vectors (``model.dv``, tag ``"docs"``) and word vectors (``"words"``);
   with ``dm=0`` and ``dbow_words=0`` the word vectors are never trained, so they are shown only
   when asked for (with a warning). Plain int tags leave ``dv.key_to_index`` empty; rows are
@@ -90,7 +91,13 @@ from .background import BackgroundWriter
 from .selection import select_keys
 from .writer import ProjectorWriter, resolve_logdir
 
-__all__ = ["DEFAULT_LIMIT", "DEFAULT_PROBE_COUNT", "Any2VecProjector", "default_probe_words"]
+__all__ = [
+    "DEFAULT_LIMIT",
+    "DEFAULT_PROBE_COUNT",
+    "Any2VecProjector",
+    "default_probe_words",
+    "fasttext_word_vectors",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -568,17 +575,18 @@ class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
 
     def _capture(self, model: Any, step: int) -> list[tuple[_Target, npt.NDArray[np.float32]]]:
         """Copy the selected rows of each target (the only per-snapshot work in the hook)."""
-        if self._kind == "fasttext":
-            # FastText's wv.vectors are rebuilt from the subword vectors only after the last
-            # epoch; rebuild them now (safe mid-training: the final model is unchanged).
-            model.wv.adjust_vectors()
         captured = []
         for target in self._targets or []:
             vectors = model.wv if target.source == "wv" else model.dv
             if getattr(vectors, "norms", None) is not None:
                 # Keep gensim's cached norms in step for other callbacks' most_similar().
                 vectors.fill_norms(force=True)
-            rows = np.asarray(vectors.vectors[target.indices], dtype=np.float32)
+            if self._kind == "fasttext" and target.source == "wv":
+                # FastText's wv.vectors stay frozen until the last epoch; compose the selected
+                # rows from the word and subword vectors as wv.adjust_vectors() would.
+                rows = fasttext_word_vectors(vectors, target.indices)
+            else:
+                rows = np.asarray(vectors.vectors[target.indices], dtype=np.float32)
             finite = np.isfinite(rows).all(axis=1)
             if not finite.all():
                 message = (
@@ -659,6 +667,37 @@ class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
         self._warned.add(key)
         warnings.warn(message, category, stacklevel=4)
         return True
+
+
+def fasttext_word_vectors(wv: Any, indices: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+    """The current FastText vectors of vocabulary rows ``indices``, mid-training.
+
+    gensim rebuilds ``wv.vectors`` from ``vectors_vocab`` and ``vectors_ngrams`` only after the
+    last epoch (``FastTextKeyedVectors.adjust_vectors``), so inside a callback they still hold
+    the previous state. This computes the same composition (the word's vector plus its
+    subword-bucket vectors, averaged) for the selected rows only: its cost grows with the
+    rows shown, not with the vocabulary (``adjust_vectors()`` loops over every word in Python,
+    ~1 s per 100,000 words), and the model is not modified.
+
+    Example:
+        >>> from gensim.models import FastText
+        >>> from gensim.test.utils import common_texts
+        >>> model = FastText(common_texts, vector_size=4, min_count=1, epochs=1, workers=1)
+        >>> rows = fasttext_word_vectors(model.wv, np.arange(3))
+        >>> bool(np.allclose(rows, model.wv.vectors[:3], atol=1e-7))
+        True
+    """
+    rows = np.array(wv.vectors_vocab[indices], dtype=np.float32)
+    if not getattr(wv, "bucket", 0):
+        return rows
+    buckets_word = wv.buckets_word
+    ngrams = wv.vectors_ngrams
+    for row, index in enumerate(indices.tolist()):
+        buckets = buckets_word[index]
+        if len(buckets):
+            rows[row] += ngrams[buckets].sum(axis=0)
+        rows[row] /= len(buckets) + 1
+    return rows
 
 
 def _check_int(name: str, value: Any, *, minimum: int) -> None:

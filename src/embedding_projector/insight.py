@@ -53,8 +53,8 @@ __all__ = [
 ]
 
 #: Rows used by :func:`drift` and :func:`neighbor_overlap` unless told otherwise. The k-NN
-#: search is quadratic in this (2,000 rows: a 2,000 x 2,000 similarity matrix, ~10 ms).
-DEFAULT_MAX_ROWS = 2000
+#: search is quadratic in this (1,000 rows: a 1,000 x 1,000 similarity matrix, ~10-30 ms).
+DEFAULT_MAX_ROWS = 1000
 
 _FloatArray = npt.NDArray[np.floating[Any]]
 
