@@ -104,6 +104,12 @@ def train(
         for callback in callbacks:
             if isinstance(callback, Any2VecProjector):
                 callback.close()  # wait for the last snapshot: its cost counts
+                print(
+                    f"    callback: {callback.hook_seconds:.2f} s in hooks (training thread), "
+                    f"{callback.write_cpu_seconds:.2f} CPU s writing in the background, "
+                    f"for {len(callback.steps_written())} snapshots",
+                    flush=True,
+                )
     total = time.perf_counter() - started
     cpu = time.process_time() - cpu_started
     epochs = end.times

@@ -257,6 +257,19 @@ def test_loss_warnings_for_workers_and_missing_compute_loss(tmp_path: Path, smal
 # --------------------------------------------------------------------------- FastText
 
 
+class AdjustedVectors(CallbackAny2Vec):  # type: ignore[misc]
+    """What gensim's own adjust_vectors() gives mid-training (on a copy of wv)."""
+
+    def __init__(self, rows: int) -> None:
+        self.count = rows
+        self.rows: list[np.ndarray] = []
+
+    def on_epoch_end(self, model: Any) -> None:
+        wv = copy.deepcopy(model.wv)
+        wv.adjust_vectors()
+        self.rows.append(wv.vectors[: self.count])
+
+
 def test_fasttext_vectors_evolve_and_save_with_callback_attached(
     shared_tensorboard: TensorBoard,
     shared_run: Callable[[], tuple[Path, str]],
@@ -266,18 +279,9 @@ def test_fasttext_vectors_evolve_and_save_with_callback_attached(
 ) -> None:
     run_dir, run = shared_run()
     callback = Any2VecProjector(run_dir, limit=60)
-    adjusted: list[np.ndarray] = []
-
-    class Adjusted(CallbackAny2Vec):  # type: ignore[misc]
-        """What gensim's own adjust_vectors() gives mid-training (on a copy of wv)."""
-
-        def on_epoch_end(self, model: Any) -> None:
-            wv = copy.deepcopy(model.wv)
-            wv.adjust_vectors()
-            adjusted.append(wv.vectors[:60])
-
+    adjusted = AdjustedVectors(rows=60)
     with caplog.at_level(logging.WARNING, logger="embedding_projector.gensim"):
-        model = FastText(small, epochs=3, callbacks=[callback, Adjusted()], bucket=5000, **W2V)
+        model = FastText(small, epochs=3, callbacks=[callback, adjusted], bucket=5000, **W2V)
     assert "FastText does not report a training loss" in caplog.text
 
     names = served(shared_tensorboard, run, 4)
@@ -288,7 +292,7 @@ def test_fasttext_vectors_evolve_and_save_with_callback_attached(
     words = [row[0] for row in parse_metadata(shared_tensorboard.metadata(run, names[-1]))[1]]
     np.testing.assert_allclose(tensors[-1], model.wv[words], rtol=1e-6, atol=1e-7)
     for step in (1, 2):
-        np.testing.assert_allclose(tensors[step], adjusted[step - 1], rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(tensors[step], adjusted.rows[step - 1], rtol=1e-5, atol=1e-7)
     acc = events(run_dir)
     assert "train/loss" not in acc.Tags()["scalars"]
     assert sorted(scalars(acc, "words/drift")) == [1, 2, 3]
@@ -297,7 +301,7 @@ def test_fasttext_vectors_evolve_and_save_with_callback_attached(
     path = tmp_path / "ft.model"
     model.save(str(path))
     loaded = FastText.load(str(path))
-    (restored,) = loaded.callbacks
+    restored = loaded.callbacks[0]
     assert isinstance(restored, Any2VecProjector)
     loaded.train(small, total_examples=len(small), epochs=2, callbacks=loaded.callbacks)
     assert ProjectorWriter(run_dir).steps("words") == [0, 1, 2, 3, 4, 5]
@@ -424,6 +428,14 @@ def test_user_summary_writers_receive_the_scalars(tmp_path: Path, small: Any) ->
     pickle.dumps(callback)
     torch_writer.close()
     assert sorted(scalars(events(tmp_path / "torch"), "words/drift")) == [1, 2]
+
+
+def test_too_few_rows_warns_instead_of_failing(tmp_path: Path, small: Any) -> None:
+    callback = Any2VecProjector(tmp_path, words=["police"], probe_words=[])
+    with pytest.warns(UserWarning, match="at least 2"):
+        Word2Vec(small, epochs=1, compute_loss=True, callbacks=[callback], **W2V)
+    assert ProjectorWriter(tmp_path).steps("words") == []
+    assert sorted(scalars(events(tmp_path), "train/loss")) == [1]
 
 
 def test_arguments_are_validated(tmp_path: Path) -> None:

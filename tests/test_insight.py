@@ -154,3 +154,30 @@ def test_format_neighbor_table_escapes_markdown() -> None:
     assert lines[0] == "| word | 1 | 2 |"
     assert lines[2] == "| **a\\|b** | x\\_y 0.50 | \\* 0.25 |"
     assert insight.format_neighbor_table([]) == "(no probe words found)"
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    rows=st.integers(min_value=3, max_value=40),
+    k=st.integers(min_value=1, max_value=6),
+    seed=st.integers(min_value=0, max_value=2**32 - 1),
+)
+def test_neighbor_overlap_matches_brute_force_sets(rows: int, k: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    a, b = rng.normal(size=(rows, 4)), rng.normal(size=(rows, 4))
+
+    def brute(m: np.ndarray) -> list[set[int]]:
+        unit = m / np.linalg.norm(m, axis=1, keepdims=True)
+        sims = unit @ unit.T
+        kk = min(k, rows - 1)
+        return [
+            set(sorted((j for j in range(rows) if j != i), key=lambda j: -sims[i, j])[:kk])
+            for i in range(rows)
+        ]
+
+    expected = np.mean(
+        [len(x & y) / min(k, rows - 1) for x, y in zip(brute(a), brute(b), strict=True)]
+    )
+    assert insight.neighbor_overlap(a, b, k=k) == pytest.approx(expected)
+    sets = insight.nearest_neighbor_sets(a, k)
+    assert [set(row) for row in sets.tolist()] == brute(a)

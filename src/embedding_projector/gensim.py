@@ -9,8 +9,8 @@ the same words in the same rows at every step) and logs what tells you whether t
   snapshot earlier, after rotating the snapshots onto each other) and
   ``<tag>/neighbor_overlap_at_<k>`` (how many of each word's k nearest neighbours stayed the same).
   Drift near 0 and overlap near 1: the embedding has stopped moving.
-* **TEXT** ``<tag>/neighbors``: a table of the nearest neighbours of a few probe words at each
-  snapshot — watch "king"'s neighbours become sensible.
+* **TEXT** ``<tag>/neighbors``: a table of the nearest neighbours (among the snapshotted words)
+  of a few probe words at each snapshot — watch "king"'s neighbours become sensible.
 * **PROJECTOR** one tensor per snapshot, ``words:000000003`` is epoch 3; step 0 is the random
   initialisation.
 
@@ -59,6 +59,9 @@ gensim quirks this callback deals with (each one has a test):
   rows) and flushed at the end of ``train()`` and at interpreter exit.
 * **Continuing.** Steps keep increasing over several ``train()`` calls, and a new callback
   pointed at a log dir that already holds snapshots continues after the last step there.
+* **Event files.** tensorboardX's ``SummaryWriter.flush()`` does not wait for queued events,
+  so the writer the callback owns is closed at the end of each ``train()`` call (the next call
+  starts a new event file). A ``SummaryWriter`` you pass in is only flushed; close it yourself.
 """
 
 from __future__ import annotations
@@ -283,6 +286,10 @@ class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
         self._loss_stuck = False
         self._epoch_started: float | None = None
         self._warned: set[str] = set()
+        #: Seconds the training thread spent in this callback's hooks (wall clock).
+        self.hook_seconds = 0.0
+        #: CPU seconds the background writer spent on snapshots, scalars and insight.
+        self.write_cpu_seconds = 0.0
         self._init_runtime()
 
     # -- runtime state (not pickled) -------------------------------------------------------
@@ -291,7 +298,7 @@ class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
         self._lock = threading.RLock()
         self._writer: BackgroundWriter | None = None
         #: Last snapshot per tag, for drift and overlap (only the writer thread touches it).
-        self._previous: dict[str, npt.NDArray[np.float32]] = {}
+        self._previous: dict[str, tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle without writers, threads and locks (so ``FastText.save()`` works)."""
@@ -312,7 +319,8 @@ class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
     # -- public helpers --------------------------------------------------------------------
 
     def steps_written(self) -> list[int]:
-        """Steps this callback has submitted snapshots for (written once :meth:`flush` returns)."""
+        """Projector steps of this run: those found in the log dir at the start, then each
+        snapshot submitted since (on disk once :meth:`flush` returns)."""
         return list(self._written)
 
     def flush(self) -> None:
@@ -343,6 +351,7 @@ class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
     # -- gensim hooks ----------------------------------------------------------------------
 
     def on_train_begin(self, model: Any) -> None:
+        started = time.perf_counter()
         with self._lock:
             self._setup(model)
             self._epoch_in_train = 0
@@ -355,11 +364,13 @@ class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
                 if snapshots:
                     self._written.append(0)
                 self._submit(0, {}, snapshots)
+            self.hook_seconds += time.perf_counter() - started
 
     def on_epoch_begin(self, model: Any) -> None:
         self._epoch_started = time.perf_counter()
 
     def on_epoch_end(self, model: Any) -> None:
+        started = time.perf_counter()
         with self._lock:
             self._setup(model)
             step = self._step = (self._step or 0) + 1
@@ -372,6 +383,7 @@ class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
                 if snapshots:
                     self._written.append(step)
             self._submit(step, scalars, snapshots)
+            self.hook_seconds += time.perf_counter() - started
 
     def on_train_end(self, model: Any) -> None:
         self.flush()
@@ -399,7 +411,18 @@ class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
         if self._targets is not None:
             return
         self._kind = _model_kind(model)
-        self._targets = self._select_targets(model)
+        self._targets = []
+        for target in self._select_targets(model):
+            if len(target.indices) < 2:
+                self._warn_once(
+                    f"too-few-{target.tag}",
+                    f"Only {len(target.indices)} row(s) selected for {target.tag!r}; the "
+                    "projector needs at least 2, so this embedding is not snapshotted. Pass a "
+                    "larger limit or more words.",
+                    UserWarning,
+                )
+            else:
+                self._targets.append(target)
         if self._step is None:
             done = [step for t in self._targets for step in self._projector.steps(t.tag)]
             self._step = max(done, default=0)
@@ -435,9 +458,8 @@ class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
         wv = model.wv
         keys = [str(key) for key in wv.index_to_key]
         limit = self.limit if self.limit is not None else (0 if self.words else DEFAULT_LIMIT)
-        selection = select_keys(
-            keys, limit=limit, words=self.words, key_to_index=_str_lookup(wv.index_to_key)
-        )
+        lookup = _str_lookup(wv.index_to_key)
+        selection = select_keys(keys, limit=limit, words=self.words, key_to_index=lookup)
         if selection.missing:
             self._warn_once(
                 "missing-words",
@@ -453,7 +475,6 @@ class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
         probe_rows: list[int] = []
         seen = set(selection.indices)
         position = {index: row for row, index in enumerate(selection.indices)}
-        lookup = _str_lookup(wv.index_to_key)
         unknown = []
         for word in probes:
             index = lookup.get(word)
@@ -621,6 +642,19 @@ class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
         snapshots: list[tuple[_Target, npt.NDArray[np.float32]]],
         summary: Any,
     ) -> None:
+        started = time.thread_time()
+        try:
+            self._write_now(step, scalars, snapshots, summary)
+        finally:
+            self.write_cpu_seconds += time.thread_time() - started
+
+    def _write_now(
+        self,
+        step: int,
+        scalars: dict[str, float],
+        snapshots: list[tuple[_Target, npt.NDArray[np.float32]]],
+        summary: Any,
+    ) -> None:
         scalars = dict(scalars)
         texts: dict[str, str] = {}
         for target, rows in snapshots:
@@ -634,16 +668,18 @@ class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
             if not self.insight:
                 continue
             previous = self._previous.get(target.tag)
-            if previous is not None and previous.shape == rows.shape:
+            neighbors = _insight.nearest_neighbor_sets(
+                rows, self.neighbors_k, max_rows=self.insight_max_rows
+            )
+            if previous is not None and previous[0].shape == rows.shape:
                 scalars[f"{target.tag}/drift"] = _insight.drift(
-                    previous, rows, max_rows=self.insight_max_rows
+                    previous[0], rows, max_rows=self.insight_max_rows
                 )
                 scalars[f"{target.tag}/neighbor_overlap_at_{self.neighbors_k}"] = (
-                    _insight.neighbor_overlap(
-                        previous, rows, self.neighbors_k, max_rows=self.insight_max_rows
-                    )
+                    _insight.overlap_of_neighbor_sets(previous[1], neighbors)
                 )
-            self._previous[target.tag] = rows
+            # Keep the neighbour sets too: each snapshot's k-NN search is done once.
+            self._previous[target.tag] = (rows, neighbors)
             if target.probes:
                 table = _insight.neighbor_table(
                     rows, target.labels, target.probes, self.neighbors_k

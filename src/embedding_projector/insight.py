@@ -47,9 +47,11 @@ __all__ = [
     "drift",
     "format_neighbor_table",
     "match_rows",
+    "nearest_neighbor_sets",
     "neighbor_overlap",
     "neighbor_table",
     "orthogonal_procrustes",
+    "overlap_of_neighbor_sets",
 ]
 
 #: Rows used by :func:`drift` and :func:`neighbor_overlap` unless told otherwise. The k-NN
@@ -240,12 +242,68 @@ def drift(
     return float(np.mean(1.0 - np.clip(cosine, -1.0, 1.0)))
 
 
-def _knn(matrix: _FloatArray, k: int) -> npt.NDArray[np.int64]:
-    """Indices of each row's k nearest other rows by cosine similarity (self excluded)."""
-    unit = _unit_rows(matrix.astype(np.float32, copy=False))
+def nearest_neighbor_sets(
+    matrix: Any, k: int = 10, *, max_rows: int | None = DEFAULT_MAX_ROWS
+) -> npt.NDArray[np.int64]:
+    """Each row's ``k`` nearest other rows by cosine similarity (self excluded, unordered).
+
+    The building block of :func:`neighbor_overlap`; callers comparing a sequence of snapshots
+    keep the previous result instead of recomputing it (the search is quadratic in rows).
+
+    Args:
+        matrix: (N, D) snapshot.
+        k: neighbours per row (capped at N - 1, N counted after ``max_rows``).
+        max_rows: use at most this many (leading) rows.
+
+    Returns:
+        (min(N, max_rows), k) row indices.
+
+    Raises:
+        ValueError: fewer than 2 rows, or ``k < 1``.
+
+    Example:
+        >>> import numpy as np
+        >>> nearest_neighbor_sets(np.array([[1.0, 0.0], [1.0, 0.1], [0.0, 1.0]]), k=1).ravel()
+        array([1, 0, 1])
+    """
+    _check_max_rows(max_rows)
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be a positive integer; got {k!r}.")
+    head = _head(_matrix(matrix, "matrix"), max_rows)
+    rows = head.shape[0]
+    if rows < 2:
+        raise ValueError(f"finding neighbours needs at least 2 rows; got {rows}.")
+    k = min(int(k), rows - 1)
+    unit = _unit_rows(head.astype(np.float32, copy=False))
     scores = unit @ unit.T
     np.fill_diagonal(scores, -np.inf)
-    return np.argpartition(-scores, k - 1, axis=1)[:, :k].astype(np.int64)
+    np.negative(scores, out=scores)
+    return np.argpartition(scores, k - 1, axis=1)[:, :k].astype(np.int64)
+
+
+def overlap_of_neighbor_sets(before: Any, after: Any) -> float:
+    """Mean fraction of shared members between row-wise neighbour sets of equal shape.
+
+    Example:
+        >>> import numpy as np
+        >>> overlap_of_neighbor_sets(np.array([[1, 2], [0, 2]]), np.array([[2, 1], [0, 3]]))
+        0.75
+    """
+    first, second = np.asarray(before, dtype=np.int64), np.asarray(after, dtype=np.int64)
+    if first.shape != second.shape or first.ndim != 2:
+        raise ValueError(
+            f"neighbour sets must be 2-D and of the same shape; got {first.shape} and "
+            f"{second.shape}."
+        )
+    rows, k = first.shape
+    if rows == 0 or k == 0:
+        raise ValueError("neighbour sets are empty.")
+    # Offset each row's neighbour ids by row * (largest id + 1) so one isin() compares sets
+    # row by row.
+    width = int(max(first.max(), second.max())) + 1
+    offset = (np.arange(rows, dtype=np.int64) * width)[:, None]
+    hits = np.isin(second + offset, first + offset).sum(axis=1)
+    return float(hits.mean() / k)
 
 
 def neighbor_overlap(
@@ -278,20 +336,11 @@ def neighbor_overlap(
         >>> neighbor_overlap(x, 2 * x, k=3)
         1.0
     """
-    _check_max_rows(max_rows)
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be a positive integer; got {k!r}.")
     prev, cur = _pair(previous, current)
-    prev, cur = _head(prev, max_rows), _head(cur, max_rows)
-    rows = prev.shape[0]
-    if rows < 2:
-        raise ValueError(f"neighbor_overlap needs at least 2 rows; got {rows}.")
-    k = min(int(k), rows - 1)
-    before, after = _knn(prev, k), _knn(cur, k)
-    # Offset each row's neighbour ids by row * rows so one isin() compares sets row by row.
-    offset = (np.arange(rows, dtype=np.int64) * rows)[:, None]
-    hits = np.isin(after + offset, before + offset).sum(axis=1)
-    return float(hits.mean() / k)
+    return overlap_of_neighbor_sets(
+        nearest_neighbor_sets(prev, k, max_rows=max_rows),
+        nearest_neighbor_sets(cur, k, max_rows=max_rows),
+    )
 
 
 def neighbor_table(
@@ -341,7 +390,9 @@ def neighbor_table(
     scores = unit[rows] @ unit.T
     scores[np.arange(len(rows)), rows] = -np.inf
     k = min(k, array.shape[0] - 1)
-    top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    candidates = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    order = np.argsort(-np.take_along_axis(scores, candidates, axis=1), axis=1, kind="stable")
+    top = np.take_along_axis(candidates, order, axis=1)
     table = []
     for line, row in enumerate(rows):
         table.append(
