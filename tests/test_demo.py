@@ -109,3 +109,32 @@ def test_demo_works_without_torch_or_lightning(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "tensorboard --logdir" in result.stdout
+
+
+@pytest.mark.slow
+def test_demo_without_gensim_names_the_extra(tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        """
+        import importlib.abc, sys
+
+        class Block(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path, target=None):
+                if name.split(".")[0] == "gensim":
+                    raise ImportError(f"No module named {name!r}")
+                return None
+
+        sys.meta_path.insert(0, Block())
+        from embedding_projector.cli import main
+        sys.exit(main(["demo", "--logdir", sys.argv[1], "--epochs", "1"]))
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+    )
+    assert result.returncode == 1
+    assert "embedding-projector[gensim]" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1  # one line, no traceback

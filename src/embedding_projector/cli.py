@@ -49,14 +49,14 @@ def _add_demo_command(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     )
     parser.add_argument(
         "--epochs",
-        type=_positive_int,
+        type=_demo_positive_int,
         default=10,
         help="training epochs, one snapshot each (default: %(default)s)",
     )
     parser.set_defaults(handler=_run_demo)
 
 
-def _positive_int(text: str) -> int:
+def _demo_positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -71,10 +71,7 @@ def _run_demo(args: argparse.Namespace) -> int:
         from .demo import run_demo
 
         return run_demo(args.logdir, args.epochs)
-    except ImportError as error:
-        print(f"embedding-projector demo: {error}", file=sys.stderr)
-        return 1
-    except (OSError, ValueError) as error:
+    except (ImportError, OSError, ValueError) as error:
         print(f"embedding-projector demo: {error}", file=sys.stderr)
         return 1
 

@@ -89,7 +89,12 @@ def run_demo(
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 2:
         raise ValueError(f"limit must be an integer >= 2; got {limit!r}.")
     out = stream if stream is not None else sys.stdout
-    from gensim.models import Word2Vec
+    try:
+        from gensim.models import Word2Vec
+    except ImportError as error:
+        raise ImportError(
+            "the demo needs gensim; install it with pip install 'embedding-projector[gensim]'."
+        ) from error
 
     from .gensim import Any2VecProjector
 
