@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import doctest
 import io
 import json
 import subprocess
@@ -252,6 +253,18 @@ def test_every_step_has_an_image_with_identical_axes() -> None:
     assert not np.array_equal(frames[0].image, frames[2].image)
 
 
+def test_draw_rows_limits_the_picture_not_the_scalars() -> None:
+    rng = np.random.default_rng(15)
+    words = [f"w{i}" for i in range(300)]
+    evolution = EvolutionMap(max_rows=300, draw_rows=20, size=(300, 300), label_count=0)
+    evolution.update(rng.normal(size=(300, 8)), words, step=0)
+    frame = evolution.update(rng.normal(size=(300, 8)), words, step=1, highlight=["w299"])
+    assert len(frame.coords) == 300 and frame.drift is not None
+    everything = render_map(frame, size=(300, 300), label_count=0)
+    assert frame.image is not None and everything is not None
+    assert ink(frame.image) < ink(everything)
+
+
 def test_colors_give_a_legend_and_coloured_points() -> None:
     rng = np.random.default_rng(9)
     matrix, classes = clustered(rng, rows=200, classes=12)
@@ -415,6 +428,11 @@ def test_word2vec_drift_falls_over_epochs(gensim_test_data: Path) -> None:
     assert drift[0] > 10 * drift[-1], drift  # type: ignore[operator]
     assert overlap[-1] > overlap[0], overlap  # type: ignore[operator]
     assert {(frame.xlim, frame.ylim) for frame in frames} == {evolution.limits}
+
+
+def test_docstring_examples_run() -> None:
+    result = doctest.testmod(maps, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 5
 
 
 # -- without matplotlib ------------------------------------------------------------------------

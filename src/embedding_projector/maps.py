@@ -171,6 +171,8 @@ class EvolutionMap:
         max_rows: rows drawn and used for the scalars, highlighted rows included (highlights
             that appear later are added); bounds the cost (neighbour overlap and silhouette
             are quadratic in it).
+        draw_rows: draw only the first this many of those rows (highlighted rows always);
+            default all. Lets the scalars use more rows than a readable picture shows.
         sample: ``"first"`` keeps the leading rows (callers order rows most important first),
             ``"random"`` a sample drawn with ``seed``. Chosen once, at the first update.
         seed: seed of ``sample="random"``.
@@ -210,6 +212,7 @@ class EvolutionMap:
         self,
         *,
         max_rows: int = DEFAULT_MAP_ROWS,
+        draw_rows: int | None = None,
         sample: Literal["first", "random"] = "first",
         seed: int = 0,
         neighbors_k: int = 10,
@@ -225,6 +228,8 @@ class EvolutionMap:
         max_legend: int = 10,
     ) -> None:
         _check_int("max_rows", max_rows, minimum=2)
+        if draw_rows is not None:
+            _check_int("draw_rows", draw_rows, minimum=1)
         _check_int("neighbors_k", neighbors_k, minimum=1)
         _check_int("label_count", label_count, minimum=0)
         _check_int("max_legend", max_legend, minimum=1)
@@ -237,6 +242,7 @@ class EvolutionMap:
         if len(size) != 2 or min(size) < 64:
             raise ValueError(f"size must be (width, height), each >= 64 pixels; got {size!r}.")
         self.max_rows = max_rows
+        self.draw_rows = draw_rows
         self.sample = sample
         self.seed = seed
         self.neighbors_k = neighbors_k
@@ -307,9 +313,8 @@ class EvolutionMap:
         label_list = None if labels is None else [str(label) for label in labels]
         if label_list is not None and len(label_list) != rows:
             raise InvalidEmbeddingError(f"labels has {len(label_list)} entries for {rows} rows.")
-        color_list = None if colors is None else [_category(value) for value in colors]
-        if color_list is not None and len(color_list) != rows:
-            raise InvalidEmbeddingError(f"colors has {len(color_list)} entries for {rows} rows.")
+        if colors is not None and len(colors) != rows:
+            raise InvalidEmbeddingError(f"colors has {len(colors)} entries for {rows} rows.")
         by_label = label_list is not None and len(set(label_list)) == rows
         keys = label_list if by_label and label_list is not None else [str(i) for i in range(rows)]
         if self._keys is not None and (by_label != self._by_label or dim != self._dim):
@@ -329,7 +334,7 @@ class EvolutionMap:
         index = np.asarray([lookup[key] for key in present], dtype=np.int64)
         raw = array[index]
         shown_labels = [label_list[i] for i in index] if label_list is not None else present
-        categories = [color_list[i] for i in index] if color_list is not None else None
+        categories = None if colors is None else [_category(colors[i]) for i in index]
         highlighted = set(highlight_keys)
         mask = np.asarray([key in highlighted for key in present], dtype=bool)
 
@@ -388,6 +393,7 @@ class EvolutionMap:
                 font=self.font,
                 label_count=self.label_count,
                 max_legend=self.max_legend,
+                max_points=self.draw_rows,
             )
             if image is not None:
                 frame = _with_image(frame, image)
@@ -597,6 +603,7 @@ def render_map(
     label_count: int = 25,
     max_legend: int = 10,
     draw_labels: bool = True,
+    max_points: int | None = None,
 ) -> npt.NDArray[np.uint8] | None:
     """Draw a frame as an RGB image (matplotlib Agg; no display, no pyplot state).
 
@@ -613,6 +620,7 @@ def render_map(
         label_count: labels besides the highlighted rows.
         max_legend: classes with their own colour; the rest are grey ("other").
         draw_labels: draw row labels at all.
+        max_points: draw only the frame's first this many rows (and every highlighted row).
 
     Returns:
         (height, width, 3) ``uint8`` array, or ``None`` without matplotlib (warned once).
@@ -628,6 +636,8 @@ def render_map(
         return None
     from .fonts import font_path, load_font
 
+    if max_points is not None and max_points < len(frame.coords):
+        frame = _first_points(frame, max_points)
     coords = np.clip(frame.coords, frame.xlim[0] * 0.98, frame.xlim[1] * 0.98)
     heading = f"{title} - step {frame.step}" if title else f"step {frame.step}"
     placed = _place_labels(frame, coords, label_count, size) if draw_labels else []
@@ -871,6 +881,25 @@ def _drawable(text: str, codepoints: frozenset[int]) -> str:
         else:
             out.append("?")
     return "".join(out)
+
+
+def _first_points(frame: MapFrame, count: int) -> MapFrame:
+    """The frame restricted to its first ``count`` rows plus its highlighted rows."""
+    from dataclasses import replace
+
+    keep = np.zeros(len(frame.coords), dtype=bool)
+    keep[:count] = True
+    if len(frame.highlight) == len(keep):
+        keep |= frame.highlight
+    rows = np.flatnonzero(keep)
+    return replace(
+        frame,
+        coords=frame.coords[rows],
+        labels=[frame.labels[i] for i in rows],
+        categories=None if frame.categories is None else [frame.categories[i] for i in rows],
+        highlight=frame.highlight[rows] if len(frame.highlight) == len(keep) else frame.highlight,
+        previous_coords=None if frame.previous_coords is None else frame.previous_coords[rows],
+    )
 
 
 def _with_image(frame: MapFrame, image: npt.NDArray[np.uint8]) -> MapFrame:
