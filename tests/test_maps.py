@@ -348,21 +348,28 @@ def test_log_map_is_read_back_by_tensorboards_event_reader(
     frames = []
     for step in range(3):
         frame = evolution.update(base + rng.normal(size=base.shape), step=step, colors=classes)
-        log_map(writer, frame, "features")
+        log_map(writer, frame, "features (hidden)")
         frames.append(frame)
     writer.close()
 
     events = EventAccumulator(str(tmp_path), size_guidance={IMAGES: 0, SCALARS: 0})
     events.Reload()
-    images = events.Images("features/map")
+    # Both writers give the names tensorboardX gives (torch's writer would keep the spaces).
+    assert sorted(events.Tags()["scalars"]) == [
+        "features__hidden_/drift",
+        "features__hidden_/map_explained_variance",
+        "features__hidden_/neighbor_overlap_at_10",
+        "features__hidden_/separation",
+    ]
+    images = events.Images("features__hidden_/map")
     assert [image.step for image in images] == [0, 1, 2]
     assert {(image.width, image.height) for image in images} == {(300, 200)}
     decoded = np.asarray(Image.open(io.BytesIO(images[2].encoded_image_string)).convert("RGB"))
     np.testing.assert_array_equal(decoded, frames[2].image)
-    drift = events.Scalars("features/drift")
+    drift = events.Scalars("features__hidden_/drift")
     assert [event.step for event in drift] == [1, 2]
     assert drift[1].value == pytest.approx(frames[2].drift, rel=1e-6)
-    assert [e.step for e in events.Scalars("features/separation")] == [0, 1, 2]
+    assert [e.step for e in events.Scalars("features__hidden_/separation")] == [0, 1, 2]
 
 
 def test_tensorboard_serves_the_map_at_every_step(shared_tensorboard: Any, shared_run: Any) -> None:

@@ -55,6 +55,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import unicodedata
 import warnings
@@ -88,6 +89,7 @@ PLOTS_INSTALL_HINT = 'pip install "embedding-projector[plots]"'
 _FloatArray = npt.NDArray[np.float64]
 _OTHER = "other"
 _MAX_LABEL_CHARS = 24
+_INVALID_TAG_CHARACTERS = re.compile(r"[^-/\w\.]")
 _NO_MATPLOTLIB_WARNED = False
 _WARN_LOCK = threading.Lock()
 
@@ -534,7 +536,10 @@ def log_map(
     """Log a frame to a ``SummaryWriter`` (tensorboardX or ``torch.utils.tensorboard``).
 
     The image goes to ``<tag>/map`` (IMAGES tab, ``add_image(..., dataformats="HWC")``), the
-    scalars as named by :meth:`MapFrame.scalars` (SCALARS tab), all at ``frame.step``.
+    scalars as named by :meth:`MapFrame.scalars` (SCALARS tab), all at ``frame.step``. Names
+    are cleaned as tensorboardX cleans them (characters other than letters, digits, ``_``,
+    ``-``, ``.`` and ``/`` become ``_``: ``"features (hidden)/map"`` is logged as
+    ``"features__hidden_/map"``), so both writers give the same names.
 
     Args:
         writer: anything with ``add_image`` and ``add_scalar`` like a ``SummaryWriter``.
@@ -554,10 +559,15 @@ def log_map(
         ...         log_map(writer, frame, "features")
     """
     if image and frame.image is not None:
-        writer.add_image(f"{tag}/map", frame.image, frame.step, dataformats="HWC")
+        writer.add_image(_summary_tag(f"{tag}/map"), frame.image, frame.step, dataformats="HWC")
     if scalars:
         for name, value in frame.scalars(tag).items():
-            writer.add_scalar(name, value, frame.step)
+            writer.add_scalar(_summary_tag(name), value, frame.step)
+
+
+def _summary_tag(name: str) -> str:
+    """``name`` as tensorboardX writes it (torch's writer keeps it as given): same tags for both."""
+    return _INVALID_TAG_CHARACTERS.sub("_", name).lstrip("/")
 
 
 # --------------------------------------------------------------------------- rendering
