@@ -220,7 +220,7 @@ class EvolutionMap:
         neighbors_k: int = 10,
         render: bool = True,
         scalars: bool = True,
-        refit_threshold: float = 0.5,
+        refit_threshold: float = 0.6,
         extent: float = 3.0,
         label_count: int = 25,
         size: tuple[int, int] = (640, 640),
@@ -698,7 +698,7 @@ def render_map(
             fontsize=8,
         )
     plain = ~frame.highlight if len(frame.highlight) == len(coords) else np.ones(len(coords), bool)
-    axes.scatter(coords[plain, 0], coords[plain, 1], s=9, c=colors[plain], alpha=0.6, linewidths=0)
+    axes.scatter(coords[plain, 0], coords[plain, 1], s=12, c=colors[plain], alpha=0.7, linewidths=0)
     marked = ~plain
     if frame.previous_coords is not None and marked.any():
         before = np.clip(frame.previous_coords, frame.xlim[0] * 0.98, frame.xlim[1] * 0.98)
