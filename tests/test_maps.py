@@ -1,0 +1,504 @@
+"""maps: aligned 2-D evolution maps and stability scalars, read back through TensorBoard."""
+
+from __future__ import annotations
+
+import doctest
+import io
+import json
+import subprocess
+import sys
+import textwrap
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from embedding_projector import maps
+from embedding_projector.errors import InvalidEmbeddingError
+from embedding_projector.fonts import font_path, load_font
+from embedding_projector.maps import EvolutionMap, MapFrame, log_map, render_map, silhouette
+
+SRC = Path(__file__).resolve().parent.parent / "src"
+JAPANESE = ["東京", "大阪", "京都", "日本語", "機械学習", "埋め込み", "桜", "富士山", "猫", "犬"]
+
+
+def random_rotation(dim: int, rng: np.random.Generator) -> np.ndarray:
+    q, r = np.linalg.qr(rng.normal(size=(dim, dim)))
+    return q * np.sign(np.diag(r))
+
+
+def clustered(rng: np.random.Generator, rows: int = 300, dim: int = 24, classes: int = 4) -> Any:
+    """Rows around ``classes`` well separated centres, and each row's class."""
+    centres = rng.normal(size=(classes, dim)) * 3
+    labels = np.arange(rows) % classes
+    return centres[labels] + rng.normal(size=(rows, dim)), labels
+
+
+def ink(image: np.ndarray) -> int:
+    """Dark pixels (text, markers) of an RGB image."""
+    return int((image.mean(axis=2) < 110).sum())
+
+
+# -- alignment and projection ---------------------------------------------------------------
+
+
+def test_a_rotated_copy_lands_on_the_same_coordinates() -> None:
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(200, 32))
+    words = [f"w{i}" for i in range(200)]
+    evolution = EvolutionMap(max_rows=150, render=False)
+    first = evolution.update(base, words, step=0)
+    rotated = base @ random_rotation(32, rng)
+    second = evolution.update(rotated, words, step=1)
+    np.testing.assert_allclose(second.coords, first.coords, atol=1e-9)
+    assert second.drift == pytest.approx(0.0, abs=1e-12)
+    assert second.neighbor_overlap == 1.0
+    assert second.basis_refit is False and evolution.basis_steps == [0]
+
+
+def test_a_rotated_noisy_reordered_copy_gives_near_identical_coordinates() -> None:
+    rng = np.random.default_rng(1)
+    base, _ = clustered(rng, rows=300, dim=32)
+    words = [f"w{i}" for i in range(300)]
+    evolution = EvolutionMap(max_rows=300, render=False)
+    first = evolution.update(base, words, step=0)
+    # Rotate, scale (norms grow during training), add noise and shuffle the rows: rows are
+    # matched by label, so the map must not change beyond the noise.
+    order = rng.permutation(300)
+    moved = (base @ random_rotation(32, rng) * 5.0 + rng.normal(scale=0.01, size=base.shape))[order]
+    second = evolution.update(moved, [words[i] for i in order], step=1)
+    assert second.labels == first.labels  # the same items, in the first snapshot's order
+    assert np.abs(second.coords - first.coords).max() < 0.02
+    assert second.drift is not None and second.drift < 1e-4
+
+
+def test_rows_stay_the_same_items_across_steps() -> None:
+    rng = np.random.default_rng(2)
+    words = [f"w{i}" for i in range(100)]
+    evolution = EvolutionMap(max_rows=20, render=False)
+    first = evolution.update(rng.normal(size=(100, 8)), words, step=0, highlight=["w50"])
+    assert first.labels[0] == "w50" and first.labels[1:] == words[:19]
+    assert first.highlight.tolist() == [True] + [False] * 19
+    # Next step: a different vocabulary order, two sampled words gone, a new highlight.
+    later = words[::-1]
+    later.remove("w3")
+    later.remove("w4")
+    second = evolution.update(
+        rng.normal(size=(98, 8)), later, step=1, highlight=["w50", "w99", "unknown"]
+    )
+    assert second.labels == [w for w in first.labels if w not in ("w3", "w4")] + ["w99"]
+    assert np.isnan(second.previous_coords[-1]).all()  # type: ignore[index]
+    assert np.isfinite(second.previous_coords[:-1]).all()  # type: ignore[index]
+
+
+def test_random_sample_is_deterministic_and_keeps_highlights() -> None:
+    rng = np.random.default_rng(3)
+    matrix = rng.normal(size=(1000, 8))
+    labels = [f"item{i}" for i in range(1000)]
+    picks = [
+        EvolutionMap(max_rows=50, sample="random", seed=7, render=False)
+        .update(matrix, labels, step=0, highlight=[999])
+        .labels
+        for _ in range(2)
+    ]
+    assert picks[0] == picks[1] and len(picks[0]) == 50 and picks[0][0] == "item999"
+    assert picks[0][1:] != labels[:49]  # not just the first rows
+
+
+def test_rows_without_labels_or_with_repeated_labels_are_matched_by_index() -> None:
+    rng = np.random.default_rng(4)
+    base = rng.normal(size=(60, 6))
+    evolution = EvolutionMap(max_rows=60, render=False)
+    first = evolution.update(base, ["a", "b", "c"] * 20, step=0)
+    assert first.labels[:4] == ["a", "b", "c", "a"]
+    second = evolution.update(base @ random_rotation(6, rng), None, step=1)
+    assert second.labels[:3] == ["0", "1", "2"]
+    assert second.drift == pytest.approx(0.0, abs=1e-12)
+    np.testing.assert_allclose(second.coords, first.coords, atol=1e-9)
+    # Unique labels now: a different way of matching rows, so a new chain starts.
+    third = evolution.update(base, [f"r{i}" for i in range(60)], step=2)
+    assert third.drift is None and evolution.basis_steps == [2]  # reset() starts over
+
+
+def test_basis_is_kept_until_it_shows_too_little_then_refit_without_flipping() -> None:
+    rng = np.random.default_rng(5)
+    rows, dim = 300, 40
+    noise = rng.normal(size=(rows, dim))  # like a random initialisation: no structure
+    structure = noise * 0.05
+    structure[:, 7] += rng.normal(size=rows) * 4
+    structure[:, 11] += rng.normal(size=rows) * 2
+    evolution = EvolutionMap(max_rows=rows, render=False, refit_threshold=0.5)
+    evolution.update(noise, step=0)
+    trained = evolution.update(structure, step=1)
+    assert trained.basis_refit and evolution.basis_steps == [0, 1]
+    assert trained.explained_variance > 0.6
+    # Small further changes keep the basis: the picture only moves as much as the data.
+    nudged = evolution.update(structure + rng.normal(scale=0.01, size=structure.shape), step=2)
+    assert not nudged.basis_refit and evolution.basis_steps == [0, 1]
+    assert np.abs(nudged.coords - trained.coords).max() < 0.05
+    # refit_threshold=0: the first basis is never replaced.
+    frozen = EvolutionMap(max_rows=rows, render=False, refit_threshold=0.0)
+    frozen.update(noise, step=0)
+    assert not frozen.update(structure, step=1).basis_refit
+    assert frozen.basis_steps == [0]
+
+
+# -- scalars -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_silhouette_matches_scikit_learn(seed: int, metric: str) -> None:
+    metrics = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(seed)
+    matrix, classes = clustered(rng, rows=120, dim=6, classes=3)
+    matrix[:40] += rng.normal(scale=3, size=(40, 6))  # overlapping classes, negative scores
+    classes = classes.astype(object)
+    classes[7] = "alone"  # a class of one row scores 0, as in scikit-learn
+    expected = metrics.silhouette_score(matrix, classes.astype(str), metric=metric)
+    assert silhouette(matrix, list(classes), metric=metric) == pytest.approx(expected, abs=1e-9)
+
+
+def test_silhouette_is_undefined_for_one_class_or_all_singletons() -> None:
+    assert silhouette(np.eye(3), ["a", "a", "a"]) is None
+    assert silhouette(np.eye(3), ["a", "b", "c"]) is None
+    with pytest.raises(InvalidEmbeddingError, match="metric"):
+        silhouette(np.eye(3), ["a", "a", "b"], metric="manhattan")
+
+
+def test_separation_rises_when_classes_pull_apart() -> None:
+    rng = np.random.default_rng(6)
+    tight, classes = clustered(rng)
+    mixed = rng.normal(size=tight.shape)
+    evolution = EvolutionMap(max_rows=200, render=False)
+    before = evolution.update(mixed, step=0, colors=classes)
+    after = evolution.update(tight, step=1, colors=classes)
+    assert before.separation is not None and after.separation is not None
+    assert before.separation < 0.05 < 0.5 < after.separation
+    assert after.drift is not None and after.drift > 0.5
+    assert after.neighbor_overlap is not None and after.neighbor_overlap < 0.5
+    assert after.categories is not None and set(after.categories) == {"0", "1", "2", "3"}
+
+
+def test_scalars_are_named_like_the_callbacks_log_them() -> None:
+    rng = np.random.default_rng(7)
+    evolution = EvolutionMap(max_rows=50, neighbors_k=5, render=False)
+    matrix, classes = clustered(rng, rows=50)
+    evolution.update(matrix, step=0, colors=classes)
+    frame = evolution.update(matrix + rng.normal(size=matrix.shape), step=1, colors=classes)
+    assert set(frame.scalars("features")) == {
+        "features/drift",
+        "features/neighbor_overlap_at_5",
+        "features/separation",
+        "features/map_explained_variance",
+    }
+    quiet = EvolutionMap(max_rows=50, render=False, scalars=False)
+    quiet.update(matrix, step=0)
+    assert set(quiet.update(matrix, step=1).scalars("x")) == {"x/map_explained_variance"}
+
+
+# -- validation ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("matrix", "labels", "match"),
+    [
+        (np.zeros(5), None, "2-D"),
+        (np.zeros((0, 3)), None, "at least one row"),
+        (np.array([[1.0, np.nan]]), None, "NaN"),
+        (np.array([["a", "b"]]), None, "real-valued"),
+        (np.zeros((3, 2)), ["a", "b"], "labels has 2 entries for 3 rows"),
+    ],
+)
+def test_bad_snapshots_are_rejected(matrix: Any, labels: Any, match: str) -> None:
+    with pytest.raises(InvalidEmbeddingError, match=match):
+        EvolutionMap(render=False).update(matrix, labels, step=0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"max_rows": 1}, "max_rows"),
+        ({"sample": "best"}, "sample"),
+        ({"refit_threshold": 1.5}, "refit_threshold"),
+        ({"extent": 0}, "extent"),
+        ({"size": (10, 10)}, "size"),
+        ({"neighbors_k": True}, "neighbors_k"),
+    ],
+)
+def test_bad_options_are_rejected(kwargs: dict[str, Any], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        EvolutionMap(**kwargs)
+
+
+# -- images ------------------------------------------------------------------------------------
+
+
+def test_every_step_has_an_image_with_identical_axes() -> None:
+    rng = np.random.default_rng(8)
+    evolution = EvolutionMap(max_rows=100, size=(320, 240), title="words")
+    words = [f"w{i}" for i in range(120)]
+    frames = [
+        evolution.update(rng.normal(size=(120, 16)) * (step + 1), words, step=step)
+        for step in range(3)
+    ]
+    assert {(frame.xlim, frame.ylim) for frame in frames} == {evolution.limits}
+    for frame in frames:
+        assert frame.image is not None
+        assert frame.image.shape == (240, 320, 3) and frame.image.dtype == np.uint8
+    assert not np.array_equal(frames[0].image, frames[2].image)
+
+
+def test_draw_rows_limits_the_picture_not_the_scalars() -> None:
+    rng = np.random.default_rng(15)
+    words = [f"w{i}" for i in range(300)]
+    evolution = EvolutionMap(max_rows=300, draw_rows=20, size=(300, 300), label_count=0)
+    evolution.update(rng.normal(size=(300, 8)), words, step=0)
+    frame = evolution.update(rng.normal(size=(300, 8)), words, step=1, highlight=["w299"])
+    assert len(frame.coords) == 300 and frame.drift is not None
+    everything = render_map(frame, size=(300, 300), label_count=0)
+    assert frame.image is not None and everything is not None
+    assert ink(frame.image) < ink(everything)
+
+
+def test_colors_give_a_legend_and_coloured_points() -> None:
+    rng = np.random.default_rng(9)
+    matrix, classes = clustered(rng, rows=200, classes=12)
+    frame = EvolutionMap(max_rows=200, render=False).update(matrix, step=0, colors=classes)
+    plain = render_map(frame, size=(300, 300))
+    frame_plain = MapFrame(frame.step, frame.coords, frame.labels, frame.xlim, frame.ylim)
+    monochrome = render_map(frame_plain, size=(300, 300))
+    assert plain is not None and monochrome is not None
+
+    def hues(image: np.ndarray) -> int:
+        quantized = image[(image.max(axis=2) - image.min(axis=2)) > 60] // 32
+        return len({tuple(pixel) for pixel in quantized})
+
+    assert hues(plain) > hues(monochrome) + 5  # 10 legend colours (+ grey "other")
+
+
+def test_awkward_labels_render_without_errors() -> None:
+    labels = ["$x$", "a_b^c", "$100 and $200", "\\frac{1}{2}", "tab\there", "x" * 80, "", "🙂"]
+    matrix = np.random.default_rng(10).normal(size=(len(labels), 4))
+    frame = EvolutionMap(max_rows=10, render=False).update(matrix, labels, step=0)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UserWarning, module="embedding_projector")
+        image = render_map(frame, size=(200, 200), title="$not math$")
+    assert image is not None and image.shape == (200, 200, 3)
+
+
+def test_japanese_labels_add_ink_and_no_glyph_is_missing() -> None:
+    path = font_path(JAPANESE)
+    if not load_font(path).covers("".join(JAPANESE)):
+        pytest.skip("no installed font covers Japanese (apt-get install fonts-noto-cjk)")
+    matrix = np.random.default_rng(11).normal(size=(len(JAPANESE), 8))
+    frame = EvolutionMap(render=False).update(matrix, JAPANESE, step=0, highlight=["東京"])
+    placeholders = MapFrame(
+        frame.step,
+        frame.coords,
+        ["?" * len(label) for label in frame.labels],
+        frame.xlim,
+        frame.ylim,
+        highlight=frame.highlight,
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        labelled = render_map(frame, size=(400, 400))
+        unlabelled = render_map(frame, size=(400, 400), draw_labels=False)
+        question_marks = render_map(placeholders, size=(400, 400))
+    assert [str(w.message) for w in caught] == []  # matplotlib says "Glyph ... missing"
+    assert labelled is not None and unlabelled is not None and question_marks is not None
+    assert ink(labelled) > ink(unlabelled) + 200
+    # Drawn as kanji, not replaced: kanji are denser than the same number of "?".
+    assert ink(labelled) > ink(question_marks) + 100
+
+
+# -- logging, read back by TensorBoard ---------------------------------------------------------
+
+
+def _tensorboardx_writer(logdir: Path) -> Any:
+    from tensorboardX import SummaryWriter
+
+    return SummaryWriter(str(logdir))
+
+
+def _torch_writer(logdir: Path) -> Any:
+    tensorboard = pytest.importorskip("torch.utils.tensorboard")
+    return tensorboard.SummaryWriter(str(logdir))
+
+
+@pytest.mark.parametrize("make_writer", [_tensorboardx_writer, _torch_writer])
+def test_log_map_is_read_back_by_tensorboards_event_reader(
+    tmp_path: Path, make_writer: Callable[[Path], Any]
+) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import (
+        IMAGES,
+        SCALARS,
+        EventAccumulator,
+    )
+
+    rng = np.random.default_rng(12)
+    evolution = EvolutionMap(max_rows=80, size=(300, 200))
+    base, classes = clustered(rng, rows=80)
+    writer = make_writer(tmp_path)
+    frames = []
+    for step in range(3):
+        frame = evolution.update(base + rng.normal(size=base.shape), step=step, colors=classes)
+        log_map(writer, frame, "features (hidden)")
+        frames.append(frame)
+    writer.close()
+
+    events = EventAccumulator(str(tmp_path), size_guidance={IMAGES: 0, SCALARS: 0})
+    events.Reload()
+    # Both writers give the names tensorboardX gives (torch's writer would keep the spaces).
+    assert sorted(events.Tags()["scalars"]) == [
+        "features__hidden_/drift",
+        "features__hidden_/map_explained_variance",
+        "features__hidden_/neighbor_overlap_at_10",
+        "features__hidden_/separation",
+    ]
+    images = events.Images("features__hidden_/map")
+    assert [image.step for image in images] == [0, 1, 2]
+    assert {(image.width, image.height) for image in images} == {(300, 200)}
+    decoded = np.asarray(Image.open(io.BytesIO(images[2].encoded_image_string)).convert("RGB"))
+    np.testing.assert_array_equal(decoded, frames[2].image)
+    drift = events.Scalars("features__hidden_/drift")
+    assert [event.step for event in drift] == [1, 2]
+    assert drift[1].value == pytest.approx(frames[2].drift, rel=1e-6)
+    assert [e.step for e in events.Scalars("features__hidden_/separation")] == [0, 1, 2]
+
+
+def test_tensorboard_serves_the_map_at_every_step(shared_tensorboard: Any, shared_run: Any) -> None:
+    from tensorboardX import SummaryWriter
+
+    run_dir, run = shared_run()
+    rng = np.random.default_rng(13)
+    evolution = EvolutionMap(max_rows=60, size=(256, 192), title="words")
+    words = [f"w{i}" for i in range(60)]
+    with SummaryWriter(str(run_dir)) as writer:
+        for step in (0, 5, 10):
+            frame = evolution.update(rng.normal(size=(60, 8)), words, step=step)
+            log_map(writer, frame, "words")
+
+    def served() -> list[dict[str, Any]]:
+        entries = json.loads(
+            shared_tensorboard.get("/data/plugin/images/images", run=run, tag="words/map")
+        )
+        return list(entries) if len(entries) == 3 else []
+
+    entries = shared_tensorboard.wait_for(served)
+    assert [entry["step"] for entry in entries] == [0, 5, 10]
+    sizes = set()
+    for entry in entries:
+        png = shared_tensorboard.get("/data/plugin/images/individualImage?" + entry["query"])
+        sizes.add(Image.open(io.BytesIO(png)).size)
+    assert sizes == {(256, 192)}
+    scalars = json.loads(
+        shared_tensorboard.get("/data/plugin/scalars/scalars", run=run, tag="words/drift")
+    )
+    assert [point[1] for point in scalars] == [5, 10]
+
+
+# -- a real training run -----------------------------------------------------------------------
+
+
+def test_word2vec_drift_falls_over_epochs(gensim_test_data: Path) -> None:
+    from gensim.models import Word2Vec
+    from gensim.models.callbacks import CallbackAny2Vec
+    from gensim.models.word2vec import LineSentence
+
+    evolution = EvolutionMap(max_rows=300, render=False)
+    frames: list[MapFrame] = []
+
+    class Snapshot(CallbackAny2Vec):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.epoch = 0
+
+        def on_epoch_end(self, model: Any) -> None:
+            self.epoch += 1
+            words = model.wv.index_to_key[:300]
+            frames.append(
+                evolution.update(np.array(model.wv.vectors[:300]), words, step=self.epoch)
+            )
+
+    corpus = LineSentence(str(gensim_test_data / "lee_background.cor"))
+    Word2Vec(
+        corpus, vector_size=50, min_count=3, workers=1, seed=3, epochs=6, callbacks=[Snapshot()]
+    )
+    drift = [frame.drift for frame in frames[1:]]
+    overlap = [frame.neighbor_overlap for frame in frames[1:]]
+    assert all(value is not None for value in drift + overlap)
+    assert drift[0] > 10 * drift[-1], drift  # type: ignore[operator]
+    assert overlap[-1] > overlap[0], overlap  # type: ignore[operator]
+    assert {(frame.xlim, frame.ylim) for frame in frames} == {evolution.limits}
+
+
+def test_docstring_examples_run() -> None:
+    result = doctest.testmod(maps, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 5
+
+
+# -- without matplotlib ------------------------------------------------------------------------
+
+
+def test_without_matplotlib_warns_once_and_keeps_the_scalars(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in [name for name in sys.modules if name.split(".")[0] == "matplotlib"]:
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setattr(maps, "_NO_MATPLOTLIB_WARNED", False)
+    rng = np.random.default_rng(14)
+    evolution = EvolutionMap(max_rows=40)
+    with pytest.warns(UserWarning, match=r'pip install "embedding-projector\[plots\]"'):
+        first = evolution.update(rng.normal(size=(40, 6)), step=0)
+    second = evolution.update(rng.normal(size=(40, 6)), step=1)  # no second warning
+    assert first.image is None and second.image is None
+    assert second.drift is not None and second.neighbor_overlap is not None
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.calls: list[tuple[str, str]] = []
+
+        def add_image(self, tag: str, *args: Any, **kwargs: Any) -> None:
+            self.calls.append(("image", tag))
+
+        def add_scalar(self, tag: str, *args: Any, **kwargs: Any) -> None:
+            self.calls.append(("scalar", tag))
+
+    recorder = Recorder()
+    log_map(recorder, second, "words")
+    assert ("scalar", "words/drift") in recorder.calls
+    assert all(kind == "scalar" for kind, _ in recorder.calls)
+
+
+def test_without_matplotlib_in_a_fresh_interpreter() -> None:
+    script = textwrap.dedent(
+        """
+        import sys, warnings
+        sys.modules["matplotlib"] = None
+        import numpy as np
+        from embedding_projector.maps import EvolutionMap
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            evolution = EvolutionMap(max_rows=30)
+            frames = [evolution.update(np.random.rand(30, 5), step=s) for s in range(3)]
+        print(len(caught), caught[0].message if caught else "")
+        print(all(f.image is None for f in frames), frames[-1].drift is not None)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin"},
+        timeout=120,
+        check=True,
+    )
+    count, rest = result.stdout.splitlines()[0].split(" ", 1)
+    assert count == "1" and 'pip install "embedding-projector[plots]"' in rest
+    assert result.stdout.splitlines()[1] == "True True"
