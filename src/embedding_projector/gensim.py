@@ -93,6 +93,7 @@ except ImportError as _error:  # pragma: no cover - exercised only without gensi
 
 from . import insight as _insight
 from .background import BackgroundWriter
+from .maps import EvolutionMap, log_map
 from .selection import select_keys
 from .writer import ProjectorWriter, resolve_logdir
 
@@ -193,6 +194,11 @@ class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
         background: write on a background thread (the hook only copies the selected rows).
         insight: log drift, neighbour overlap and neighbour tables.
         insight_max_rows: drift and overlap use at most this many (most frequent) rows.
+        maps: log an aligned 2-D map per snapshot (IMAGES tab ``<tag>/map``; each snapshot
+            rotated onto the previous one, one fixed basis, identical axes; needs the
+            ``plots`` extra, without it only the scalars are logged).
+        map_rows: words drawn on the map (probe words always).
+        map_size: (width, height) of the map images in pixels.
         max_pending: snapshots that may wait for the background writer before training waits.
 
     Raises:
@@ -229,6 +235,9 @@ class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
         background: bool = True,
         insight: bool = True,
         insight_max_rows: int = _insight.DEFAULT_MAX_ROWS,
+        maps: bool = True,
+        map_rows: int = 300,
+        map_size: tuple[int, int] = (640, 640),
         max_pending: int = 2,
     ) -> None:
         _check_int("every_n_epochs", every_n_epochs, minimum=1)
@@ -236,6 +245,7 @@ class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
         _check_int("doc_limit", doc_limit, minimum=0)
         _check_int("insight_max_rows", insight_max_rows, minimum=2)
         _check_int("max_pending", max_pending, minimum=1)
+        _check_int("map_rows", map_rows, minimum=2)
         if limit is not None:
             _check_int("limit", limit, minimum=0)
         for name, value in (("tag", tag), ("doc_tag", doc_tag)):
@@ -274,6 +284,9 @@ class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
         self.background = background
         self.insight = insight
         self.insight_max_rows = insight_max_rows
+        self.maps = maps
+        self.map_rows = map_rows
+        self.map_size = (int(map_size[0]), int(map_size[1]))
         self.max_pending = max_pending
 
         self._projector = ProjectorWriter(self.logdir)
@@ -299,13 +312,13 @@ class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
     def _init_runtime(self) -> None:
         self._lock = threading.RLock()
         self._writer: BackgroundWriter | None = None
-        #: Last snapshot per tag, for drift and overlap (only the writer thread touches it).
-        self._previous: dict[str, tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]] = {}
+        #: Aligned maps and stability scalars per tag (only the writer thread touches them).
+        self._maps: dict[str, EvolutionMap] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle without writers, threads and locks (so ``FastText.save()`` works)."""
         state = self.__dict__.copy()
-        for name in ("_lock", "_writer", "_previous", "_summary"):
+        for name in ("_lock", "_writer", "_maps", "_summary"):
             state.pop(name, None)
         state["_owns_summary"] = True  # a user's SummaryWriter does not travel; ours is re-made
         return state
@@ -668,21 +681,22 @@ class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
                 global_step=step,
                 tag=target.tag,
             )
+            if self.insight or self.maps:
+                evolution = self._maps.get(target.tag)
+                if evolution is None:
+                    evolution = self._maps[target.tag] = EvolutionMap(
+                        max_rows=self.insight_max_rows,  # rows for drift and overlap
+                        draw_rows=self.map_rows,  # rows drawn (probe words always)
+                        neighbors_k=self.neighbors_k,
+                        render=self.maps,
+                        scalars=self.insight,
+                        title=target.tag,
+                        size=self.map_size,
+                    )
+                frame = evolution.update(rows, target.labels, step=step, highlight=target.probes)
+                log_map(summary, frame, target.tag, image=self.maps, scalars=self.insight)
             if not self.insight:
                 continue
-            previous = self._previous.get(target.tag)
-            neighbors = _insight.nearest_neighbor_sets(
-                rows, self.neighbors_k, max_rows=self.insight_max_rows
-            )
-            if previous is not None and previous[0].shape == rows.shape:
-                scalars[f"{target.tag}/drift"] = _insight.drift(
-                    previous[0], rows, max_rows=self.insight_max_rows
-                )
-                scalars[f"{target.tag}/neighbor_overlap_at_{self.neighbors_k}"] = (
-                    _insight.overlap_of_neighbor_sets(previous[1], neighbors)
-                )
-            # Keep the neighbour sets too: each snapshot's k-NN search is done once.
-            self._previous[target.tag] = (rows, neighbors)
             if target.probes:
                 table = _insight.neighbor_table(
                     rows, target.labels, target.probes, self.neighbors_k
