@@ -150,3 +150,100 @@ def test_ddp_two_processes_write_one_set_of_snapshots(
     assert shared_tensorboard.tensor(run, "features (hidden):000000004 epoch 1").shape == (30, 4)
     assert len(ProjectorWriter(out / name / "version_0").entries()) == 6
     assert not (out / "root" / "embeddings").exists()  # rank 1 did not fall back to a path
+
+
+# FSDP2 (``fully_shard``, DTensor parameters) through Lightning's ModelParallelStrategy runs on
+# CPU with gloo, so the gather-on-every-rank path is tested for real: if rank 1 did not join
+# ``full_tensor()`` (a collective), rank 0 would hang and the timeout would fail the test.
+# (FSDP1, ``strategy="fsdp"``, refuses CPU: see tests/gpu/check_fsdp_gather.py.)
+SHARDED_SCRIPT = r"""
+import os, sys
+import numpy as np
+import torch
+import pytorch_lightning as pl
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+from pytorch_lightning.strategies import ModelParallelStrategy
+from embedding_projector.lightning import EmbeddingProjector, FeatureProbe
+
+VOCAB, DIM = 30, 4
+
+class ShardedLM(pl.LightningModule):
+    def __init__(self):
+        super().__init__()
+        self.tokens = nn.Embedding(VOCAB, DIM)
+        self.hidden = nn.Linear(DIM, DIM)
+        self.decoder = nn.Linear(DIM, VOCAB)
+
+    def configure_model(self):
+        from torch.distributed.fsdp import fully_shard
+        mesh = self.device_mesh["data_parallel"]
+        fully_shard(self.tokens, mesh=mesh)
+        fully_shard(self, mesh=mesh)
+
+    def forward(self, x):
+        return self.decoder(torch.tanh(self.hidden(self.tokens(x))))
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return nn.functional.cross_entropy(self(x), y)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.5)
+
+if __name__ == "__main__":
+    out, name = sys.argv[1], sys.argv[2]
+    torch.manual_seed(0)
+    x = torch.randint(0, VOCAB, (64,))
+    callback = EmbeddingProjector(
+        modules=["tokens", "decoder.weight"],
+        features=FeatureProbe(torch.arange(VOCAB), layer="hidden"),
+        logdir=os.path.join(out, name),
+    )
+    trainer = pl.Trainer(
+        accelerator="cpu", devices=2,
+        strategy=ModelParallelStrategy(data_parallel_size=2, tensor_parallel_size=1),
+        max_epochs=2, callbacks=[callback], logger=False,
+        enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
+    )
+    model = ShardedLM()
+    trainer.fit(model, DataLoader(TensorDataset(x, (x + 1) % VOCAB), batch_size=16))
+    assert type(model.tokens.weight).__name__ == "DTensor"
+    local_rows = model.tokens.weight.to_local().shape[0]
+    tokens = model.tokens.weight.full_tensor().detach().numpy()  # collective: both ranks
+    if trainer.global_rank == 0:
+        np.save(os.path.join(out, f"{name}-tokens.npy"), tokens)
+        with open(os.path.join(out, f"{name}-local-rows.txt"), "w") as handle:
+            handle.write(str(local_rows))
+"""
+
+
+@pytest.mark.slow
+def test_sharded_fsdp2_parameters_are_gathered_on_every_rank(
+    tmp_path: Path,
+    shared_tensorboard: TensorBoard,
+    shared_run: Callable[[], tuple[Path, str]],
+) -> None:
+    import numpy as np
+
+    pytest.importorskip("pytorch_lightning.strategies", reason="needs ModelParallelStrategy")
+    script = tmp_path / "sharded_fit.py"
+    script.write_text(SHARDED_SCRIPT, encoding="utf-8")
+    _, name = shared_run()
+    out = shared_tensorboard.logdir
+    result = run_ddp_script(script, out, name)
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert (out / f"{name}-local-rows.txt").read_text() == "15"  # really sharded: 30 rows / 2
+
+    expected = sorted(
+        f"{tag}:{step:09d} epoch {epoch}"
+        for epoch, step in ((0, 2), (1, 4))
+        for tag in ("tokens", "decoder.weight", "features (hidden)")
+    )
+    shared_tensorboard.wait_for_run(name)
+    shared_tensorboard.wait_for(lambda: set(expected) <= set(shared_tensorboard.tensor_names(name)))
+    assert sorted(shared_tensorboard.tensor_names(name)) == expected
+    served = shared_tensorboard.tensor(name, "tokens:000000004 epoch 1")
+    np.testing.assert_allclose(served, np.load(out / f"{name}-tokens.npy"), rtol=1e-6)
+    assert shared_tensorboard.tensor(name, "decoder.weight:000000004 epoch 1").shape == (30, 4)
+    assert shared_tensorboard.tensor(name, "features (hidden):000000004 epoch 1").shape == (30, 4)

@@ -559,7 +559,7 @@ class EmbeddingProjector(pl.Callback):
                     )
         if probe is not None:
             try:
-                features = _probe_features(trainer, pl_module, probe, rows)
+                features = _probe_features(trainer, pl_module, probe, rows, sharded)
             except Exception as error:  # never kill training for a visualization
                 rank_zero_warn(
                     f"EmbeddingProjector skipped {probe.resolved_tag!r} at step {step}: the "
@@ -945,9 +945,20 @@ def _first_tensor(output: Any) -> torch.Tensor:
 
 
 def _probe_features(
-    trainer: pl.Trainer, pl_module: nn.Module, probe: FeatureProbe, rows: int | None
+    trainer: pl.Trainer,
+    pl_module: nn.Module,
+    probe: FeatureProbe,
+    rows: int | None,
+    sharded: bool = False,
 ) -> torch.Tensor | None:
-    """Run the probe in eval mode without gradients; returns (N, D) float32 CPU features."""
+    """Run the probe in eval mode without gradients; returns (N, D) float32 CPU features.
+
+    Unsharded models run on rank 0 only, through the LightningModule itself (not the DDP
+    wrapper, whose forward would start collectives). Sharded models run on every rank through
+    the strategy's wrapper (FSDP, DeepSpeed), which gathers the parameters of each layer.
+    """
+    wrapper = getattr(trainer.strategy, "model", None)
+    model: nn.Module = wrapper if sharded and isinstance(wrapper, nn.Module) else pl_module
     count = probe.rows if rows is None else min(probe.rows, rows)
     captured: list[torch.Tensor] = []
     handle = None
@@ -958,22 +969,22 @@ def _probe_features(
             captured.append(_first_tensor(output).detach())
 
         handle = layer.register_forward_hook(hook)
-    modes = {module: module.training for module in pl_module.modules()}
+    modes = {module: module.training for module in model.modules()}
     device = getattr(pl_module, "device", torch.device("cpu"))
     outputs: list[torch.Tensor] = []
     forward_context = getattr(trainer.precision_plugin, "forward_context", contextlib.nullcontext)
     try:
-        pl_module.eval()
+        model.eval()
         with torch.no_grad(), forward_context():
             for start in range(0, count, probe.batch_size):
                 batch = _slice(probe.inputs, start, min(start + probe.batch_size, count), device)
                 captured.clear()
                 if isinstance(batch, Mapping):
-                    output = pl_module(**batch)
+                    output = model(**batch)
                 elif isinstance(batch, (tuple, list)):
-                    output = pl_module(*batch)
+                    output = model(*batch)
                 else:
-                    output = pl_module(batch)
+                    output = model(batch)
                 result = captured[-1] if probe.layer is not None else _first_tensor(output)
                 if trainer.is_global_zero:
                     outputs.append(
