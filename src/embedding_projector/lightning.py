@@ -816,7 +816,8 @@ def _fsdp_units(trainer: pl.Trainer, pl_module: nn.Module) -> list[tuple[str, nn
         from torch.distributed.fsdp import FullyShardedDataParallel
     except ImportError:  # pragma: no cover - torch without distributed
         return []
-    root = getattr(trainer.strategy, "model", None) or pl_module
+    wrapper = getattr(trainer.strategy, "model", None)
+    root = wrapper if isinstance(wrapper, nn.Module) else pl_module
     return [
         (_clean_name(name), module)
         for name, module in root.named_modules()
