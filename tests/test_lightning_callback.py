@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import pickle
 import sys
 from collections.abc import Callable
@@ -316,6 +317,23 @@ def test_rows_with_header_and_one_list_for_all(tmp_path: Path) -> None:
     assert lines[:3] == ["word\tparity", "w0\t0", "w1\t1"]
 
 
+def test_sprites_for_a_table(
+    shared_tensorboard: TensorBoard, shared_run: Callable[[], tuple[Path, str]]
+) -> None:
+    logger, run = tb_logger(shared_tensorboard, shared_run)
+    glyphs = (torch.arange(VOCAB * 9).reshape(VOCAB, 1, 3, 3) % 256).to(torch.uint8)
+    callback = EmbeddingProjector(modules=["tokens"], sprites={"tokens": glyphs}, max_rows=25)
+    make_trainer([callback], logger, max_epochs=1).fit(TinyLM(), token_data())
+    (name,) = wait_names(shared_tensorboard, run, ["tokens:000000004 epoch 0"])
+    info = shared_tensorboard.embedding(run, name)
+    assert [int(v) for v in info["sprite"]["singleImageDim"]] == [3, 3]
+    from PIL import Image
+
+    sheet = np.asarray(Image.open(io.BytesIO(shared_tensorboard.sprite(run, name))))
+    assert sheet.shape[:2] == (15, 15)  # the first 25 rows: 5 x 5 cells of 3 px
+    np.testing.assert_array_equal(sheet[3:6, :3], glyphs[5, 0].numpy())  # row 5 in cell 5
+
+
 def test_labels_of_the_wrong_length_fail_at_setup(tmp_path: Path) -> None:
     callback = EmbeddingProjector(labels={"tokens": ["a", "b"]}, logdir=tmp_path)
     with pytest.raises(
@@ -324,6 +342,9 @@ def test_labels_of_the_wrong_length_fail_at_setup(tmp_path: Path) -> None:
         make_trainer([callback]).fit(TinyLM(), token_data())
     callback = EmbeddingProjector(labels={"token": ["a", "b"]}, logdir=tmp_path)
     with pytest.raises(ValueError, match=r"labels names 'token', but the tables are"):
+        make_trainer([callback]).fit(TinyLM(), token_data())
+    callback = EmbeddingProjector(sprites=torch.zeros(8, 1, 2, 2), logdir=tmp_path)
+    with pytest.raises(ValueError, match=r"sprites for 'tokens' have 8 entries but.* 30 rows"):
         make_trainer([callback]).fit(TinyLM(), token_data())
 
 
@@ -367,8 +388,6 @@ def test_features_through_a_layer_with_sprites(
     assert [row[0] for row in rows] == [f"class {int(c)}" for c in labels]
     info = shared_tensorboard.embedding(run, "features (hidden):000000006 epoch 1")
     assert [int(v) for v in info["sprite"]["singleImageDim"]] == [4, 4]
-    import io
-
     sprite = Image.open(io.BytesIO(shared_tensorboard.sprite(run, info["tensorName"])))
     assert sprite.size == (24, 20)  # 30 images -> 6 per row, 5 rows, cells of 4 px
     first_cell = np.asarray(sprite.convert("L"))[:4, :4]

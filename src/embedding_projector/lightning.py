@@ -242,6 +242,8 @@ class EmbeddingProjector(pl.Callback):
         metadata_header: column names for labels given as rows of several columns.
         max_rows: rows written per table (the first ones); the projector loads at most
             100,000. ``None`` writes all.
+        sprites: images for the rows of every table ((N, C, H, W) or (N, H, W); floats in
+            [0, 1] or uint8), or a mapping tag -> images: they become the sprite sheet.
         features: a :class:`FeatureProbe` (or a tuple ``(inputs, labels[, images])``).
         logdir: write here instead of the logger's run directory.
         max_pending: snapshots that may wait for the background writer before training waits.
@@ -267,6 +269,7 @@ class EmbeddingProjector(pl.Callback):
         labels: Labels = None,
         metadata_header: Sequence[str] | None = None,
         max_rows: int | None = MAX_PROJECTOR_ROWS,
+        sprites: Any = None,
         features: FeatureProbe | tuple[Any, ...] | None = None,
         logdir: str | os.PathLike[str] | None = None,
         max_pending: int = 2,
@@ -325,6 +328,7 @@ class EmbeddingProjector(pl.Callback):
         self.metadata_header = list(metadata_header) if metadata_header is not None else None
         self.max_rows = max_rows
         self.features = features
+        self.sprites = sprites
         self.logdir = Path(os.fspath(logdir)).expanduser() if logdir is not None else None
         self.max_pending = max_pending
         self.synchronous = synchronous
@@ -480,28 +484,32 @@ class EmbeddingProjector(pl.Callback):
         return tables
 
     def _check_labels_against_tables(self) -> None:
+        for what, given in (("labels", self.labels), ("sprites", self.sprites)):
+            self._check_per_row(what, given)
+
+    def _check_per_row(self, what: str, given: Any) -> None:
         tags = {table.tag for table in self._tables}
-        if isinstance(self.labels, Mapping) and tags:
-            unknown = sorted(str(key) for key in self.labels if key not in tags)
+        if isinstance(given, Mapping) and tags:
+            unknown = sorted(str(key) for key in given if key not in tags)
             if unknown:
                 raise ValueError(
-                    f"labels names {', '.join(map(repr, unknown))}, but the tables are "
+                    f"{what} names {', '.join(map(repr, unknown))}, but the tables are "
                     f"{', '.join(map(repr, sorted(tags)))}."
                 )
         for table in self._tables:
-            spec = self.labels.get(table.tag) if isinstance(self.labels, Mapping) else self.labels
+            spec = given.get(table.tag) if isinstance(given, Mapping) else given
             param = getattr(table.module, table.attribute, None)
             if spec is None or callable(spec) or not isinstance(param, torch.Tensor):
                 continue
-            count = _label_count(spec)
+            count = _label_count(spec) if what == "labels" else len(spec)
             rows = int(param.shape[0]) if param.dim() == 2 else None
             if count is None or rows is None:
                 continue
             needed = rows if self.max_rows is None else min(rows, self.max_rows)
             if not needed <= count <= rows:
                 raise ValueError(
-                    f"labels for {table.tag!r} have {count} entries but the table has {rows} "
-                    f"rows ({needed} written); give one label per row."
+                    f"{what} for {table.tag!r} have {count} entries but the table has {rows} "
+                    f"rows ({needed} written); give one per row."
                 )
 
     def _resolve_logdir(self, trainer: pl.Trainer) -> Path:
@@ -549,12 +557,17 @@ class EmbeddingProjector(pl.Callback):
             for table in tables:
                 tensor = fetch(table)
                 if trainer.is_global_zero:
+                    matrix = _cpu_copy(tensor, rows)
+                    sprites = self.sprites
+                    if isinstance(sprites, Mapping):
+                        sprites = sprites.get(table.tag)
                     items.append(
                         _Item(
                             table.tag,
-                            _cpu_copy(tensor, rows),
+                            matrix,
                             self._labels_for(table.tag),
                             self.metadata_header,
+                            _head(sprites, matrix.shape[0]),
                         )
                     )
         if probe is not None:
