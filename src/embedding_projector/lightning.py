@@ -47,6 +47,7 @@ import numpy as np
 from typing_extensions import override
 
 from .background import BackgroundWriter
+from .errors import InvalidEmbeddingError
 from .writer import MAX_PROJECTOR_ROWS, ProjectorWriter
 
 try:
@@ -342,6 +343,8 @@ class EmbeddingProjector(pl.Callback):
         self._warned: set[str] = set()
         #: Seconds the training thread spent in each snapshot (gather + copy + hand-off).
         self.blocking_seconds: list[float] = []
+        #: Seconds the background thread spent writing each snapshot.
+        self.write_seconds: list[float] = []
 
     # -- Lightning protocol -------------------------------------------------------------------
 
@@ -615,28 +618,26 @@ class EmbeddingProjector(pl.Callback):
 
     def _write(self, logdir: Path, items: list[_Item], step: int, suffix: str) -> None:
         """Runs on the background thread: never raises, never warns (messages are queued)."""
+        started = time.perf_counter()
         writer = ProjectorWriter(logdir)
         for item in items:
             try:
                 self._write_item(writer, item, step, suffix)
+            except InvalidEmbeddingError as error:
+                hint = " Training may have diverged." if "NaN or Inf" in str(error) else ""
+                self._queue_message(
+                    f"EmbeddingProjector skipped {item.tag!r} at step {step}: {error}{hint}"
+                )
             except Exception as error:  # a visualization problem must never kill training
                 logger.debug("snapshot %r at step %d failed", item.tag, step, exc_info=True)
                 self._queue_message(
                     f"EmbeddingProjector skipped {item.tag!r} at step {step}: "
                     f"{type(error).__name__}: {error}"
                 )
+        self.write_seconds.append(time.perf_counter() - started)
 
     def _write_item(self, writer: ProjectorWriter, item: _Item, step: int, suffix: str) -> None:
-        matrix = item.matrix.numpy()
-        finite = np.isfinite(matrix).all(axis=1)
-        if not finite.all():
-            bad = np.flatnonzero(~finite)
-            self._queue_message(
-                f"EmbeddingProjector skipped {item.tag!r} at step {step}: {bad.size} row(s) "
-                f"contain NaN or Inf (first: {', '.join(map(str, bad[:5]))}). Training may "
-                "have diverged."
-            )
-            return
+        matrix = item.matrix.numpy()  # NaN/Inf rows: the writer refuses them, nothing written
         if step in writer.steps(item.tag):
             logger.info("%r step %d is already in %s; not rewritten", item.tag, step, writer.logdir)
             return
