@@ -220,6 +220,25 @@ def test_unknown_or_bad_names_fail_at_setup_listing_candidates(
         trainer.fit(TinyLM(), token_data())
 
 
+def test_tables_built_in_configure_model_are_found_at_fit_start(tmp_path: Path) -> None:
+    class Lazy(TinyLM):
+        def __init__(self) -> None:
+            pl.LightningModule.__init__(self)
+            self.modes_seen = []
+
+        def configure_model(self) -> None:
+            if not hasattr(self, "tokens"):
+                self.tokens = nn.Embedding(VOCAB, DIM)
+                self.positions = nn.Embedding(8, DIM)
+                self.hidden = nn.Linear(DIM, DIM)
+                self.decoder = nn.Linear(DIM, VOCAB)
+
+    callback = EmbeddingProjector(modules=["tokens", "decoder.weight"], logdir=tmp_path)
+    make_trainer([callback], max_epochs=1).fit(Lazy(), token_data())
+    writer = ProjectorWriter(tmp_path)
+    assert writer.steps("tokens") == writer.steps("decoder.weight") == [4]
+
+
 def test_auto_without_embeddings_fails_unless_features(tmp_path: Path) -> None:
     images, labels = image_data()
     with pytest.raises(ValueError, match=r"no nn.Embedding.*'hidden.weight'"):
@@ -302,6 +321,17 @@ def test_labels_per_table_with_multi_column_metadata(
     header, rows = parse_metadata(shared_tensorboard.metadata(run, "positions:000000004 epoch 0"))
     assert header is None
     assert [row[0] for row in rows] == [f"positions #{i}" for i in range(8)]
+
+
+def test_failing_labels_callable_warns_and_writes_indices(tmp_path: Path) -> None:
+    def broken(tag: str) -> list[str]:
+        raise KeyError(tag)
+
+    callback = EmbeddingProjector(modules=["positions"], labels=broken, logdir=tmp_path)
+    with pytest.warns(RuntimeWarning, match=r"labels callable failed for 'positions' \(KeyError"):
+        make_trainer([callback], max_epochs=1).fit(TinyLM(), token_data())
+    (entry,) = ProjectorWriter(tmp_path).entries()
+    assert (tmp_path / entry.metadata_path).read_text().split() == [str(i) for i in range(8)]
 
 
 def test_rows_with_header_and_one_list_for_all(tmp_path: Path) -> None:

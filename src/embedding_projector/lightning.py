@@ -340,7 +340,6 @@ class EmbeddingProjector(pl.Callback):
         self._background: BackgroundWriter | None = None
         self._messages: list[str] = []
         self._messages_lock = threading.Lock()
-        self._warned: set[str] = set()
         #: Seconds the training thread spent in each snapshot (gather + copy + hand-off).
         self.blocking_seconds: list[float] = []
         #: Seconds the background thread spent writing each snapshot.
@@ -389,15 +388,16 @@ class EmbeddingProjector(pl.Callback):
             return
         # Validate names now when the model already has its layers; models that build them
         # in configure_model are checked again at on_fit_start.
-        self._deferred = False
+        builds_later = _overrides(pl_module, "configure_model")
         try:
             self._tables = self._resolve_tables(pl_module)
         except ValueError:
-            if not _overrides(pl_module, "configure_model"):
+            if not builds_later:
                 raise
-            self._tables, self._deferred = [], True
+            self._tables = []
         else:
             self._check_labels_against_tables()
+        self._deferred = builds_later and not self._tables
         if self.on == "validation_epoch_end" and (
             not _overrides(pl_module, "validation_step") or trainer.limit_val_batches == 0
         ):
@@ -606,7 +606,15 @@ class EmbeddingProjector(pl.Callback):
         if isinstance(spec, Mapping):
             spec = spec.get(tag)
         if callable(spec):
-            spec = spec(tag)
+            try:
+                spec = spec(tag)
+            except Exception as error:  # a labelling bug must not stop training
+                rank_zero_warn(
+                    f"EmbeddingProjector: the labels callable failed for {tag!r} "
+                    f"({type(error).__name__}: {error}); writing row indices instead.",
+                    category=RuntimeWarning,
+                )
+                spec = None
         return spec
 
     def _ensure_background(self) -> BackgroundWriter:
