@@ -604,28 +604,27 @@ def test_tensorboard_started_before_fit_serves_every_snapshot(
     root.mkdir()
     server = start_tensorboard(root)
     logger = TensorBoardLogger(save_dir=str(root), name="exp")
-    images, labels = image_data()
-
-    class Logs(TinyLM):
-        def training_step(self, batch: Any, batch_idx: int) -> Any:
-            loss = super().training_step(batch, batch_idx)
-            self.log("loss", loss)  # so TensorBoard knows exp/version_0 before any config
-            return loss
 
     class Wait(pl.Callback):  # type: ignore[misc]
+        """Before the first snapshot, make sure TensorBoard already knows the run."""
+
         def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
-            if trainer.current_epoch == 1:
+            if trainer.current_epoch == 0:
+                logger.experiment.add_scalar("started", 1.0, 0)
                 logger.experiment.flush()
                 server.wait_for(lambda: "exp/version_0" in server.all_runs())
+                assert not (Path(logger.log_dir) / "projector_config.pbtxt").exists()
+                # The projector plugin reads its configs now and caches them: later ones in
+                # this run are seen only because the writer changes the set of runs.
+                assert "exp/version_0" not in server.runs()
 
     make_trainer([EmbeddingProjector(modules=["tokens"]), Wait()], logger, max_epochs=3).fit(
-        Logs(), token_data()
+        TinyLM(), token_data()
     )
     expected = [f"tokens:{step:09d} epoch {step // 4 - 1}" for step in (4, 8, 12)]
     names = wait_names(server, "exp/version_0", expected)
     assert names == expected
     assert server.tensor("exp/version_0", expected[-1]).shape == (VOCAB, DIM)
-    del images, labels
 
 
 # --------------------------------------------------------------------------- namespaces
