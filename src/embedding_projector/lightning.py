@@ -90,6 +90,14 @@ _WRAPPER_COMPONENTS = frozenset(
     {"_fsdp_wrapped_module", "_checkpoint_wrapped_module", "_orig_mod", "_forward_module"}
 )
 _CANDIDATES_IN_MESSAGE = 20
+#: Modules ProjectorWriter imports on first use (see _warm_up_writer_imports).
+_WRITER_LAZY_IMPORTS = (
+    "filelock",
+    "google.protobuf.text_format",
+    "tensorboard.plugins.projector.projector_config_pb2",
+    "tensorboardX.event_file_writer",
+    "PIL.Image",
+)
 
 
 # --------------------------------------------------------------------------- public helpers
@@ -409,6 +417,7 @@ class EmbeddingProjector(pl.Callback):
             )
         if trainer.is_global_zero:
             self._resolved_logdir = self._resolve_logdir(trainer)
+            _warm_up_writer_imports()
 
     @override
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -677,6 +686,22 @@ class EmbeddingProjector(pl.Callback):
         if self._background is not None:
             self._background.flush()
         self._surface_messages()
+
+
+def _warm_up_writer_imports() -> None:
+    """Import what the writer imports lazily, now rather than on the writer thread.
+
+    A first import on the background thread holds the GIL for up to seconds
+    (``tensorboardX`` alone takes ~2.4 s on a busy 2-core machine) and stalls the epoch after
+    the first snapshot.
+    """
+    import importlib
+
+    for name in _WRITER_LAZY_IMPORTS:
+        try:
+            importlib.import_module(name)
+        except ImportError:  # the writer reports what is missing when it needs it
+            logger.debug("could not pre-import %s", name)
 
 
 # --------------------------------------------------------------------------- module lookup
