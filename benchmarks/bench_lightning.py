@@ -126,9 +126,10 @@ def main(argv: list[str] | None = None) -> int:
     blocking: dict[str, list[float]] = {"callback": [], "synchronous": []}
     writing: dict[str, list[float]] = {"callback": [], "synchronous": []}
     with tempfile.TemporaryDirectory() as tmp:
-        for _ in range(args.repeats):
+        for repeat in range(args.repeats):
             for mode in epochs:
-                times, cpu_times, blocked, written = run(mode, args, Path(tmp))
+                # A fresh directory per run: steps already on disk are (rightly) not rewritten.
+                times, cpu_times, blocked, written = run(mode, args, Path(tmp) / str(repeat))
                 epochs[mode].extend(times)
                 cpu[mode].extend(cpu_times)
                 if mode in blocking:
