@@ -1,0 +1,670 @@
+"""EmbeddingProjector with real Lightning Trainers, checked through a real TensorBoard."""
+
+from __future__ import annotations
+
+import io
+import pickle
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pl = pytest.importorskip("pytorch_lightning")
+
+from pytorch_lightning.callbacks import ModelCheckpoint  # noqa: E402
+from pytorch_lightning.loggers import TensorBoardLogger  # noqa: E402
+from torch import nn  # noqa: E402
+from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
+
+from embedding_projector import ProjectorWriter  # noqa: E402
+from embedding_projector.lightning import EmbeddingProjector, FeatureProbe  # noqa: E402
+from tb_server import TensorBoard, parse_metadata  # noqa: E402
+
+# Lightning's own noise on tiny CPU runs; nothing of ours is filtered.
+LIGHTNING_NOISE = [
+    "ignore:.*does not have many workers:UserWarning",
+    "ignore:.*LeafSpec.*:FutureWarning",
+    "ignore:You defined a `validation_step` but have no `val_dataloader`:UserWarning",
+    "ignore:.*Checkpoint directory .* exists and is not empty:UserWarning",
+]
+pytestmark = [pytest.mark.filterwarnings(f) for f in LIGHTNING_NOISE]
+
+VOCAB = 30
+DIM = 4
+ROWS = 64
+BATCH = 16  # 4 optimizer steps per epoch
+
+
+class TinyLM(pl.LightningModule):  # type: ignore[misc]
+    """Predicts the next token id; tokens/positions embeddings, optional tied decoder."""
+
+    def __init__(self, *, tie: bool = False) -> None:
+        super().__init__()
+        self.tokens = nn.Embedding(VOCAB, DIM)
+        self.positions = nn.Embedding(8, DIM)
+        self.hidden = nn.Linear(DIM, DIM)
+        self.decoder = nn.Linear(DIM, VOCAB)
+        if tie:
+            self.decoder.weight = self.tokens.weight
+        self.modes_seen: list[bool] = []
+
+    def forward(self, x: Any) -> Any:
+        h = self.tokens(x) + self.positions(x % 8)
+        return self.decoder(torch.tanh(self.hidden(h)))
+
+    def training_step(self, batch: Any, batch_idx: int) -> Any:
+        self.modes_seen.append(self.training and self.hidden.training)
+        x, y = batch
+        return nn.functional.cross_entropy(self(x), y)
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        x, y = batch
+        self.log("val_loss", nn.functional.cross_entropy(self(x), y))
+
+    def configure_optimizers(self) -> Any:
+        return torch.optim.SGD(self.parameters(), lr=0.5)
+
+
+class TinyClassifier(pl.LightningModule):  # type: ignore[misc]
+    """4x4 'images' -> 3 classes; the hidden layer's output is the feature space."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.flatten = nn.Flatten()
+        self.hidden = nn.Linear(16, 6)
+        self.head = nn.Linear(6, 3)
+
+    def forward(self, x: Any) -> Any:
+        return self.head(torch.relu(self.hidden(self.flatten(x))))
+
+    def training_step(self, batch: Any, batch_idx: int) -> Any:
+        x, y = batch
+        return nn.functional.cross_entropy(self(x), y)
+
+    def configure_optimizers(self) -> Any:
+        return torch.optim.SGD(self.parameters(), lr=0.5)
+
+
+def token_data() -> DataLoader[Any]:
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randint(0, VOCAB, (ROWS,), generator=generator)
+    return DataLoader(TensorDataset(x, (x + 1) % VOCAB), batch_size=BATCH)
+
+
+def image_data() -> tuple[Any, Any]:
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.arange(30) % 3
+    images = torch.rand(30, 1, 4, 4, generator=generator) * 0.3
+    for cls in range(3):
+        images[labels == cls, 0, cls, :] += 0.7  # each class lights up one row
+    return images, labels
+
+
+def make_trainer(
+    callbacks: list[Any], logger: Any = False, max_epochs: int = 2, **kwargs: Any
+) -> Any:
+    kwargs.setdefault("default_root_dir", None)
+    return pl.Trainer(
+        accelerator="cpu",
+        devices=1,
+        max_epochs=max_epochs,
+        callbacks=callbacks,
+        logger=logger,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=kwargs.pop("enable_checkpointing", False),
+        log_every_n_steps=1,
+        num_sanity_val_steps=kwargs.pop("num_sanity_val_steps", 0),
+        **kwargs,
+    )
+
+
+def tb_logger(tb: TensorBoard, shared_run: Callable[[], tuple[Path, str]]) -> tuple[Any, str]:
+    _, name = shared_run()
+    logger = TensorBoardLogger(save_dir=str(tb.logdir), name=name, version=0)
+    return logger, f"{name}/version_0"
+
+
+def wait_names(tb: TensorBoard, run: str, expected: list[str]) -> list[str]:
+    tb.wait_for_run(run)
+    tb.wait_for(lambda: set(expected) <= set(tb.tensor_names(run)))
+    return tb.tensor_names(run)
+
+
+# --------------------------------------------------------------------------- what and where
+
+
+def test_auto_discovery_writes_every_table_each_epoch(
+    shared_tensorboard: TensorBoard, shared_run: Callable[[], tuple[Path, str]]
+) -> None:
+    logger, run = tb_logger(shared_tensorboard, shared_run)
+    model = TinyLM()
+    make_trainer([EmbeddingProjector()], logger).fit(model, token_data())
+
+    expected = [
+        f"{tag}:{step:09d} epoch {epoch}"
+        for epoch, step in ((0, 4), (1, 8))
+        for tag in ("tokens", "positions")
+    ]
+    names = wait_names(shared_tensorboard, run, expected)
+    assert sorted(names) == sorted(expected)  # no Linear weights, nothing twice
+    served = shared_tensorboard.tensor(run, "tokens:000000008 epoch 1")
+    np.testing.assert_allclose(served, model.tokens.weight.detach().numpy(), rtol=1e-6)
+    first = shared_tensorboard.tensor(run, "tokens:000000004 epoch 0")
+    assert not np.allclose(first, served)  # a copy from epoch 0, not a view of live weights
+    _, rows = parse_metadata(shared_tensorboard.metadata(run, "positions:000000008 epoch 1"))
+    assert [row[0] for row in rows] == [str(i) for i in range(8)]  # row indices by default
+    assert all(model.modes_seen)
+
+
+def test_named_modules_globs_and_parameter_paths(
+    shared_tensorboard: TensorBoard, shared_run: Callable[[], tuple[Path, str]]
+) -> None:
+    logger, run = tb_logger(shared_tensorboard, shared_run)
+    model = TinyLM()
+    callback = EmbeddingProjector(modules=["pos*", "decoder.weight"])
+    make_trainer([callback], logger, max_epochs=1).fit(model, token_data())
+
+    names = wait_names(
+        shared_tensorboard,
+        run,
+        ["positions:000000004 epoch 0", "decoder.weight:000000004 epoch 0"],
+    )
+    assert len(names) == 2
+    served = shared_tensorboard.tensor(run, "decoder.weight:000000004 epoch 0")
+    assert served.shape == (VOCAB, DIM)
+    np.testing.assert_allclose(served, model.decoder.weight.detach().numpy(), rtol=1e-6)
+
+
+def test_tied_output_embedding_is_one_table(
+    shared_tensorboard: TensorBoard, shared_run: Callable[[], tuple[Path, str]]
+) -> None:
+    logger, run = tb_logger(shared_tensorboard, shared_run)
+    model = TinyLM(tie=True)
+    callback = EmbeddingProjector(modules=["tokens", "decoder.weight", "positions"])
+    make_trainer([callback], logger, max_epochs=1).fit(model, token_data())
+
+    names = wait_names(
+        shared_tensorboard, run, ["tokens:000000004 epoch 0", "positions:000000004 epoch 0"]
+    )
+    assert sorted(names) == ["positions:000000004 epoch 0", "tokens:000000004 epoch 0"]
+
+
+def test_decoder_weight_alone_shows_the_tied_table(tmp_path: Path) -> None:
+    model = TinyLM(tie=True)
+    callback = EmbeddingProjector(modules="decoder.weight", logdir=tmp_path)
+    make_trainer([callback], max_epochs=1).fit(model, token_data())
+    (entry,) = ProjectorWriter(tmp_path).entries()
+    assert entry.tensor_name == "decoder.weight:000000004 epoch 0"
+    written = np.fromfile(tmp_path / entry.tensor_path, dtype="<f4").reshape(VOCAB, DIM)
+    np.testing.assert_allclose(written, model.tokens.weight.detach().numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("modules", "message"),
+    [
+        (["embeddings"], r"'embeddings' matches no module.*Candidates: 'tokens', 'positions'"),
+        (["hidden.bias"], r"shape \(4,\); only 2-D tables"),
+        (["*.nothing*"], r"matches no module.*'decoder.weight'"),
+    ],
+)
+def test_unknown_or_bad_names_fail_at_setup_listing_candidates(
+    tmp_path: Path, modules: list[str], message: str
+) -> None:
+    trainer = make_trainer([EmbeddingProjector(modules=modules, logdir=tmp_path)])
+    with pytest.raises(ValueError, match=message):
+        trainer.fit(TinyLM(), token_data())
+
+
+def test_tables_built_in_configure_model_are_found_at_fit_start(tmp_path: Path) -> None:
+    class Lazy(TinyLM):
+        def __init__(self) -> None:
+            pl.LightningModule.__init__(self)
+            self.modes_seen = []
+
+        def configure_model(self) -> None:
+            if not hasattr(self, "tokens"):
+                self.tokens = nn.Embedding(VOCAB, DIM)
+                self.positions = nn.Embedding(8, DIM)
+                self.hidden = nn.Linear(DIM, DIM)
+                self.decoder = nn.Linear(DIM, VOCAB)
+
+    callback = EmbeddingProjector(modules=["tokens", "decoder.weight"], logdir=tmp_path)
+    make_trainer([callback], max_epochs=1).fit(Lazy(), token_data())
+    writer = ProjectorWriter(tmp_path)
+    assert writer.steps("tokens") == writer.steps("decoder.weight") == [4]
+
+
+def test_auto_without_embeddings_fails_unless_features(tmp_path: Path) -> None:
+    images, labels = image_data()
+    with pytest.raises(ValueError, match=r"no nn.Embedding.*'hidden.weight'"):
+        make_trainer([EmbeddingProjector(logdir=tmp_path)]).fit(
+            TinyClassifier(), DataLoader(TensorDataset(images, labels), batch_size=10)
+        )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"every_n_epochs": 0}, ValueError, "every_n_epochs must be >= 1; got 0"),
+        ({"every_n_epochs": 1.5}, TypeError, "every_n_epochs must be an int"),
+        ({"on": "epoch_end"}, ValueError, "on must be one of 'train_epoch_end', 'validation"),
+        ({"step": "time"}, ValueError, "step must be one of 'global_step', 'epoch'; got 'time'"),
+        ({"max_rows": 1}, ValueError, "max_rows must be >= 2"),
+        ({"labels": "abc"}, TypeError, "labels must be a list"),
+        ({"modules": [""]}, ValueError, "non-empty strings"),
+        ({"modules": 3}, TypeError, 'modules must be "auto"'),
+        ({"modules": None}, ValueError, "Nothing to snapshot"),
+        ({"features": (1, 2, 3, 4)}, ValueError, r"\(inputs, labels\)"),
+        ({"features": "x"}, TypeError, "features must be a FeatureProbe"),
+    ],
+)
+def test_constructor_validation(kwargs: dict[str, Any], error: type, message: str) -> None:
+    with pytest.raises(error, match=message):
+        EmbeddingProjector(**kwargs)
+
+
+def test_feature_probe_validation() -> None:
+    with pytest.raises(ValueError, match="10 input rows but 9 labels"):
+        FeatureProbe(torch.zeros(10, 2), labels=list(range(9)))
+    with pytest.raises(ValueError, match="10 input rows but 3 images"):
+        FeatureProbe(torch.zeros(10, 2), images=torch.zeros(3, 1, 2, 2))
+    with pytest.raises(TypeError, match="must be a tensor"):
+        FeatureProbe("text")
+    assert FeatureProbe((torch.zeros(5, 2), torch.zeros(5)), layer="a").resolved_tag == (
+        "features (a)"
+    )
+
+
+def test_default_directory_without_logger(tmp_path: Path) -> None:
+    trainer = make_trainer([EmbeddingProjector()], max_epochs=1, default_root_dir=tmp_path)
+    trainer.fit(TinyLM(), token_data())
+    assert ProjectorWriter(tmp_path / "embeddings").steps("tokens") == [4]
+
+
+def test_explicit_logdir_wins_over_logger(tmp_path: Path) -> None:
+    logger = TensorBoardLogger(save_dir=str(tmp_path / "tb"), name="exp", version=0)
+    callback = EmbeddingProjector(logdir=tmp_path / "projector")
+    make_trainer([callback], logger, max_epochs=1).fit(TinyLM(), token_data())
+    assert ProjectorWriter(tmp_path / "projector").steps("tokens") == [4]
+    assert ProjectorWriter(logger.log_dir).steps("tokens") == []
+
+
+# --------------------------------------------------------------------------- labels
+
+
+def test_labels_per_table_with_multi_column_metadata(
+    shared_tensorboard: TensorBoard, shared_run: Callable[[], tuple[Path, str]]
+) -> None:
+    logger, run = tb_logger(shared_tensorboard, shared_run)
+    words = [f"w{i}\tx" if i == 5 else f"w{i}" for i in range(VOCAB)]  # a tab must not split
+    callback = EmbeddingProjector(
+        labels={
+            "tokens": {"word": words, "frequency": [str(100 - i) for i in range(VOCAB)]},
+            "positions": lambda tag: [f"{tag} #{i}" for i in range(8)],
+        },
+        max_rows=20,
+    )
+    make_trainer([callback], logger, max_epochs=1).fit(TinyLM(), token_data())
+
+    wait_names(shared_tensorboard, run, ["tokens:000000004 epoch 0", "positions:000000004 epoch 0"])
+    header, rows = parse_metadata(shared_tensorboard.metadata(run, "tokens:000000004 epoch 0"))
+    assert header == ["word", "frequency"]
+    assert len(rows) == 20  # max_rows: the first rows only
+    assert rows[0] == ["w0", "100"]
+    assert rows[5] == ["w5\\tx", "95"]
+    assert shared_tensorboard.tensor(run, "tokens:000000004 epoch 0").shape == (20, DIM)
+    header, rows = parse_metadata(shared_tensorboard.metadata(run, "positions:000000004 epoch 0"))
+    assert header is None
+    assert [row[0] for row in rows] == [f"positions #{i}" for i in range(8)]
+
+
+def test_failing_labels_callable_warns_and_writes_indices(tmp_path: Path) -> None:
+    def broken(tag: str) -> list[str]:
+        raise KeyError(tag)
+
+    callback = EmbeddingProjector(modules=["positions"], labels=broken, logdir=tmp_path)
+    with pytest.warns(RuntimeWarning, match=r"labels callable failed for 'positions' \(KeyError"):
+        make_trainer([callback], max_epochs=1).fit(TinyLM(), token_data())
+    (entry,) = ProjectorWriter(tmp_path).entries()
+    assert (tmp_path / entry.metadata_path).read_text().split() == [str(i) for i in range(8)]
+
+
+def test_rows_with_header_and_one_list_for_all(tmp_path: Path) -> None:
+    callback = EmbeddingProjector(
+        modules=["tokens"],
+        labels=[(f"w{i}", i % 2) for i in range(VOCAB)],
+        metadata_header=["word", "parity"],
+        logdir=tmp_path,
+    )
+    make_trainer([callback], max_epochs=1).fit(TinyLM(), token_data())
+    (entry,) = ProjectorWriter(tmp_path).entries()
+    lines = (tmp_path / entry.metadata_path).read_text(encoding="utf-8").splitlines()
+    assert lines[:3] == ["word\tparity", "w0\t0", "w1\t1"]
+
+
+def test_sprites_for_a_table(
+    shared_tensorboard: TensorBoard, shared_run: Callable[[], tuple[Path, str]]
+) -> None:
+    logger, run = tb_logger(shared_tensorboard, shared_run)
+    glyphs = (torch.arange(VOCAB * 9).reshape(VOCAB, 1, 3, 3) % 256).to(torch.uint8)
+    callback = EmbeddingProjector(modules=["tokens"], sprites={"tokens": glyphs}, max_rows=25)
+    make_trainer([callback], logger, max_epochs=1).fit(TinyLM(), token_data())
+    (name,) = wait_names(shared_tensorboard, run, ["tokens:000000004 epoch 0"])
+    info = shared_tensorboard.embedding(run, name)
+    assert [int(v) for v in info["sprite"]["singleImageDim"]] == [3, 3]
+    from PIL import Image
+
+    sheet = np.asarray(Image.open(io.BytesIO(shared_tensorboard.sprite(run, name))))
+    assert sheet.shape[:2] == (15, 15)  # the first 25 rows: 5 x 5 cells of 3 px
+    np.testing.assert_array_equal(sheet[3:6, :3], glyphs[5, 0].numpy())  # row 5 in cell 5
+
+
+def test_labels_of_the_wrong_length_fail_at_setup(tmp_path: Path) -> None:
+    callback = EmbeddingProjector(labels={"tokens": ["a", "b"]}, logdir=tmp_path)
+    with pytest.raises(
+        ValueError, match=r"labels for 'tokens' have 2 entries but the table has 30"
+    ):
+        make_trainer([callback]).fit(TinyLM(), token_data())
+    callback = EmbeddingProjector(labels={"token": ["a", "b"]}, logdir=tmp_path)
+    with pytest.raises(ValueError, match=r"labels names 'token', but the tables are"):
+        make_trainer([callback]).fit(TinyLM(), token_data())
+    callback = EmbeddingProjector(sprites=torch.zeros(8, 1, 2, 2), logdir=tmp_path)
+    with pytest.raises(ValueError, match=r"sprites for 'tokens' have 8 entries but.* 30 rows"):
+        make_trainer([callback]).fit(TinyLM(), token_data())
+
+
+# --------------------------------------------------------------------------- features
+
+
+def test_features_through_a_layer_with_sprites(
+    shared_tensorboard: TensorBoard, shared_run: Callable[[], tuple[Path, str]]
+) -> None:
+    from PIL import Image
+
+    logger, run = tb_logger(shared_tensorboard, shared_run)
+    images, labels = image_data()
+    probe = FeatureProbe(
+        images,
+        labels=[f"class {int(c)}" for c in labels],
+        images=images,
+        layer="hidden",
+        batch_size=7,
+    )
+    model = TinyClassifier()
+    callback = EmbeddingProjector(modules=None, features=probe)
+    make_trainer([callback], logger, max_epochs=2).fit(
+        model, DataLoader(TensorDataset(images, labels), batch_size=10)
+    )
+
+    names = wait_names(
+        shared_tensorboard,
+        run,
+        ["features (hidden):000000003 epoch 0", "features (hidden):000000006 epoch 1"],
+    )
+    assert len(names) == 2
+    served = shared_tensorboard.tensor(run, "features (hidden):000000006 epoch 1")
+    with torch.no_grad():
+        expected = model.hidden(model.flatten(images)).numpy()
+    np.testing.assert_allclose(served, expected, rtol=1e-5, atol=1e-6)
+    assert model.training  # train mode restored
+    _, rows = parse_metadata(
+        shared_tensorboard.metadata(run, "features (hidden):000000006 epoch 1")
+    )
+    assert [row[0] for row in rows] == [f"class {int(c)}" for c in labels]
+    info = shared_tensorboard.embedding(run, "features (hidden):000000006 epoch 1")
+    assert [int(v) for v in info["sprite"]["singleImageDim"]] == [4, 4]
+    sprite = Image.open(io.BytesIO(shared_tensorboard.sprite(run, info["tensorName"])))
+    assert sprite.size == (24, 20)  # 30 images -> 6 per row, 5 rows, cells of 4 px
+    first_cell = np.asarray(sprite.convert("L"))[:4, :4]
+    np.testing.assert_allclose(first_cell / 255.0, images[0, 0].numpy(), atol=1 / 255 + 1e-6)
+
+
+def test_features_of_the_model_output_from_a_tuple(tmp_path: Path) -> None:
+    images, labels = image_data()
+    model = TinyClassifier()
+    callback = EmbeddingProjector(modules=None, features=(images, labels.tolist()), logdir=tmp_path)
+    make_trainer([callback], max_epochs=1).fit(
+        model, DataLoader(TensorDataset(images, labels), batch_size=10)
+    )
+    (entry,) = ProjectorWriter(tmp_path).entries()
+    assert entry.tensor_name == "features:000000003 epoch 0"
+    assert list(entry.tensor_shape) == [30, 3]
+
+
+def test_unknown_probe_layer_lists_modules(tmp_path: Path) -> None:
+    images, labels = image_data()
+    callback = EmbeddingProjector(
+        modules=None, features=FeatureProbe(images, layer="hiden"), logdir=tmp_path
+    )
+    with pytest.raises(ValueError, match=r"'hiden' is not a module.*'hidden'"):
+        make_trainer([callback]).fit(
+            TinyClassifier(), DataLoader(TensorDataset(images, labels), batch_size=10)
+        )
+
+
+# --------------------------------------------------------------------------- when
+
+
+def test_every_n_epochs_with_epoch_as_step(tmp_path: Path) -> None:
+    callback = EmbeddingProjector(
+        modules=["tokens"], every_n_epochs=2, step="epoch", logdir=tmp_path
+    )
+    make_trainer([callback], max_epochs=5).fit(TinyLM(), token_data())
+    names = [entry.tensor_name for entry in ProjectorWriter(tmp_path).entries()]
+    assert names == ["tokens:000000001 step 8", "tokens:000000003 step 16"]
+
+
+def test_validation_epoch_end_skips_the_sanity_check(tmp_path: Path) -> None:
+    callback = EmbeddingProjector(modules=["tokens"], on="validation_epoch_end", logdir=tmp_path)
+    trainer = make_trainer([callback], max_epochs=2, num_sanity_val_steps=2)
+    trainer.fit(TinyLM(), token_data(), token_data())
+    assert ProjectorWriter(tmp_path).steps("tokens") == [4, 8]  # no step 0 from the sanity check
+
+
+def test_validation_hook_without_validation_warns(tmp_path: Path) -> None:
+    callback = EmbeddingProjector(on="validation_epoch_end", logdir=tmp_path)
+    with pytest.warns(UserWarning, match="will never snapshot"):
+        make_trainer([callback], max_epochs=1, limit_val_batches=0).fit(TinyLM(), token_data())
+
+
+def test_fast_dev_run_writes_nothing(tmp_path: Path) -> None:
+    callback = EmbeddingProjector(logdir=tmp_path / "out")
+    make_trainer([callback], fast_dev_run=True).fit(TinyLM(), token_data())
+    assert not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------- safety
+
+
+def test_nan_table_warns_and_skips_that_snapshot(tmp_path: Path) -> None:
+    class Poison(pl.Callback):  # type: ignore[misc]
+        def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+            if trainer.current_epoch == 1:
+                with torch.no_grad():
+                    pl_module.tokens.weight[3, 0] = float("inf")
+                    pl_module.tokens.weight[7, 1] = float("nan")
+
+    callback = EmbeddingProjector(modules=["tokens", "positions"], logdir=tmp_path)
+    with pytest.warns(
+        RuntimeWarning,
+        match=r"skipped 'tokens' at step 8: .*2 row\(s\) containing NaN or Inf.*3, 7.*diverged",
+    ):
+        make_trainer([Poison(), callback], max_epochs=2).fit(TinyLM(), token_data())
+    writer = ProjectorWriter(tmp_path)
+    assert writer.steps("tokens") == [4]
+    assert writer.steps("positions") == [4, 8]
+
+
+def test_write_errors_become_warnings_and_training_finishes(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("x")
+    callback = EmbeddingProjector(modules=["tokens"], logdir=blocker)
+    trainer = make_trainer([callback], max_epochs=2)
+    with pytest.warns(
+        RuntimeWarning,
+        match="EmbeddingProjector skipped 'tokens' at step (4|8): NotADirectoryError",
+    ):
+        trainer.fit(TinyLM(), token_data())
+    assert trainer.current_epoch == 2
+
+
+def test_exception_in_training_flushes_written_snapshots(tmp_path: Path) -> None:
+    class Crash(pl.Callback):  # type: ignore[misc]
+        def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
+            if trainer.current_epoch == 1:
+                raise RuntimeError("boom")
+
+    callback = EmbeddingProjector(modules=["tokens"], logdir=tmp_path)
+    with pytest.raises(RuntimeError, match="boom"):
+        make_trainer([callback, Crash()], max_epochs=3).fit(TinyLM(), token_data())
+    assert ProjectorWriter(tmp_path).steps("tokens") == [4]
+
+
+def test_callback_pickles_after_fit(tmp_path: Path) -> None:
+    callback = EmbeddingProjector(logdir=tmp_path)
+    make_trainer([callback], max_epochs=1).fit(TinyLM(), token_data())
+    copy = pickle.loads(pickle.dumps(callback))
+    assert copy.state_dict()["written"] == {"tokens": [4], "positions": [4]}
+
+
+def test_state_key_tells_callbacks_apart() -> None:
+    keys = {
+        EmbeddingProjector().state_key,
+        EmbeddingProjector(modules=["tokens"]).state_key,
+        EmbeddingProjector(on="validation_epoch_end").state_key,
+        EmbeddingProjector(step="epoch").state_key,
+    }
+    assert len(keys) == 4
+    assert EmbeddingProjector(every_n_epochs=3).state_key == EmbeddingProjector().state_key
+
+
+# --------------------------------------------------------------------------- resume
+
+
+@pytest.mark.slow
+def test_resume_from_checkpoint_lists_each_step_once(
+    shared_tensorboard: TensorBoard, shared_run: Callable[[], tuple[Path, str]], tmp_path: Path
+) -> None:
+    _, name = shared_run()
+    run = f"{name}/version_0"
+
+    def logger() -> Any:
+        return TensorBoardLogger(save_dir=str(shared_tensorboard.logdir), name=name, version=0)
+
+    checkpoints = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1, every_n_epochs=1)
+    first = make_trainer(
+        [EmbeddingProjector(modules=["tokens"]), checkpoints],
+        logger(),
+        max_epochs=3,
+        enable_checkpointing=True,
+    )
+    first.fit(TinyLM(), token_data())
+    assert ProjectorWriter(logger().log_dir).steps("tokens") == [4, 8, 12]
+    saved = torch.load(tmp_path / "ckpt" / "epoch=0-step=4.ckpt", weights_only=False)
+    (state,) = (v for k, v in saved["callbacks"].items() if k.startswith("EmbeddingProjector"))
+    assert state["written"] == {"tokens": [4]}
+
+    # Resume from the first epoch's checkpoint: epochs 1-2 run again (steps 8, 12 already on
+    # disk), epochs 3-4 are new.
+    checkpoints = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1, every_n_epochs=1)
+    resumed = make_trainer(
+        [EmbeddingProjector(modules=["tokens"]), checkpoints],
+        logger(),
+        max_epochs=5,
+        enable_checkpointing=True,
+    )
+    resumed.fit(TinyLM(), token_data(), ckpt_path=tmp_path / "ckpt" / "epoch=0-step=4.ckpt")
+
+    expected = [f"tokens:{step:09d} epoch {step // 4 - 1}" for step in (4, 8, 12, 16, 20)]
+    names = wait_names(shared_tensorboard, run, expected)
+    assert names == expected  # each step once, no "(rewrite 2)"
+
+
+def test_load_state_dict_skips_written_steps_and_accepts_old_state(tmp_path: Path) -> None:
+    callback = EmbeddingProjector(modules=["tokens"], logdir=tmp_path)
+    callback.load_state_dict({"written": {"tokens": [4]}})
+    EmbeddingProjector().load_state_dict({})  # an older or empty state loads
+    make_trainer([callback], max_epochs=2).fit(TinyLM(), token_data())
+    assert ProjectorWriter(tmp_path).steps("tokens") == [8]
+
+
+# --------------------------------------------------------------------------- visibility
+
+
+@pytest.mark.slow
+def test_tensorboard_started_before_fit_serves_every_snapshot(
+    tmp_path: Path, start_tensorboard: Callable[..., TensorBoard]
+) -> None:
+    root = tmp_path / "logs"
+    root.mkdir()
+    server = start_tensorboard(root)
+    logger = TensorBoardLogger(save_dir=str(root), name="exp")
+
+    class Wait(pl.Callback):  # type: ignore[misc]
+        """Before the first snapshot, make sure TensorBoard already knows the run."""
+
+        def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
+            if trainer.current_epoch == 0:
+                logger.experiment.add_scalar("started", 1.0, 0)
+                logger.experiment.flush()
+                server.wait_for(lambda: "exp/version_0" in server.all_runs())
+                assert not (Path(logger.log_dir) / "projector_config.pbtxt").exists()
+                # The projector plugin reads its configs now and caches them: later ones in
+                # this run are seen only because the writer changes the set of runs.
+                assert "exp/version_0" not in server.runs()
+
+    make_trainer([EmbeddingProjector(modules=["tokens"]), Wait()], logger, max_epochs=3).fit(
+        TinyLM(), token_data()
+    )
+    expected = [f"tokens:{step:09d} epoch {step // 4 - 1}" for step in (4, 8, 12)]
+    names = wait_names(server, "exp/version_0", expected)
+    assert names == expected
+    assert server.tensor("exp/version_0", expected[-1]).shape == (VOCAB, DIM)
+
+
+# --------------------------------------------------------------------------- namespaces
+
+
+def test_lightning_pytorch_namespace(tmp_path: Path) -> None:
+    lightning_pytorch = pytest.importorskip(
+        "lightning.pytorch", reason="the unified `lightning` package is not installed"
+    )
+
+    class Model(lightning_pytorch.LightningModule):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.tokens = nn.Embedding(VOCAB, DIM)
+
+        def training_step(self, batch: Any, batch_idx: int) -> Any:
+            return self.tokens(batch[0]).pow(2).mean()
+
+        def configure_optimizers(self) -> Any:
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    trainer = lightning_pytorch.Trainer(
+        accelerator="cpu",
+        max_epochs=1,
+        callbacks=[EmbeddingProjector()],
+        logger=lightning_pytorch.loggers.TensorBoardLogger(str(tmp_path), name="l", version=0),
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        log_every_n_steps=1,
+    )
+    trainer.fit(Model(), token_data())
+    assert ProjectorWriter(tmp_path / "l" / "version_0").steps("tokens") == [4]
+
+
+def test_module_import_needs_no_lightning() -> None:
+    import subprocess
+
+    code = (
+        "import sys; import embedding_projector; "
+        "assert 'torch' not in sys.modules and 'pytorch_lightning' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
