@@ -48,6 +48,7 @@ from typing_extensions import override
 
 from .background import BackgroundWriter
 from .errors import InvalidEmbeddingError
+from .maps import EvolutionMap, log_map
 from .writer import MAX_PROJECTOR_ROWS, ProjectorWriter
 
 try:
@@ -255,6 +256,16 @@ class EmbeddingProjector(pl.Callback):
             [0, 1] or uint8), or a mapping tag -> images: they become the sprite sheet.
         features: a :class:`FeatureProbe` (or a tuple ``(inputs, labels[, images])``).
         logdir: write here instead of the logger's run directory.
+        maps: log an aligned 2-D map of every table and of the features at each snapshot
+            (IMAGES tab ``<tag>/map``; needs matplotlib, the ``plots`` extra). Features are
+            coloured by their label column (``color_column``).
+        stability: log ``<tag>/drift``, ``<tag>/neighbor_overlap_at_<k>`` and, for features
+            with labels, ``<tag>/separation`` (SCALARS tab).
+        map_rows: rows used by the maps and the stability scalars, per tag (tables: the
+            first ones; features: a fixed random sample). Cost grows with its square.
+        map_size: (width, height) of the map images in pixels.
+        color_column: the label column that colours the features map (a header name or a
+            column number; default: the first column).
         max_pending: snapshots that may wait for the background writer before training waits.
         synchronous: write in the training thread (debugging, benchmarks).
 
@@ -281,6 +292,11 @@ class EmbeddingProjector(pl.Callback):
         sprites: Any = None,
         features: FeatureProbe | tuple[Any, ...] | None = None,
         logdir: str | os.PathLike[str] | None = None,
+        maps: bool = True,
+        stability: bool = True,
+        map_rows: int = 500,
+        map_size: tuple[int, int] = (640, 640),
+        color_column: str | int = 0,
         max_pending: int = 2,
         synchronous: bool = False,
     ) -> None:
@@ -341,6 +357,17 @@ class EmbeddingProjector(pl.Callback):
         self.logdir = Path(os.fspath(logdir)).expanduser() if logdir is not None else None
         self.max_pending = max_pending
         self.synchronous = synchronous
+        if isinstance(map_rows, bool) or not isinstance(map_rows, int) or map_rows < 2:
+            raise ValueError(f"map_rows must be an int >= 2; got {map_rows!r}.")
+        self.maps = maps
+        self.stability = stability
+        self.map_rows = map_rows
+        self.map_size = (int(map_size[0]), int(map_size[1]))
+        self.color_column = color_column
+        #: Per tag: the aligned map state (background thread only).
+        self._maps: dict[str, EvolutionMap] = {}
+        #: A tensorboardX writer of our own when the trainer has no TensorBoardLogger.
+        self._own_summary: Any = None
         self._policy = _Policy(every_n_epochs, step)
         self._tables: list[_Table] = []
         self._deferred = False
@@ -384,6 +411,8 @@ class EmbeddingProjector(pl.Callback):
         state["_background"] = None
         state["_messages_lock"] = None
         state["_tables"] = []
+        state["_maps"] = {}
+        state["_own_summary"] = None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -454,6 +483,9 @@ class EmbeddingProjector(pl.Callback):
         if self._background is not None:
             self._background.close()
             self._background = None
+        if self._own_summary is not None:
+            self._own_summary.close()
+            self._own_summary = None
         self._surface_messages()
 
     # -- resolution ---------------------------------------------------------------------------
@@ -607,7 +639,8 @@ class EmbeddingProjector(pl.Callback):
             return
         background = self._ensure_background()
         logdir = self._resolved_logdir or self._resolve_logdir(trainer)
-        background.submit(self._write, logdir, items, step, suffix)
+        summary = self._summary_writer(trainer)
+        background.submit(self._write, logdir, items, step, suffix, summary)
         self.blocking_seconds.append(time.perf_counter() - started)
 
     def _labels_for(self, tag: str) -> Any:
@@ -633,13 +666,37 @@ class EmbeddingProjector(pl.Callback):
             )
         return self._background
 
-    def _write(self, logdir: Path, items: list[_Item], step: int, suffix: str) -> None:
+    def _summary_writer(self, trainer: pl.Trainer) -> Any:
+        """The TensorBoardLogger's writer for maps and scalars (rank 0, training thread)."""
+        if not (self.maps or self.stability):
+            return None
+        for candidate in trainer.loggers:
+            if _is_tensorboard_logger(candidate):
+                # torch's SummaryWriter (or tensorboardX's); rank 0 only, like this hook.
+                experiment: Any = getattr(candidate, "experiment", None)
+                if experiment is not None:
+                    return experiment
+        return None  # the background job opens a writer of its own in the log dir
+
+    def _own_writer(self, logdir: Path) -> Any:
+        """Background thread: a tensorboardX writer in ``logdir`` (errors become messages)."""
+        if self._own_summary is None:
+            from tensorboardX import SummaryWriter
+
+            self._own_summary = SummaryWriter(
+                str(logdir), filename_suffix=f".{time.time_ns()}.{os.getpid()}.maps"
+            )
+        return self._own_summary
+
+    def _write(
+        self, logdir: Path, items: list[_Item], step: int, suffix: str, summary: Any = None
+    ) -> None:
         """Runs on the background thread: never raises, never warns (messages are queued)."""
         started = time.perf_counter()
         writer = ProjectorWriter(logdir)
         for item in items:
             try:
-                self._write_item(writer, item, step, suffix)
+                self._write_item(writer, item, step, suffix, summary)
             except InvalidEmbeddingError as error:
                 hint = " Training may have diverged." if "NaN or Inf" in str(error) else ""
                 self._queue_message(
@@ -653,7 +710,9 @@ class EmbeddingProjector(pl.Callback):
                 )
         self.write_seconds.append(time.perf_counter() - started)
 
-    def _write_item(self, writer: ProjectorWriter, item: _Item, step: int, suffix: str) -> None:
+    def _write_item(
+        self, writer: ProjectorWriter, item: _Item, step: int, suffix: str, summary: Any = None
+    ) -> None:
         matrix = item.matrix.numpy()  # NaN/Inf rows: the writer refuses them, nothing written
         if step in writer.steps(item.tag):
             logger.info("%r step %d is already in %s; not rewritten", item.tag, step, writer.logdir)
@@ -671,6 +730,47 @@ class EmbeddingProjector(pl.Callback):
             metadata_header=header,
             name_suffix=suffix,
         )
+        if self.maps or self.stability:
+            try:
+                summary = summary if summary is not None else self._own_writer(writer.logdir)
+                self._log_map(summary, item.tag, matrix, labels, header, step)
+            except Exception as error:  # the snapshot is written; only its map is lost
+                self._queue_message(
+                    f"EmbeddingProjector wrote {item.tag!r} at step {step} but skipped its map "
+                    f"and stability scalars: {type(error).__name__}: {error}"
+                )
+
+    def _log_map(
+        self,
+        summary: Any,
+        tag: str,
+        matrix: np.ndarray,
+        labels: Any,
+        header: Sequence[str] | None,
+        step: int,
+    ) -> None:
+        """Background thread: align, project and draw ``tag``'s snapshot; log image + scalars."""
+        is_features = self.features is not None and tag == self.features.resolved_tag
+        column = _label_column(labels, header, self.color_column)
+        evolution = self._maps.get(tag)
+        if evolution is None:
+            evolution = self._maps[tag] = EvolutionMap(
+                max_rows=self.map_rows,
+                sample="random" if is_features else "first",
+                render=self.maps,
+                scalars=self.stability,
+                title=tag,
+                size=self.map_size,
+                label_count=0 if is_features else 25,
+            )
+        if is_features:
+            # Probe rows are the same inputs in the same order at every step: match by index,
+            # colour by class.
+            frame = evolution.update(matrix, None, step=step, colors=column)
+        else:
+            frame = evolution.update(matrix, column, step=step)
+        log_map(summary, frame, tag, image=self.maps, scalars=self.stability)
+        summary.flush()
 
     def _queue_message(self, message: str) -> None:
         with self._messages_lock:
@@ -1092,3 +1192,16 @@ def _label_rows(
             "first max_rows are used)."
         )
     return items[:rows], header
+
+
+def _label_column(labels: Any, header: Sequence[str] | None, column: str | int) -> list[str] | None:
+    """One label per row from the writer's labels (a list, or rows of several columns)."""
+    if labels is None:
+        return None
+    if header is None:  # one column
+        return [str(label) for label in labels]
+    if isinstance(column, str):
+        if column not in header:
+            raise ValueError(f"color_column {column!r} is not one of the label columns {header}.")
+        column = list(header).index(column)
+    return [str(row[column]) for row in labels]
