@@ -179,6 +179,26 @@ def test_word_list_selection_and_missing_words(tmp_path: Path, small: Any) -> No
     assert config_rows == ["police", "said"]
 
 
+def test_glyph_sprites_for_character_embeddings(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from embedding_projector.glyphs import glyph_images
+
+    text = "東京都は日本の首都です。大阪は西にあります。京都も古い都です。" * 20
+    sentences = [list(line) for line in text.split("。") if line]
+    callback = Any2VecProjector(tmp_path, sprites="glyphs", maps=False, background=False)
+    Word2Vec(
+        sentences, vector_size=8, min_count=1, workers=1, seed=1, epochs=2, callbacks=[callback]
+    )
+    entries = ProjectorWriter(tmp_path).entries()
+    assert len(entries) == 3 and all(e.sprite.image_path for e in entries)
+    labels = callback._targets[0].labels  # type: ignore[index]
+    cell = entries[-1].sprite.single_image_dim[0]
+    sheet = np.asarray(Image.open(tmp_path / entries[-1].sprite.image_path))
+    first = sheet[:cell, :cell]
+    np.testing.assert_array_equal(first, glyph_images(labels[:1], size=cell)[0, 0])
+
+
 def test_no_start_snapshot_when_turned_off(tmp_path: Path, small: Any) -> None:
     callback = Any2VecProjector(tmp_path, limit=30, snapshot_at_start=False, background=False)
     Word2Vec(small, epochs=2, compute_loss=True, callbacks=[callback], **W2V)

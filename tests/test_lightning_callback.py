@@ -364,6 +364,27 @@ def test_sprites_for_a_table(
     np.testing.assert_array_equal(sheet[3:6, :3], glyphs[5, 0].numpy())  # row 5 in cell 5
 
 
+def test_glyph_sprites_drawn_from_the_labels(tmp_path: Path) -> None:
+    from embedding_projector.glyphs import glyph_images
+
+    kana = [chr(0x3042 + i) for i in range(VOCAB)]  # あ, ぃ, い, ...
+    callback = EmbeddingProjector(
+        modules=["tokens"], labels={"tokens": kana}, sprites="glyphs", logdir=tmp_path
+    )
+    make_trainer([callback], max_epochs=1).fit(TinyLM(), token_data())
+    (entry,) = ProjectorWriter(tmp_path).entries()
+    from PIL import Image
+
+    cell = entry.sprite.single_image_dim[0]
+    sheet = np.asarray(Image.open(tmp_path / entry.sprite.image_path))
+    expected = glyph_images(kana, size=cell)
+    per_row = sheet.shape[1] // cell
+    for index in (0, 7, VOCAB - 1):
+        row, col = divmod(index, per_row)
+        drawn = sheet[row * cell : (row + 1) * cell, col * cell : (col + 1) * cell]
+        np.testing.assert_array_equal(drawn, expected[index, 0])
+
+
 def test_labels_of_the_wrong_length_fail_at_setup(tmp_path: Path) -> None:
     callback = EmbeddingProjector(labels={"tokens": ["a", "b"]}, logdir=tmp_path)
     with pytest.raises(

@@ -200,6 +200,8 @@ class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
         map_rows: words drawn on the map (probe words always).
         map_size: (width, height) of the map images in pixels.
         max_pending: snapshots that may wait for the background writer before training waits.
+        sprites: ``"glyphs"`` draws each word as its point's image in the projector (for
+            character, kana, kanji or emoji embeddings); drawn once, reused at every step.
 
     Raises:
         ValueError: an argument is out of range (the message says which).
@@ -239,6 +241,7 @@ class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
         map_rows: int = 300,
         map_size: tuple[int, int] = (640, 640),
         max_pending: int = 2,
+        sprites: Literal["glyphs"] | None = None,
     ) -> None:
         _check_int("every_n_epochs", every_n_epochs, minimum=1)
         _check_int("neighbors_k", neighbors_k, minimum=1)
@@ -246,6 +249,8 @@ class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
         _check_int("insight_max_rows", insight_max_rows, minimum=2)
         _check_int("max_pending", max_pending, minimum=1)
         _check_int("map_rows", map_rows, minimum=2)
+        if sprites not in (None, "glyphs"):
+            raise ValueError(f'sprites must be None or "glyphs"; got {sprites!r}.')
         if limit is not None:
             _check_int("limit", limit, minimum=0)
         for name, value in (("tag", tag), ("doc_tag", doc_tag)):
@@ -288,6 +293,7 @@ class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
         self.map_rows = map_rows
         self.map_size = (int(map_size[0]), int(map_size[1]))
         self.max_pending = max_pending
+        self.sprites = sprites
 
         self._projector = ProjectorWriter(self.logdir)
         self._targets: list[_Target] | None = None
@@ -314,11 +320,13 @@ class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
         self._writer: BackgroundWriter | None = None
         #: Aligned maps and stability scalars per tag (only the writer thread touches them).
         self._maps: dict[str, EvolutionMap] = {}
+        #: Glyph sprites per tag: the rows never change, so they are drawn once.
+        self._sprites: dict[str, npt.NDArray[np.uint8]] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle without writers, threads and locks (so ``FastText.save()`` works)."""
         state = self.__dict__.copy()
-        for name in ("_lock", "_writer", "_maps", "_summary"):
+        for name in ("_lock", "_writer", "_maps", "_sprites", "_summary"):
             state.pop(name, None)
         state["_owns_summary"] = True  # a user's SummaryWriter does not travel; ours is re-made
         return state
@@ -674,9 +682,17 @@ class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
         scalars = dict(scalars)
         texts: dict[str, str] = {}
         for target, rows in snapshots:
+            images = None
+            if self.sprites == "glyphs":
+                images = self._sprites.get(target.tag)
+                if images is None:
+                    from .glyphs import glyph_images
+
+                    images = self._sprites[target.tag] = glyph_images(target.labels)
             self._projector.add_embedding(
                 rows,
                 metadata=target.metadata,
+                label_img=images,
                 metadata_header=target.header,
                 global_step=step,
                 tag=target.tag,

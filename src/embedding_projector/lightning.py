@@ -253,7 +253,8 @@ class EmbeddingProjector(pl.Callback):
         max_rows: rows written per table (the first ones); the projector loads at most
             100,000. ``None`` writes all.
         sprites: images for the rows of every table ((N, C, H, W) or (N, H, W); floats in
-            [0, 1] or uint8), or a mapping tag -> images: they become the sprite sheet.
+            [0, 1] or uint8), ``"glyphs"`` (each row's label drawn as its image: character
+            embeddings), or a mapping tag -> either: they become the sprite sheet.
         features: a :class:`FeatureProbe` (or a tuple ``(inputs, labels[, images])``).
         logdir: write here instead of the logger's run directory.
         maps: log an aligned 2-D map of every table and of the features at each snapshot
@@ -543,7 +544,12 @@ class EmbeddingProjector(pl.Callback):
         for table in self._tables:
             spec = given.get(table.tag) if isinstance(given, Mapping) else given
             param = getattr(table.module, table.attribute, None)
-            if spec is None or callable(spec) or not isinstance(param, torch.Tensor):
+            if (
+                spec is None
+                or callable(spec)
+                or isinstance(spec, str)  # sprites="glyphs": drawn from the labels
+                or not isinstance(param, torch.Tensor)
+            ):
                 continue
             count = _label_count(spec) if what == "labels" else len(spec)
             rows = int(param.shape[0]) if param.dim() == 2 else None
@@ -1164,8 +1170,8 @@ def _label_count(labels: Any) -> int | None:
 
 
 def _head(values: Any, count: int) -> Any:
-    if values is None:
-        return None
+    if values is None or isinstance(values, str):  # "glyphs" is drawn by the writer
+        return values
     if isinstance(values, Mapping):
         return {key: column[:count] for key, column in values.items()}
     return values[:count]
