@@ -188,7 +188,14 @@ def test_glyph_sprites_for_character_embeddings(tmp_path: Path) -> None:
     sentences = [list(line) for line in text.split("。") if line]
     callback = Any2VecProjector(tmp_path, sprites="glyphs", maps=False, background=False)
     Word2Vec(
-        sentences, vector_size=8, min_count=1, workers=1, seed=1, epochs=2, callbacks=[callback]
+        sentences,
+        vector_size=8,
+        min_count=1,
+        workers=1,
+        seed=1,
+        epochs=2,
+        compute_loss=True,
+        callbacks=[callback],
     )
     entries = ProjectorWriter(tmp_path).entries()
     assert len(entries) == 3 and all(e.sprite.image_path for e in entries)
