@@ -359,10 +359,14 @@ class ProjectorPage:
         dropdown = self._run_dropdown()
         if dropdown is None:
             raise AssertionError(f"no run dropdown; the page shows only {state['selectedRun']!r}")
+        before = state["tensorNames"]
         self._choose(dropdown, run)
+        # The run name changes before the tensor list does: wait for the list too (the runs
+        # in these tests never share an identical list of tensor names).
         self.wait_for(
             lambda s: (
                 s["selectedRun"] == run
+                and s["tensorNames"] != before
                 and s["selectedTensor"] in s["tensorNames"]
                 and s["points"] is not None
             ),

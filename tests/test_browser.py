@@ -18,6 +18,7 @@ without it, except in CI (``CI`` set), where a missing browser is a failure.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -115,10 +116,67 @@ def write_digits_run(logdir: Path) -> ExpectedRun:
     return expect_run(logdir, "digits", search=(labels[17],), sprites=True)
 
 
+def write_gensim_run(logdir: Path) -> ExpectedRun:
+    """The gensim callback on Japanese characters, each point drawn as its glyph."""
+    from gensim.models import Word2Vec
+
+    from embedding_projector.gensim import Any2VecProjector
+
+    text = "東京都は日本の首都です。大阪は西にあります。京都も古い都です。" * 30
+    sentences = [list(line) for line in text.split("。") if line]
+    callback = Any2VecProjector(logdir / "gensim", sprites="glyphs", maps=False, log_loss=False)
+    Word2Vec(
+        sentences, vector_size=16, min_count=1, workers=1, seed=3, epochs=3, callbacks=[callback]
+    )
+    return expect_run(logdir, "gensim", search=("京",), sprites=True)
+
+
+def write_lightning_run(logdir: Path) -> ExpectedRun:
+    """The Lightning callback in a TensorBoardLogger's version_0 (a nested run name)."""
+    import pytorch_lightning as pl
+    import torch
+    from pytorch_lightning.loggers import TensorBoardLogger
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from embedding_projector.lightning import EmbeddingProjector
+
+    class Tokens(pl.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embed = torch.nn.Embedding(40, 6)
+            self.out = torch.nn.Linear(6, 40)
+
+        def training_step(self, batch: Any, batch_idx: int) -> Any:
+            (tokens,) = batch
+            return torch.nn.functional.cross_entropy(self.out(self.embed(tokens)), tokens)
+
+        def configure_optimizers(self) -> Any:
+            return torch.optim.SGD(self.parameters(), lr=0.5)
+
+    torch.manual_seed(0)
+    data = DataLoader(TensorDataset(torch.randint(0, 40, (64,))), batch_size=16)
+    vocab = [f"tok{i}" for i in range(40)]
+    trainer = pl.Trainer(
+        max_epochs=3,
+        logger=TensorBoardLogger(str(logdir), name="lightning", version=0),
+        callbacks=[EmbeddingProjector(labels={"embed": vocab}, maps=False, stability=False)],
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        accelerator="cpu",
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Lightning's advice about workers and logging
+        trainer.fit(Tokens(), data)
+    return expect_run(logdir, "lightning/version_0", search=("tok17",))
+
+
 #: One function per run; each writes ``logdir/<run>`` and returns what the page must show.
 RUN_WRITERS: dict[str, Callable[[Path], ExpectedRun]] = {
     "words": write_words_run,
     "digits": write_digits_run,
+    "gensim": write_gensim_run,
+    "lightning/version_0": write_lightning_run,
 }
 
 
