@@ -369,10 +369,19 @@ def _pick_rows(
         keys = [str(label) for label in labels]
         return _select_in_memory(np.asarray(matrix), keys, None, options), "(matrix, labels)"
     vectors = _keyed_vectors(source)
-    keys = [str(key) for key in vectors.index_to_key]
-    counts = _real_counts(vectors, len(keys))
+    matrix = np.asarray(vectors.vectors)
+    raw_keys = list(vectors.index_to_key)
+    valid = None
+    if any(key is None for key in raw_keys):
+        # gensim 4.4 keeps its preallocated slots when a word2vec file has duplicate words:
+        # None keys with zero vectors at the end. They are not words.
+        valid = [i for i, key in enumerate(raw_keys) if key is not None]
+        matrix = matrix[valid]
+        raw_keys = [raw_keys[i] for i in valid]
+    counts = _real_counts(vectors, valid, len(raw_keys))
+    keys = [str(key) for key in raw_keys]
     description = type(source).__name__
-    return _select_in_memory(np.asarray(vectors.vectors), keys, counts, options), description
+    return _select_in_memory(matrix, keys, counts, options), description
 
 
 def _keyed_vectors(source: Any) -> Any:
@@ -395,7 +404,7 @@ def _keyed_vectors(source: Any) -> Any:
     )
 
 
-def _real_counts(vectors: Any, size: int) -> list[int] | None:
+def _real_counts(vectors: Any, valid: list[int] | None, size: int) -> list[int] | None:
     """Per-row counts, or None when there are none or they are gensim's made-up ones.
 
     gensim gives words loaded from a word2vec file without a vocabulary file the count
@@ -406,8 +415,9 @@ def _real_counts(vectors: Any, size: int) -> list[int] | None:
     if raw is None or size == 0:
         return None
     try:
-        counts = np.asarray(raw, dtype=np.int64)
-    except (TypeError, ValueError):
+        values = np.asarray(raw)
+        counts = np.asarray(values[valid] if valid is not None else values, dtype=np.int64)
+    except (TypeError, ValueError, IndexError):
         return None
     if counts.shape != (size,):
         return None

@@ -524,9 +524,9 @@ class VectorFileReader:
                 starts.append(space + 1)
                 position = space + 1 + width
                 row += 1
+            self._report(stream)
             if words:
                 yield RowBlock(row - len(words), words, offsets, dims, self.path, buffer, starts)
-            self._report(stream)
             if len(buffer) - position > MAX_WORD_BYTES + width and buffer.find(b" ", position) < 0:
                 raise VectorFileError(
                     f"no word separator in {len(buffer) - position} bytes: not word2vec binary "
@@ -594,9 +594,9 @@ class VectorFileReader:
                 offsets.append(offset)
                 values.append(stripped[space + 1 :])
                 row += 1
+            self._report(stream)
             if words:
                 yield RowBlock(first_row, words, offsets, dims, self.path, _text_values=values)
-            self._report(stream)
             if at_end:
                 break
         self._finish(row)
