@@ -135,7 +135,11 @@ def _add_export_command(subparsers: Any) -> None:
         "--binary", dest="binary", action="store_true", default=None, help="word2vec binary"
     )
     binary.add_argument(
-        "--text", dest="binary", action="store_false", help="word2vec text (default: detect)"
+        "--text",
+        dest="binary",
+        action="store_false",
+        default=None,
+        help="word2vec text (default: detect)",
     )
     reading.add_argument(
         "--encoding", default="utf-8", help="encoding of the words (default: %(default)s)"

@@ -885,7 +885,15 @@ def load_with_gensim(
         if format == "fasttext":
             return load_facebook_vectors(str(file_path))
         return SaveLoad.load(str(file_path))
-    except (OSError, EOFError, ValueError, AssertionError, KeyError, IndexError) as error:
+    except (
+        OSError,
+        EOFError,
+        ValueError,
+        AssertionError,
+        KeyError,
+        IndexError,
+        NotImplementedError,
+    ) as error:
         raise VectorFileError(
             f"gensim could not load it as {format} ({type(error).__name__}: {error})",
             str(file_path),
