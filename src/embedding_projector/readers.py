@@ -803,46 +803,74 @@ def select_from_file(
     else:
         complete = True
 
-    # Assemble in display order: words, near, top, sample.
-    keys: list[str] = []
-    ranks: list[int] = []
-    reasons: list[str] = []
-    pieces: list[npt.NDArray[np.float32]] = []
-    chosen: set[int] = set()
-
-    def add(index: int, key: str, reason: str, vector: npt.NDArray[np.float32]) -> None:
-        if index not in chosen:
-            chosen.add(index)
-            keys.append(key)
-            ranks.append(index)
-            reasons.append(reason)
-            pieces.append(vector.reshape(1, -1))
-
+    # Assemble in display order: words, near, top, sample; a row appears once, where first.
+    small_keys: list[str] = []
+    small_ranks: list[int] = []
+    small_reasons: list[str] = []
+    small_vectors: list[npt.NDArray[np.float32]] = []
     for word in wanted:
         if word in found_words:
             index, vector = found_words[word]
-            add(index, word, REASON_WORD, vector)
-    near_indices: set[int] = set()
+            small_keys.append(word)
+            small_ranks.append(index)
+            small_reasons.append(REASON_WORD)
+            small_vectors.append(vector)
     if search is not None:
         kept_vectors = search.vectors if search.vectors is not None else np.zeros((0, 0, 0))
         for q, query in enumerate(found_queries):
             index, vector = query_rows[query]
             reason = REASON_NEAR_PREFIX + query
-            add(index, query, reason, vector)
-            near_indices.add(index)
+            small_keys.append(query)
+            small_ranks.append(index)
+            small_reasons.append(reason)
+            small_vectors.append(vector)
             for column, (neighbour, _) in enumerate(search.neighbors(q)):
-                near_indices.add(neighbour)
-                add(neighbour, neighbour_names[neighbour], reason, kept_vectors[q, column])
-    if top_blocks:
-        top_matrix = np.concatenate(top_blocks) if len(top_blocks) > 1 else top_blocks[0]
-        top_blocks.clear()
-        for offset, key in enumerate(top_keys):
-            add(offset, key, REASON_TOP, top_matrix[offset])
-    if reservoir is not None:
-        for index, (word, vector) in reservoir.chosen(exclude=chosen):
-            add(index, word, REASON_SAMPLE, vector)
+                small_keys.append(neighbour_names[neighbour])
+                small_ranks.append(neighbour)
+                small_reasons.append(reason)
+                small_vectors.append(kept_vectors[q, column])
+    # Words and near rows: small, deduplicated here (a query may also be a named word).
+    seen_small: set[int] = set()
+    first_keys: list[str] = []
+    first_ranks: list[int] = []
+    first_reasons: list[str] = []
+    first_vectors: list[npt.NDArray[np.float32]] = []
+    for key, index, reason, vector in zip(
+        small_keys, small_ranks, small_reasons, small_vectors, strict=True
+    ):
+        if index not in seen_small:
+            seen_small.add(index)
+            first_keys.append(key)
+            first_ranks.append(index)
+            first_reasons.append(reason)
+            first_vectors.append(vector)
+    sample_rows = reservoir.chosen(exclude=seen_small) if reservoir is not None else []
+    # Top rows are distinct rows 0..n-1; drop those already shown as words/near rows.
+    top_count = len(top_keys)
+    top_mask = np.ones(top_count, dtype=bool)
+    top_mask[[i for i in seen_small if i < top_count]] = False
     dims = reader.info.dims
-    matrix = np.concatenate(pieces) if pieces else np.zeros((0, dims), dtype=np.float32)
+    total = len(first_ranks) + int(top_mask.sum()) + len(sample_rows)
+    matrix = np.empty((total, dims), dtype=np.float32)
+    if first_vectors:
+        matrix[: len(first_vectors)] = np.stack(first_vectors)
+    position = len(first_vectors)
+    block_start = 0
+    while top_blocks:  # move block by block, so the peak stays near one matrix
+        top_block = top_blocks.pop(0)
+        mask = top_mask[block_start : block_start + len(top_block)]
+        chosen_rows = top_block if mask.all() else top_block[mask]
+        matrix[position : position + len(chosen_rows)] = chosen_rows
+        position += len(chosen_rows)
+        block_start += len(top_block)
+    for row, (_, (_, vector)) in enumerate(sample_rows):
+        matrix[position + row] = vector
+    keys = first_keys + [k for k, keep in zip(top_keys, top_mask.tolist(), strict=True) if keep]
+    ranks = first_ranks + np.flatnonzero(top_mask).tolist()
+    reasons = first_reasons + [REASON_TOP] * (len(ranks) - len(first_ranks))
+    keys += [word for _, (word, _) in sample_rows]
+    ranks += [index for index, _ in sample_rows]
+    reasons += [REASON_SAMPLE] * len(sample_rows)
     return SelectedRows(
         matrix=matrix,
         keys=keys,
