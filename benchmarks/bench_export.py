@@ -75,9 +75,8 @@ def generate(path: Path, rows: int, dims: int) -> None:
             )
     os.replace(temp, path)
     size = path.stat().st_size / 2**20
-    print(
-        f"generated {path} ({rows:,} x {dims}, {size:,.0f} MiB) in {time.perf_counter() - started:.1f} s"
-    )
+    took = time.perf_counter() - started
+    print(f"generated {path} ({rows:,} x {dims}, {size:,.0f} MiB) in {took:.1f} s")
 
 
 def scattered(rows: int, count: int, offset: int) -> list[str]:
@@ -188,13 +187,18 @@ CASES = {
 }
 
 
+_START_USAGE = resource.getrusage(resource.RUSAGE_SELF)
+CPU_AT_START = _START_USAGE.ru_utime + _START_USAGE.ru_stime
+
+
 def run_child(name: str, args_json: str) -> None:
     args = json.loads(args_json)
     started = time.perf_counter()
     rows = CASES[name](args)
     wall = time.perf_counter() - started
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"wall": wall, "peak_mib": peak_kib / 1024, "rows": rows}))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = usage.ru_utime + usage.ru_stime - CPU_AT_START
+    print(json.dumps({"wall": wall, "cpu": cpu, "peak_mib": usage.ru_maxrss / 1024, "rows": rows}))
 
 
 # --------------------------------------------------------------------------- driver
@@ -264,7 +268,8 @@ def main(argv: list[str] | None = None) -> int:
             results[key] = measure(name, {**common, "writer_fix": fix})
             results[key]["label"] = label + (" (writer fix)" if fix else "")  # type: ignore[assignment]
             print(
-                f"  {results[key]['label']:<48} {results[key]['wall']:7.2f} s "
+                f"  {results[key]['label']:<52} {results[key]['wall']:7.2f} s "
+                f"{results[key]['cpu']:7.2f} cpu s "
                 f"{results[key]['peak_mib']:8.0f} MiB",
                 flush=True,
             )
@@ -277,10 +282,10 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"file: {rows:,} x {dims} word2vec binary ({path.stat().st_size / 2**20:,.0f} MiB)")
     print(
-        "| case | wall s | peak RSS MiB | rows | selected matrix MiB | "
-        "seed wall / ours | seed RSS / ours |"
+        "| case | wall s | CPU s | peak RSS MiB | rows | selected matrix MiB | "
+        "seed wall / ours | seed CPU / ours | seed RSS / ours |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     pairs = {
         "ours_top": ["seed_top", "seed_top_limit"],
         "ours_words": ["seed_words"],
@@ -291,14 +296,16 @@ def main(argv: list[str] | None = None) -> int:
         kind = base.split("_", 1)[1] if "_" in base else ""
         kind = kind.replace("top_limit", "top")
         matrix = matrix_mib.get(kind, 0.0)
-        ratios_wall = ratios_rss = ""
+        ratios_wall = ratios_cpu = ratios_rss = ""
         if base in pairs:
             seeds = [results[s] for s in pairs[base] if s in results]
             ratios_wall = " / ".join(f"{s['wall'] / result['wall']:.1f}x" for s in seeds)
+            ratios_cpu = " / ".join(f"{s['cpu'] / result['cpu']:.1f}x" for s in seeds)
             ratios_rss = " / ".join(f"{s['peak_mib'] / result['peak_mib']:.1f}x" for s in seeds)
         print(
-            f"| {result['label']} | {result['wall']:.2f} | {result['peak_mib']:.0f} | "
-            f"{int(result['rows']):,} | {matrix:.1f} | {ratios_wall} | {ratios_rss} |"
+            f"| {result['label']} | {result['wall']:.2f} | {result['cpu']:.2f} | "
+            f"{result['peak_mib']:.0f} | {int(result['rows']):,} | {matrix:.1f} | "
+            f"{ratios_wall} | {ratios_cpu} | {ratios_rss} |"
         )
     return 0
 

@@ -47,6 +47,7 @@ from .readers import FORMATS, ProgressCallback, SelectedRows, detect_format, loa
 from .readers import select_from_file as _select_from_file
 from .selection import (
     REASON_NEAR_PREFIX,
+    as_word_list,
     check_count,
     read_word_list,
     select_keys,
@@ -224,7 +225,7 @@ def export_embeddings(
         unicode_errors=unicode_errors,
     )
     word_list = read_word_list(words) if words is not None else None
-    near_list = unique_in_order(read_word_list(near)) if near is not None else None
+    near_list = unique_in_order(as_word_list(near)) if near is not None else None
     options: dict[str, Any] = {
         "limit": limit,
         "words": word_list,

@@ -86,6 +86,11 @@ def read_word_list(words: str | os.PathLike[str] | Iterable[str]) -> list[str]:
     return [str(word) for word in words]
 
 
+def as_word_list(words: str | Iterable[str]) -> list[str]:
+    """One word (a string) or several (any iterable), as a list; never read from a file."""
+    return [words] if isinstance(words, str) else [str(word) for word in words]
+
+
 def unique_in_order(words: Iterable[str]) -> list[str]:
     """The words without repeats, first occurrence kept."""
     return list(dict.fromkeys(words))
@@ -114,8 +119,10 @@ class SampleReservoir:
         ...     priorities = reservoir.priorities(3)
         ...     for offset in range(3):
         ...         reservoir.offer(float(priorities[offset]), start + offset, None)
-        >>> sorted(index for index, _ in reservoir.chosen(2))
-        [1, 2]
+        >>> [index for index, _ in reservoir.chosen()]
+        [2, 3]
+        >>> sample_indices(6, 2, seed=0)  # the same rule, all at once
+        [2, 3]
     """
 
     def __init__(self, size: int, *, seed: int = 0, slack: int = 0) -> None:
@@ -296,7 +303,7 @@ def select_keys(
     sample: int | None = None,
     seed: int = 0,
     key_to_index: Mapping[str, int] | None = None,
-    near: Iterable[str] | None = None,
+    near: str | Iterable[str] | None = None,
     near_k: int = 10,
     vectors: npt.NDArray[Any] | None = None,
 ) -> Selection:
@@ -345,7 +352,7 @@ def select_keys(
             else:
                 selection.add(index, keys[index], REASON_WORD, seen)
     if near is not None:
-        queries = unique_in_order(read_word_list(near))
+        queries = unique_in_order(as_word_list(near))
         if queries and vectors is None:
             raise ValueError("near needs the vectors to search: pass vectors=.")
         found: list[tuple[str, int]] = []
