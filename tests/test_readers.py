@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from embedding_projector.errors import VectorFileError
 from embedding_projector.readers import (
@@ -378,3 +380,59 @@ def test_reader_blocks_give_offsets(tmp_path: Path) -> None:
     data = path.read_bytes()
     for word, offset in zip(words, offsets, strict=True):
         assert data[offset:].startswith(word.encode() + b" ")
+
+
+# --------------------------------------------------------------------------- property
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    data=st.data(),
+    rows=st.integers(min_value=2, max_value=60),
+    binary=st.booleans(),
+    buffer_size=st.sampled_from([7, 64, 4096]),
+)
+def test_streaming_matches_select_keys_on_deduplicated_vocabulary(
+    tmp_path: Path, data: st.DataObject, rows: int, binary: bool, buffer_size: int
+) -> None:
+    vocabulary = japanese_words(rows)
+    # Some rows repeat an earlier word (the first one wins, like gensim).
+    words = [
+        vocabulary[data.draw(st.integers(0, i - 1))]
+        if i and data.draw(st.booleans()) and i % 5 == 0
+        else vocabulary[i]
+        for i in range(rows)
+    ]
+    vectors = random_vectors(rows, 3, seed=rows)
+    path = write(tmp_path / f"p-{rows}-{binary}.bin", word2vec_bytes(words, vectors, binary=binary))
+    first = {}
+    for i, w in enumerate(words):
+        first.setdefault(w, i)
+    keys = list(first)
+    matrix = vectors[list(first.values())]
+    pool = [*keys, "無い"]
+    options: dict[str, Any] = {}
+    if data.draw(st.booleans()):
+        options["limit"] = data.draw(st.integers(0, rows + 2))
+    if data.draw(st.booleans()):
+        options["words"] = data.draw(st.lists(st.sampled_from(pool), max_size=6))
+    if data.draw(st.booleans()):
+        options["near"] = data.draw(st.lists(st.sampled_from(pool), min_size=1, max_size=3))
+        options["near_k"] = data.draw(st.integers(0, 5))
+    if data.draw(st.booleans()):
+        options["sample"] = data.draw(st.integers(0, rows))
+        options["seed"] = data.draw(st.integers(0, 3))
+    expected = select_keys(keys, vectors=matrix, **options)
+    got = select_from_file(path, buffer_size=buffer_size, **options)
+    assert got.keys == expected.keys
+    assert got.ranks == expected.indices
+    assert got.reasons == expected.reasons
+    assert got.missing == expected.missing and got.missing_near == expected.missing_near
+    np.testing.assert_allclose(got.matrix, matrix[expected.indices], rtol=1e-6)
+    if got.rows_in_source is None:  # stopped early: everything asked for was found
+        assert not got.missing
+        return
+    assert got.rows_in_source == len(keys)
+    assert got.duplicates == list(dict.fromkeys(w for i, w in enumerate(words) if first[w] != i))

@@ -721,7 +721,7 @@ def select_from_file(
         else None
     )
 
-    take_all = limit is None and not wanted and not queries and sample is None
+    take_all = limit is None and words is None and near is None and sample is None
     top_limit = limit if limit is not None else (None if take_all else 0)
     reservoir = (
         SampleReservoir(sample, seed=seed, slack=len(found_queries) * (near_k + 1))
