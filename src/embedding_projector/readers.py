@@ -26,6 +26,7 @@ Example:
 from __future__ import annotations
 
 import bz2
+import codecs
 import gzip
 import io
 import logging
@@ -435,7 +436,14 @@ class VectorFileReader:
         buffer_size: int = DEFAULT_BUFFER_SIZE,
         progress: ProgressCallback | None = None,
     ) -> None:
+        try:
+            codecs.lookup(encoding)
+            codecs.lookup_error(unicode_errors)
+        except LookupError as error:
+            raise ValueError(f"unknown encoding or error handler: {error}") from None
         self.info = inspect_vector_file(path, format=format, binary=binary)
+        # Strict UTF-8 words can be decoded a block at a time (and split on "\n" again).
+        self._batch_decode = codecs.lookup(encoding).name == "utf-8" and unicode_errors == "strict"
         self.path = str(self.info.path)
         self.encoding = encoding
         self.unicode_errors = unicode_errors
@@ -473,8 +481,18 @@ class VectorFileReader:
                 row=row,
                 offset=offset,
             ) from None
-        except LookupError as error:
-            raise ValueError(f"unknown encoding or error handler: {error}") from None
+
+    def _decode_words(self, raws: list[bytes], first_row: int, offsets: list[int]) -> list[str]:
+        """Decode a block's words: all at once when that is safe, one by one otherwise."""
+        if self._batch_decode and raws:
+            try:
+                words = b"\n".join(raws).decode(self.encoding).split("\n")
+            except UnicodeDecodeError:
+                pass
+            else:
+                if len(words) == len(raws):
+                    return words
+        return [self._decode(raw, first_row + i, offsets[i]) for i, raw in enumerate(raws)]
 
     def _finish(self, rows: int) -> None:
         self.rows_in_file = rows
@@ -500,8 +518,8 @@ class VectorFileReader:
             at_end = not chunk
             buffer += chunk
             position = 0
-            words: list[str] = []
-            offsets: list[int] = []
+            raws: list[bytes] = []
+            word_starts: list[int] = []
             starts: list[int] = []
             size = len(buffer)
             while True:
@@ -509,21 +527,22 @@ class VectorFileReader:
                 if space < 0 or space + 1 + width > size:
                     break
                 word_start = position
-                while buffer[word_start : word_start + 1] == b"\n":
-                    word_start += 1  # a newline after each vector (original word2vec.c)
-                raw = buffer[word_start:space]
-                if not raw:
+                while buffer[word_start] == 10:  # b"\n" after each vector (word2vec.c)
+                    word_start += 1
+                if word_start >= space:
                     raise VectorFileError(
                         "empty word (misaligned rows: is the header's dimension count right?)",
                         self.path,
-                        row=row,
+                        row=row + len(raws),
                         offset=base + position,
                     )
-                words.append(self._decode(raw, row, base + word_start))
-                offsets.append(base + word_start)
+                raws.append(buffer[word_start:space])
+                word_starts.append(word_start)
                 starts.append(space + 1)
                 position = space + 1 + width
-                row += 1
+            offsets = [base + s for s in word_starts]
+            words = self._decode_words(raws, row, offsets)
+            row += len(raws)
             self._report(stream)
             if words:
                 yield RowBlock(row - len(words), words, offsets, dims, self.path, buffer, starts)

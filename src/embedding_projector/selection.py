@@ -247,6 +247,14 @@ class NeighborSearch:
                 if self_index is not None:
                     hits = np.flatnonzero(row_indices == self_index)
                     scores[row, hits] = -np.inf
+        scores[np.isnan(scores)] = -np.inf
+        if scores.shape[1] > self.k:
+            # Only columns among some query's k best in this block can enter any top k.
+            kth = np.partition(scores, scores.shape[1] - self.k, axis=1)[:, -self.k]
+            candidates = np.flatnonzero((scores >= kth[:, None]).any(axis=0))
+            scores = scores[:, candidates]
+            row_indices = row_indices[candidates]
+            block_array = block_array[candidates]
         merged_score = np.concatenate([self.scores, scores], axis=1)
         merged_index = np.concatenate(
             [self.indices, np.broadcast_to(row_indices, scores.shape)], axis=1
