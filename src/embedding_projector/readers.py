@@ -711,15 +711,13 @@ def select_from_file(
         seen: set[int] = set()
         unique = 0
         for block in reader.blocks():
-            hits = []
-            for position, word in enumerate(block.words):
-                digest = hash(word)
-                if digest in seen:
-                    continue
-                seen.add(digest)
-                if word in query_set:
-                    hits.append((position, word, unique))
-                unique += 1
+            kept = _first_occurrences(block.words, seen, None)
+            hits = [
+                (position, block.words[position], unique + i)
+                for i, position in enumerate(kept)
+                if block.words[position] in query_set
+            ]
+            unique += len(kept)
             if hits:
                 vectors = block.matrix([p for p, _, _ in hits])
                 for (_, word, index), vector in zip(hits, vectors, strict=True):
@@ -757,14 +755,7 @@ def select_from_file(
     unique = 0
     complete = False
     for block in reader.blocks():
-        keep: list[int] = []  # positions of first occurrences
-        for position, word in enumerate(block.words):
-            digest = hash(word)
-            if digest in seen_hashes:
-                duplicates[word] = None
-                continue
-            seen_hashes.add(digest)
-            keep.append(position)
+        keep = _first_occurrences(block.words, seen_hashes, duplicates)
         first_index = unique
         unique += len(keep)
         if search is not None and keep:
@@ -779,7 +770,7 @@ def select_from_file(
                     neighbour_names[index] = block.words[keep[index - first_index]]
             for index in set(neighbour_names).difference(best):
                 del neighbour_names[index]
-        take: list[int] = []
+        take: Sequence[int] = []
         if top_limit is None:
             take = keep
         elif first_index < top_limit:
@@ -787,11 +778,15 @@ def select_from_file(
         if take:
             top_keys.extend(block.words[p] for p in take)
             top_blocks.append(block.matrix(take))
-        word_hits = [
-            (p, first_index + i)
-            for i, p in enumerate(keep)
-            if block.words[p] in wanted_set and block.words[p] not in found_words
-        ]
+        word_hits = (
+            [
+                (p, first_index + i)
+                for i, p in enumerate(keep)
+                if block.words[p] in wanted_set and block.words[p] not in found_words
+            ]
+            if wanted_set and not wanted_set.isdisjoint(block.words)
+            else []
+        )
         if word_hits:
             vectors = block.matrix([p for p, _ in word_hits])
             for (p, index), vector in zip(word_hits, vectors, strict=True):
@@ -902,6 +897,34 @@ def select_from_file(
         header_rows=reader.info.header_rows,
         notes=list(reader.notes),
     )
+
+
+def _first_occurrences(
+    words: list[str], seen: set[int], duplicates: dict[str, None] | None
+) -> Sequence[int]:
+    """Positions of the words not seen before (``seen`` holds word hashes and is updated).
+
+    A set of hashes instead of words keeps memory at about 60 bytes per distinct word; two
+    different words with the same 64-bit hash (odds about 1e-8 for a million words) would be
+    taken for duplicates.
+    """
+    hashes = list(map(hash, words))
+    if seen.isdisjoint(hashes):
+        before = len(seen)
+        seen.update(hashes)
+        if len(seen) - before == len(hashes):
+            return range(len(words))  # the usual case: no duplicates in this block
+        for digest in hashes:
+            seen.discard(digest)
+    keep: list[int] = []
+    for position, digest in enumerate(hashes):
+        if digest in seen:
+            if duplicates is not None:
+                duplicates[words[position]] = None
+            continue
+        seen.add(digest)
+        keep.append(position)
+    return keep
 
 
 # --------------------------------------------------------------------------- gensim

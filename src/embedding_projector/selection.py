@@ -243,8 +243,9 @@ class NeighborSearch:
         scores = (self._queries @ block_array.T) / np.where(norms == 0, 1, norms)
         scores = scores.astype(np.float32, copy=False)
         if self._exclude is not None:
+            low, high = int(row_indices.min()), int(row_indices.max())
             for row, self_index in enumerate(self._exclude):
-                if self_index is not None:
+                if self_index is not None and low <= self_index <= high:
                     hits = np.flatnonzero(row_indices == self_index)
                     scores[row, hits] = -np.inf
         scores[np.isnan(scores)] = -np.inf
