@@ -194,6 +194,26 @@ def test_trained_word2vec_model_in_memory_has_real_counts(
     assert words[1:6] == expected
 
 
+def test_saved_models_and_old_fasttext_files(gensim_test_data: Path, tmp_path: Path) -> None:
+    from gensim.models import Word2Vec
+    from gensim.models.fasttext import load_facebook_vectors
+
+    model = Word2Vec([["東京", "大阪", "京都", "東京"]] * 20, vector_size=4, min_count=1, seed=1)
+    model.save(str(tmp_path / "w2v.model"))
+    summary = export_embeddings(tmp_path / "w2v.model", tmp_path / "a")
+    assert summary.columns == ["word", "rank", "count"] and summary.rows == 3
+    # An old fastText binary has no magic bytes: auto-detection says how to read it.
+    old = gensim_test_data / "cp852_fasttext.bin"
+    with pytest.raises(VectorFileError, match="format='fasttext'"):
+        export_embeddings(old, tmp_path / "b")
+    summary = export_embeddings(old, tmp_path / "b", format="fasttext", limit=10)
+    assert summary.rows == 10 and summary.dims == load_facebook_vectors(str(old)).vector_size
+    # gensim refuses pre-3.8 fastText models: a VectorFileError, not a TypeError.
+    with pytest.raises(VectorFileError, match="no longer compatible"):
+        export_embeddings(gensim_test_data / "ft_kv_3.6.0.model.gz", tmp_path / "c")
+    assert _projector_files(tmp_path / "c") == []
+
+
 def test_matrix_labels_pair(shared_tensorboard: TensorBoard, shared_run: RunFactory) -> None:
     matrix = np.arange(40, dtype=np.float64).reshape(10, 4) / 7
     labels = [f"行{i}" for i in range(10)]

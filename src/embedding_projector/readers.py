@@ -297,7 +297,7 @@ def inspect_vector_file(
                 if not _looks_like_text_row(first, len(stripped.split()) - 1):
                     raise VectorFileError(
                         "is neither a word2vec file (no '<rows> <dims>' header line) nor GloVe "
-                        "text",
+                        "text; for an old fastText .bin (no magic bytes) pass format='fasttext'",
                         str(file_path),
                         offset=0,
                     ) from None
@@ -305,7 +305,8 @@ def inspect_vector_file(
             if not stripped or dims < 1 or not _looks_like_text_row(first, dims):
                 raise VectorFileError(
                     "is neither a word2vec file (no '<rows> <dims>' header line) nor GloVe text "
-                    "(first line is not 'word value value ...')",
+                    "(first line is not 'word value value ...'); for an old fastText .bin (no "
+                    "magic bytes) pass format='fasttext'",
                     str(file_path),
                     row=0,
                     offset=0,
@@ -963,6 +964,7 @@ def load_with_gensim(
         KeyError,
         IndexError,
         NotImplementedError,
+        TypeError,
     ) as error:
         raise VectorFileError(
             f"gensim could not load it as {format} ({type(error).__name__}: {error})",
