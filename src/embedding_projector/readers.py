@@ -48,6 +48,7 @@ from .selection import (
     REASON_WORD,
     NeighborSearch,
     SampleReservoir,
+    as_word_list,
     check_count,
     unique_in_order,
 )
@@ -660,8 +661,8 @@ def select_from_file(
     path: str | os.PathLike[str],
     *,
     limit: int | None = None,
-    words: Iterable[str] | None = None,
-    near: Iterable[str] | None = None,
+    words: str | Iterable[str] | None = None,
+    near: str | Iterable[str] | None = None,
     near_k: int = 10,
     sample: int | None = None,
     seed: int = 0,
@@ -690,8 +691,8 @@ def select_from_file(
     """
     for name, value in (("limit", limit), ("sample", sample), ("near_k", near_k)):
         check_count(name, value)
-    wanted = unique_in_order(words) if words is not None else []
-    queries = unique_in_order(near) if near is not None else []
+    wanted = unique_in_order(as_word_list(words)) if words is not None else []
+    queries = unique_in_order(as_word_list(near)) if near is not None else []
     reader = VectorFileReader(
         path,
         format=format,
