@@ -370,13 +370,7 @@ class RowBlock:
         if self._text_values:
             matrix = self._text_matrix(positions)
         else:
-            view = memoryview(self._buffer)
-            width = 4 * self.dims
-            joined = b"".join(
-                [view[s : s + width] for s in (self._vector_starts[p] for p in positions)]
-            )
-            matrix = np.frombuffer(joined, dtype="<f4").reshape(len(positions), self.dims)
-            matrix = matrix.astype(np.float32)
+            matrix = self._binary_matrix(positions)
         finite = np.isfinite(matrix).all(axis=1)
         if not finite.all():
             bad = list(positions)[int(np.flatnonzero(~finite)[0])]
@@ -386,6 +380,28 @@ class RowBlock:
                 row=self.first_row + bad,
                 offset=self.offsets[bad],
             )
+        return matrix
+
+    def _binary_matrix(self, positions: Sequence[int]) -> npt.NDArray[np.float32]:
+        """Gather vectors at arbitrary byte offsets without a Python loop.
+
+        The buffer is viewed as float32 at each of the 4 byte alignments; rows whose vector
+        starts at that alignment are gathered with one fancy index.
+        """
+        starts = np.asarray(self._vector_starts, dtype=np.int64)
+        if positions != range(len(starts)):
+            starts = starts[np.asarray(positions, dtype=np.int64)]
+        matrix = np.empty((len(starts), self.dims), dtype=np.float32)
+        columns = np.arange(self.dims, dtype=np.int64)
+        alignment = starts % 4
+        for offset in range(4):
+            rows = np.flatnonzero(alignment == offset)
+            if not rows.size:
+                continue
+            view = np.frombuffer(
+                self._buffer, dtype="<f4", offset=offset, count=(len(self._buffer) - offset) // 4
+            )
+            matrix[rows] = view[((starts[rows] - offset) // 4)[:, None] + columns]
         return matrix
 
     def _text_matrix(self, positions: Iterable[int]) -> npt.NDArray[np.float32]:
@@ -706,29 +722,29 @@ def select_from_file(
     if progress is not None:
         reader.progress = lambda done, _size: progress(done, total)
 
-    # Pass 1 (near only): the query rows, with their index among distinct words.
+    # Pass 1 (near only): the query vectors. A query's row is its word's first occurrence,
+    # so no duplicate tracking is needed here; rows are numbered as in the file (raw rows)
+    # until pass 2 knows each row's index among distinct words.
     query_rows: dict[str, tuple[int, npt.NDArray[np.float32]]] = {}
     if queries:
         query_set = set(queries)
-        seen: set[int] = set()
-        unique = 0
         for block in reader.blocks():
-            kept = _first_occurrences(block.words, seen, None)
+            if query_set.isdisjoint(block.words):
+                continue
             hits = [
-                (position, block.words[position], unique + i)
-                for i, position in enumerate(kept)
-                if block.words[position] in query_set
+                (position, word)
+                for position, word in enumerate(block.words)
+                if word in query_set and word not in query_rows
             ]
-            unique += len(kept)
-            if hits:
-                vectors = block.matrix([p for p, _, _ in hits])
-                for (_, word, index), vector in zip(hits, vectors, strict=True):
-                    query_rows[word] = (index, vector.copy())
+            vectors = block.matrix([p for p, _ in hits])
+            for (position, word), vector in zip(hits, vectors, strict=True):
+                query_rows[word] = (block.first_row + position, vector.copy())
             if len(query_rows) == len(query_set):
                 break
-        del seen
         reader._progress_base = reader.info.size
     found_queries = [q for q in queries if q in query_rows]
+    query_raw_rows = {query_rows[q][0]: q for q in found_queries}
+    query_index: dict[str, int] = {}  # query -> index among distinct words (pass 2)
     search = (
         NeighborSearch(
             np.stack([query_rows[q][1] for q in found_queries]),
@@ -751,7 +767,7 @@ def select_from_file(
     found_words: dict[str, tuple[int, npt.NDArray[np.float32]]] = {}
     top_keys: list[str] = []
     top_blocks: list[npt.NDArray[np.float32]] = []
-    neighbour_names: dict[int, str] = {}
+    neighbour_names: dict[int, tuple[str, int]] = {}  # raw row -> (word, distinct index)
     seen_hashes: set[int] = set()
     duplicates: dict[str, None] = {}
     unique = 0
@@ -761,17 +777,24 @@ def select_from_file(
         first_index = unique
         unique += len(keep)
         if search is not None and keep:
-            search.update(
-                first_index,
-                block.matrix(keep),
-                np.arange(first_index, first_index + len(keep), dtype=np.int64),
-            )
+            raw_rows = block.first_row + np.asarray(keep, dtype=np.int64)
+            search.update(block.first_row, block.matrix(keep), raw_rows)
             best = set(search.indices.ravel().tolist())
-            for index in best.difference(neighbour_names):
-                if index >= first_index:
-                    neighbour_names[index] = block.words[keep[index - first_index]]
-            for index in set(neighbour_names).difference(best):
-                del neighbour_names[index]
+            first_raw = block.first_row
+            new_best = [r for r in best.difference(neighbour_names) if r >= first_raw]
+            if new_best:
+                raw_list = raw_rows.tolist()
+                where = {raw: i for i, raw in enumerate(raw_list)}
+                for raw in new_best:
+                    i = where[raw]
+                    neighbour_names[raw] = (block.words[keep[i]], first_index + i)
+            for raw in set(neighbour_names).difference(best):
+                del neighbour_names[raw]
+            if query_raw_rows:
+                last_raw = block.first_row + len(block.words)
+                for raw, query in query_raw_rows.items():
+                    if first_raw <= raw < last_raw and query not in query_index:
+                        query_index[query] = first_index + list(keep).index(raw - first_raw)
         take: Sequence[int] = []
         if top_limit is None:
             take = keep
@@ -834,15 +857,17 @@ def select_from_file(
     if search is not None:
         kept_vectors = search.vectors if search.vectors is not None else np.zeros((0, 0, 0))
         for q, query in enumerate(found_queries):
-            index, vector = query_rows[query]
+            vector = query_rows[query][1]
+            index = query_index[query]
             reason = REASON_NEAR_PREFIX + query
             small_keys.append(query)
             small_ranks.append(index)
             small_reasons.append(reason)
             small_vectors.append(vector)
             for column, (neighbour, _) in enumerate(search.neighbors(q)):
-                small_keys.append(neighbour_names[neighbour])
-                small_ranks.append(neighbour)
+                name, neighbour_index = neighbour_names[neighbour]
+                small_keys.append(name)
+                small_ranks.append(neighbour_index)
                 small_reasons.append(reason)
                 small_vectors.append(kept_vectors[q, column])
     # Words and near rows: small, deduplicated here (a query may also be a named word).

@@ -239,9 +239,9 @@ class NeighborSearch:
             return
         if row_indices is None:
             row_indices = np.arange(start, start + len(block_array), dtype=np.int64)
-        norms = np.linalg.norm(block_array, axis=1)
-        scores = (self._queries @ block_array.T) / np.where(norms == 0, 1, norms)
-        scores = scores.astype(np.float32, copy=False)
+        norms = np.sqrt(np.einsum("ij,ij->i", block_array, block_array))
+        scores = (block_array @ self._queries.T).T / np.where(norms == 0, 1, norms)
+        scores = np.ascontiguousarray(scores, dtype=np.float32)
         if self._exclude is not None:
             low, high = int(row_indices.min()), int(row_indices.max())
             for row, self_index in enumerate(self._exclude):
