@@ -436,3 +436,15 @@ def test_streaming_matches_select_keys_on_deduplicated_vocabulary(
         return
     assert got.rows_in_source == len(keys)
     assert got.duplicates == list(dict.fromkeys(w for i, w in enumerate(words) if first[w] != i))
+
+
+@pytest.mark.parametrize("binary", [True, False])
+def test_near_query_that_is_duplicated_uses_its_first_row(tmp_path: Path, binary: bool) -> None:
+    words = ["東京", "大阪", "東京", "京都"]
+    vectors = random_vectors(4, 3, seed=12)
+    path = write(tmp_path / "q.bin", word2vec_bytes(words, vectors, binary=binary))
+    rows = select_from_file(path, near=["東京"], near_k=2)
+    assert rows.keys[0] == "東京" and rows.ranks[0] == 0
+    np.testing.assert_allclose(rows.matrix[0], vectors[0], rtol=1e-6)
+    assert sorted(rows.keys[1:]) == ["京都", "大阪"]
+    assert rows.duplicates == ["東京"]

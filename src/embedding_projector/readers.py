@@ -74,6 +74,8 @@ FORMATS: tuple[str, ...] = ("auto", "word2vec", "glove", "fasttext", "keyedvecto
 DEFAULT_BUFFER_SIZE = 4 * 1024 * 1024
 #: A binary row's word longer than this means the file is not word2vec binary.
 MAX_WORD_BYTES = 64 * 1024
+#: Rows scored together by the ``near`` search (bounds its extra memory to ~26 MB at 200-d).
+NEAR_BATCH_ROWS = 32_768
 #: Text rows parsed per block.
 TEXT_BLOCK_ROWS = 4096
 _FASTTEXT_MAGIC = (793712314).to_bytes(4, "little")
@@ -731,11 +733,11 @@ def select_from_file(
         for block in reader.blocks():
             if query_set.isdisjoint(block.words):
                 continue
-            hits = [
-                (position, word)
-                for position, word in enumerate(block.words)
-                if word in query_set and word not in query_rows
-            ]
+            first_seen: dict[str, int] = {}
+            for position, word in enumerate(block.words):
+                if word in query_set and word not in query_rows:
+                    first_seen.setdefault(word, position)
+            hits = [(position, word) for word, position in first_seen.items()]
             vectors = block.matrix([p for p, _ in hits])
             for (position, word), vector in zip(hits, vectors, strict=True):
                 query_rows[word] = (block.first_row + position, vector.copy())
@@ -768,6 +770,30 @@ def select_from_file(
     top_keys: list[str] = []
     top_blocks: list[npt.NDArray[np.float32]] = []
     neighbour_names: dict[int, tuple[str, int]] = {}  # raw row -> (word, distinct index)
+    # Rows wait for the neighbour search in batches: fewer, larger matrix products.
+    pending: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float32], list[str], int]] = []
+    pending_rows = 0
+
+    def flush() -> None:
+        nonlocal pending_rows
+        if search is None or not pending:
+            return
+        raw_rows = np.concatenate([p[0] for p in pending])
+        search.update(int(raw_rows[0]), np.concatenate([p[1] for p in pending]), raw_rows)
+        best = set(search.indices.ravel().tolist())
+        new_best = [r for r in best.difference(neighbour_names) if r >= raw_rows[0]]
+        if new_best:
+            where: dict[int, tuple[str, int]] = {}
+            for rows, _, batch_words, start in pending:
+                for i, raw in enumerate(rows.tolist()):
+                    where[raw] = (batch_words[i], start + i)
+            for raw in new_best:
+                neighbour_names[raw] = where[raw]
+        for raw in set(neighbour_names).difference(best):
+            del neighbour_names[raw]
+        pending.clear()
+        pending_rows = 0
+
     seen_hashes: set[int] = set()
     duplicates: dict[str, None] = {}
     unique = 0
@@ -778,23 +804,17 @@ def select_from_file(
         unique += len(keep)
         if search is not None and keep:
             raw_rows = block.first_row + np.asarray(keep, dtype=np.int64)
-            search.update(block.first_row, block.matrix(keep), raw_rows)
-            best = set(search.indices.ravel().tolist())
-            first_raw = block.first_row
-            new_best = [r for r in best.difference(neighbour_names) if r >= first_raw]
-            if new_best:
-                raw_list = raw_rows.tolist()
-                where = {raw: i for i, raw in enumerate(raw_list)}
-                for raw in new_best:
-                    i = where[raw]
-                    neighbour_names[raw] = (block.words[keep[i]], first_index + i)
-            for raw in set(neighbour_names).difference(best):
-                del neighbour_names[raw]
+            pending.append(
+                (raw_rows, block.matrix(keep), [block.words[p] for p in keep], first_index)
+            )
+            pending_rows += len(keep)
             if query_raw_rows:
-                last_raw = block.first_row + len(block.words)
+                first_raw, last_raw = block.first_row, block.first_row + len(block.words)
                 for raw, query in query_raw_rows.items():
                     if first_raw <= raw < last_raw and query not in query_index:
                         query_index[query] = first_index + list(keep).index(raw - first_raw)
+            if pending_rows >= NEAR_BATCH_ROWS:
+                flush()
         take: Sequence[int] = []
         if top_limit is None:
             take = keep
@@ -841,6 +861,7 @@ def select_from_file(
             break
     else:
         complete = True
+    flush()
 
     # Assemble in display order: words, near, top, sample; a row appears once, where first.
     small_keys: list[str] = []
