@@ -448,3 +448,20 @@ def test_near_query_that_is_duplicated_uses_its_first_row(tmp_path: Path, binary
     np.testing.assert_allclose(rows.matrix[0], vectors[0], rtol=1e-6)
     assert sorted(rows.keys[1:]) == ["京都", "大阪"]
     assert rows.duplicates == ["東京"]
+
+
+@pytest.mark.parametrize("batch_rows", [1, 7, 500])
+def test_near_search_batches_do_not_change_the_result(
+    japanese_binary: tuple[Path, list[str], np.ndarray],
+    monkeypatch: pytest.MonkeyPatch,
+    batch_rows: int,
+) -> None:
+    import embedding_projector.readers as readers
+
+    path, words, vectors = japanese_binary
+    monkeypatch.setattr(readers, "NEAR_BATCH_ROWS", batch_rows)
+    options: dict[str, Any] = _selection_cases(words)["all combined"] | {"near_k": 9}
+    expected = select_keys(words, vectors=vectors, **options)
+    rows = select_from_file(path, buffer_size=4096, **options)
+    assert rows.keys == expected.keys and rows.ranks == expected.indices
+    np.testing.assert_array_equal(rows.matrix, vectors[expected.indices])

@@ -74,8 +74,8 @@ FORMATS: tuple[str, ...] = ("auto", "word2vec", "glove", "fasttext", "keyedvecto
 DEFAULT_BUFFER_SIZE = 4 * 1024 * 1024
 #: A binary row's word longer than this means the file is not word2vec binary.
 MAX_WORD_BYTES = 64 * 1024
-#: Rows scored together by the ``near`` search (bounds its extra memory to ~26 MB at 200-d).
-NEAR_BATCH_ROWS = 32_768
+#: Rows scored together by the ``near`` search (its batch is ~13 MB at 200-d).
+NEAR_BATCH_ROWS = 16_384
 #: Text rows parsed per block.
 TEXT_BLOCK_ROWS = 4096
 _FASTTEXT_MAGIC = (793712314).to_bytes(4, "little")
@@ -770,29 +770,53 @@ def select_from_file(
     top_keys: list[str] = []
     top_blocks: list[npt.NDArray[np.float32]] = []
     neighbour_names: dict[int, tuple[str, int]] = {}  # raw row -> (word, distinct index)
-    # Rows wait for the neighbour search in batches: fewer, larger matrix products.
-    pending: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float32], list[str], int]] = []
-    pending_rows = 0
+    # Rows wait for the neighbour search in one preallocated batch: fewer, larger matrix
+    # products, and memory bounded by the batch.
+    batch_size = NEAR_BATCH_ROWS if search is not None else 0
+    batch_vectors = np.empty((batch_size, reader.info.dims), dtype=np.float32)
+    batch_raw = np.empty(batch_size, dtype=np.int64)
+    segments: list[tuple[list[str], int, int]] = []  # (words, distinct index, batch offset)
+    fill = 0
 
     def flush() -> None:
-        nonlocal pending_rows
-        if search is None or not pending:
+        nonlocal fill
+        if search is None or fill == 0:
             return
-        raw_rows = np.concatenate([p[0] for p in pending])
-        search.update(int(raw_rows[0]), np.concatenate([p[1] for p in pending]), raw_rows)
+        raw_rows = batch_raw[:fill].copy()
+        search.update(int(raw_rows[0]), batch_vectors[:fill], raw_rows)
         best = set(search.indices.ravel().tolist())
         new_best = [r for r in best.difference(neighbour_names) if r >= raw_rows[0]]
-        if new_best:
-            where: dict[int, tuple[str, int]] = {}
-            for rows, _, batch_words, start in pending:
-                for i, raw in enumerate(rows.tolist()):
-                    where[raw] = (batch_words[i], start + i)
-            for raw in new_best:
-                neighbour_names[raw] = where[raw]
+        for raw in new_best:
+            position = int(np.searchsorted(raw_rows, raw))
+            for segment_words, start, offset in reversed(segments):
+                if position >= offset:
+                    neighbour_names[raw] = (
+                        segment_words[position - offset],
+                        start + position - offset,
+                    )
+                    break
         for raw in set(neighbour_names).difference(best):
             del neighbour_names[raw]
-        pending.clear()
-        pending_rows = 0
+        segments.clear()
+        fill = 0
+
+    def add_to_batch(
+        vectors: npt.NDArray[np.float32],
+        raw_rows: npt.NDArray[np.int64],
+        batch_words: list[str],
+        first: int,
+    ) -> None:
+        nonlocal fill
+        done = 0
+        while done < len(raw_rows):
+            take = min(len(raw_rows) - done, batch_size - fill)
+            batch_vectors[fill : fill + take] = vectors[done : done + take]
+            batch_raw[fill : fill + take] = raw_rows[done : done + take]
+            segments.append((batch_words[done : done + take], first + done, fill))
+            fill += take
+            done += take
+            if fill == batch_size:
+                flush()
 
     seen_hashes: set[int] = set()
     duplicates: dict[str, None] = {}
@@ -804,17 +828,12 @@ def select_from_file(
         unique += len(keep)
         if search is not None and keep:
             raw_rows = block.first_row + np.asarray(keep, dtype=np.int64)
-            pending.append(
-                (raw_rows, block.matrix(keep), [block.words[p] for p in keep], first_index)
-            )
-            pending_rows += len(keep)
+            add_to_batch(block.matrix(keep), raw_rows, [block.words[p] for p in keep], first_index)
             if query_raw_rows:
                 first_raw, last_raw = block.first_row, block.first_row + len(block.words)
                 for raw, query in query_raw_rows.items():
                     if first_raw <= raw < last_raw and query not in query_index:
                         query_index[query] = first_index + list(keep).index(raw - first_raw)
-            if pending_rows >= NEAR_BATCH_ROWS:
-                flush()
         take: Sequence[int] = []
         if top_limit is None:
             take = keep
