@@ -22,6 +22,7 @@ from .errors import (
     SnapshotWriteError,
     VectorFileError,
 )
+from .export import ExportSummary, export_embeddings
 from .fonts import MissingGlyphWarning
 from .glyphs import glyph_images
 from .writer import (
@@ -40,6 +41,7 @@ __all__ = [
     "MAX_SPRITE_SIDE",
     "ConfigError",
     "EmbeddingProjectorError",
+    "ExportSummary",
     "InvalidEmbeddingError",
     "MissingGlyphWarning",
     "ProjectorWriter",
@@ -49,5 +51,6 @@ __all__ = [
     "__version__",
     "add_embedding",
     "escape_label",
+    "export_embeddings",
     "glyph_images",
 ]

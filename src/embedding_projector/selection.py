@@ -4,6 +4,10 @@ The projector loads only the first 100,000 rows, so a selection is *ordered*: th
 user asked for by name come first, then neighbourhoods, then the most frequent, then a random
 sample. The same selection applied at every epoch keeps each point the same word at every step.
 
+The pieces also work incrementally (:class:`NeighborSearch`, :class:`SampleReservoir`), so a
+reader can select from a file that it streams once instead of loading it; with the same
+arguments both ways give the same rows.
+
 Example:
     >>> keys = ["the", "of", "king", "queen", "man"]
     >>> sel = select_keys(keys, limit=2, words=["queen", "prince"])
@@ -13,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import heapq
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,10 +27,22 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Selection", "nearest_neighbors", "read_word_list", "select_keys"]
+__all__ = [
+    "NeighborSearch",
+    "SampleReservoir",
+    "Selection",
+    "nearest_neighbors",
+    "read_word_list",
+    "select_keys",
+]
 
 #: Rows of the matrix compared per block when searching neighbours (bounds memory).
 NEIGHBOR_BLOCK_ROWS = 65_536
+
+REASON_WORD = "word"
+REASON_TOP = "top"
+REASON_SAMPLE = "sample"
+REASON_NEAR_PREFIX = "near:"
 
 
 @dataclass
@@ -37,12 +54,14 @@ class Selection:
         keys: the words/keys of those rows.
         reasons: why each row is there (``"word"``, ``"near:<query>"``, ``"top"``, ``"sample"``).
         missing: requested words that are not in the vocabulary, in request order.
+        missing_near: ``near`` query words that are not in the vocabulary, in request order.
     """
 
     indices: list[int] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    missing_near: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -57,68 +76,209 @@ class Selection:
 
 def read_word_list(words: str | os.PathLike[str] | Iterable[str]) -> list[str]:
     """A list of words, or a UTF-8 file with one word per line (blank lines ignored)."""
-    if isinstance(words, (str, os.PathLike)):
-        path = Path(words)
-        if path.is_file():
-            text = path.read_text(encoding="utf-8-sig")
-            return [line.strip("\r\n") for line in text.split("\n") if line.strip()]
-        if isinstance(words, str):
-            return [words]
-        raise FileNotFoundError(f"word list file not found: {path}")
+    if isinstance(words, (str, os.PathLike)) and Path(words).is_file():
+        text = Path(words).read_text(encoding="utf-8-sig")
+        return [line.strip("\r\n") for line in text.split("\n") if line.strip()]
+    if isinstance(words, str):
+        return [words]
+    if isinstance(words, os.PathLike):
+        raise FileNotFoundError(f"word list {os.fspath(words)!r} is not a file")
     return [str(word) for word in words]
 
 
-def select_keys(
-    keys: Sequence[str],
-    *,
-    limit: int | None = None,
-    words: str | os.PathLike[str] | Iterable[str] | None = None,
-    sample: int | None = None,
-    seed: int = 0,
-    key_to_index: Mapping[str, int] | None = None,
-) -> Selection:
-    """Select rows by name, by rank and by random sample, in that order, without duplicates.
+def as_word_list(words: str | Iterable[str]) -> list[str]:
+    """One word (a string) or several (any iterable), as a list; never read from a file."""
+    return [words] if isinstance(words, str) else [str(word) for word in words]
+
+
+def unique_in_order(words: Iterable[str]) -> list[str]:
+    """The words without repeats, first occurrence kept."""
+    return list(dict.fromkeys(words))
+
+
+def check_count(name: str, value: object) -> None:
+    """Raise ``ValueError`` unless ``value`` is None or a non-negative int."""
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0
+    ):
+        raise ValueError(f"{name} must be a non-negative integer; got {value!r}.")
+
+
+class SampleReservoir:
+    """A seeded uniform sample without replacement, drawn in one pass over a stream.
+
+    Every row (in source order) gets a uniform random priority from ``numpy``'s generator
+    seeded with ``seed``; the sample is the ``size`` eligible rows with the smallest
+    priorities. That is the same rule :func:`select_keys` applies to a whole vocabulary at
+    once, so a streamed file and the loaded vectors give the same sample. ``slack`` extra rows
+    are kept for rows that a later step may disqualify (neighbours found only at the end).
+
+    Example:
+        >>> reservoir = SampleReservoir(2, seed=0)
+        >>> for start in (0, 3):
+        ...     priorities = reservoir.priorities(3)
+        ...     for offset in range(3):
+        ...         reservoir.offer(float(priorities[offset]), start + offset, None)
+        >>> [index for index, _ in reservoir.chosen()]
+        [2, 3]
+        >>> sample_indices(6, 2, seed=0)  # the same rule, all at once
+        [2, 3]
+    """
+
+    def __init__(self, size: int, *, seed: int = 0, slack: int = 0) -> None:
+        self.size = size
+        self.capacity = size + slack
+        self._rng = np.random.default_rng(seed)
+        # max-heap on priority via negation; ties broken by larger index first out.
+        self._heap: list[tuple[float, int, Any]] = []
+
+    def priorities(self, count: int) -> npt.NDArray[np.float64]:
+        """The priorities of the next ``count`` rows of the stream (call once per row, in order)."""
+        return self._rng.random(count)
+
+    @property
+    def threshold(self) -> float:
+        """Rows with a priority at or above this cannot enter the sample any more."""
+        if len(self._heap) < self.capacity:
+            return float("inf")
+        return -self._heap[0][0]
+
+    def offer(self, priority: float, index: int, payload: Any) -> None:
+        """Consider one eligible row."""
+        if self.capacity <= 0:
+            return
+        item = (-priority, -index, payload)
+        if len(self._heap) < self.capacity:
+            heapq.heappush(self._heap, item)
+        elif item > self._heap[0]:
+            heapq.heapreplace(self._heap, item)
+
+    def chosen(
+        self, size: int | None = None, exclude: set[int] | None = None
+    ) -> list[tuple[int, Any]]:
+        """``(index, payload)`` of the sample (``size`` smallest priorities), in index order."""
+        size = self.size if size is None else size
+        ranked = sorted((-neg_p, -neg_i, payload) for neg_p, neg_i, payload in self._heap)
+        picked = [
+            (index, payload)
+            for _, index, payload in ranked
+            if exclude is None or index not in exclude
+        ][:size]
+        return sorted(picked, key=lambda pair: pair[0])
+
+
+def sample_indices(
+    count: int, size: int, *, seed: int = 0, exclude: set[int] | None = None
+) -> list[int]:
+    """``size`` indices out of ``range(count)`` minus ``exclude``, uniformly, in index order.
+
+    Same rule as :class:`SampleReservoir`: the eligible rows with the smallest seeded priorities.
+    """
+    priorities = np.random.default_rng(seed).random(count)
+    eligible = np.ones(count, dtype=bool)
+    if exclude:
+        eligible[np.fromiter(exclude, dtype=np.int64, count=len(exclude))] = False
+    candidates = np.flatnonzero(eligible)
+    size = min(size, candidates.size)
+    if size == 0:
+        return []
+    order = np.lexsort((candidates, priorities[candidates]))[:size]
+    return sorted(candidates[order].tolist())
+
+
+class NeighborSearch:
+    """The ``k`` nearest rows by cosine similarity to each query, fed block by block.
+
+    Memory is bounded by one block plus ``k`` rows per query, so a vocabulary can be searched
+    while it is being read from a file.
 
     Args:
-        keys: the vocabulary in source order (most frequent first in word2vec files).
-        limit: the first ``limit`` keys.
-        words: keys to show first (a list or a file, one per line); unknown ones are reported
-            in ``missing``.
-        sample: this many more keys drawn at random (seeded) from the rest.
-        seed: the sample's random seed.
-        key_to_index: an existing key -> index map (saves building one).
+        queries: (Q, D) query vectors.
+        k: neighbours per query.
+        exclude_self: for each query, a row index never returned for it (its own row), or None.
+        keep_vectors: also keep the vectors of the current best rows (for streamed sources).
 
-    With none of ``limit``, ``words`` or ``sample`` given, every key is selected.
+    Example:
+        >>> vectors = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]])
+        >>> search = NeighborSearch(vectors[:1], 1, exclude_self=[0])
+        >>> search.update(0, vectors)
+        >>> search.indices.tolist()
+        [[1]]
     """
-    for name, value in (("limit", limit), ("sample", sample)):
-        if value is not None and (not isinstance(value, int) or value < 0):
-            raise ValueError(f"{name} must be a non-negative integer; got {value!r}.")
-    selection = Selection()
-    seen: set[int] = set()
-    if words is not None:
-        lookup = key_to_index if key_to_index is not None else {k: i for i, k in enumerate(keys)}
-        for word in read_word_list(words):
-            index = lookup.get(word)
-            if index is None:
-                if word not in selection.missing:
-                    selection.missing.append(word)
-            else:
-                selection.add(index, keys[index], "word", seen)
-    if limit is not None:
-        for index in range(min(limit, len(keys))):
-            selection.add(index, keys[index], "top", seen)
-    if sample is not None and sample > 0:
-        rest = np.setdiff1d(
-            np.arange(len(keys)), np.fromiter(seen, dtype=np.int64, count=len(seen))
+
+    def __init__(
+        self,
+        queries: npt.ArrayLike,
+        k: int,
+        *,
+        exclude_self: Sequence[int | None] | None = None,
+        keep_vectors: bool = False,
+    ) -> None:
+        query_array = np.asarray(queries, dtype=np.float32)
+        norms = np.linalg.norm(query_array, axis=1, keepdims=True)
+        self._queries = query_array / np.where(norms == 0, 1, norms)
+        self.k = max(int(k), 0)
+        self._exclude = list(exclude_self) if exclude_self is not None else None
+        self._keep_vectors = keep_vectors
+        count = len(query_array)
+        self.indices: npt.NDArray[np.int64] = np.full((count, 0), -1, dtype=np.int64)
+        self.scores: npt.NDArray[np.float32] = np.full((count, 0), -np.inf, dtype=np.float32)
+        self.vectors: npt.NDArray[np.float32] | None = (
+            np.zeros((count, 0, query_array.shape[1]), dtype=np.float32) if keep_vectors else None
         )
-        rng = np.random.default_rng(seed)
-        chosen = rng.choice(rest, size=min(sample, rest.size), replace=False)
-        for index in np.sort(chosen).tolist():
-            selection.add(index, keys[index], "sample", seen)
-    if words is None and limit is None and sample is None:
-        for index, key in enumerate(keys):
-            selection.add(index, key, "top", seen)
-    return selection
+
+    def update(
+        self,
+        start: int,
+        block: npt.ArrayLike,
+        row_indices: npt.NDArray[np.int64] | None = None,
+    ) -> None:
+        """Feed rows ``start, start + 1, ...`` (or the explicit ``row_indices``) of the source."""
+        block_array = np.asarray(block, dtype=np.float32)
+        if self.k == 0 or len(block_array) == 0 or len(self._queries) == 0:
+            return
+        if row_indices is None:
+            row_indices = np.arange(start, start + len(block_array), dtype=np.int64)
+        norms = np.sqrt(np.einsum("ij,ij->i", block_array, block_array))
+        scores = (block_array @ self._queries.T).T / np.where(norms == 0, 1, norms)
+        scores = np.ascontiguousarray(scores, dtype=np.float32)
+        if self._exclude is not None:
+            low, high = int(row_indices.min()), int(row_indices.max())
+            for row, self_index in enumerate(self._exclude):
+                if self_index is not None and low <= self_index <= high:
+                    hits = np.flatnonzero(row_indices == self_index)
+                    scores[row, hits] = -np.inf
+        scores[np.isnan(scores)] = -np.inf
+        if scores.shape[1] > self.k:
+            # Only columns among some query's k best in this block can enter any top k.
+            kth = np.partition(scores, scores.shape[1] - self.k, axis=1)[:, -self.k]
+            candidates = np.flatnonzero((scores >= kth[:, None]).any(axis=0))
+            scores = scores[:, candidates]
+            row_indices = row_indices[candidates]
+            block_array = block_array[candidates]
+        merged_score = np.concatenate([self.scores, scores], axis=1)
+        merged_index = np.concatenate(
+            [self.indices, np.broadcast_to(row_indices, scores.shape)], axis=1
+        )
+        # Best first; equal scores keep the lower row index first (stable on the merged order).
+        top = np.argsort(-merged_score, axis=1, kind="stable")[:, : self.k]
+        self.scores = np.take_along_axis(merged_score, top, axis=1)
+        self.indices = np.take_along_axis(merged_index, top, axis=1)
+        if self.vectors is not None:
+            width = self.vectors.shape[1]
+            new_rows = block_array[np.clip(top - width, 0, len(block_array) - 1)]
+            if width:
+                kept = self.vectors[np.arange(len(top))[:, None], np.minimum(top, width - 1)]
+                new_rows = np.where((top < width)[..., None], kept, new_rows)
+            self.vectors = np.ascontiguousarray(new_rows, dtype=np.float32)
+
+    def neighbors(self, query: int) -> list[tuple[int, float]]:
+        """``(row index, cosine similarity)`` of one query's neighbours so far, best first."""
+        return [
+            (int(index), float(score))
+            for index, score in zip(self.indices[query], self.scores[query], strict=True)
+            if np.isfinite(score)
+        ]
 
 
 def nearest_neighbors(
@@ -137,27 +297,97 @@ def nearest_neighbors(
     Returns:
         (indices, similarities), each of shape (len(queries), k), best first.
     """
-    queries = np.asarray(queries, dtype=np.float32)
-    query_norms = np.linalg.norm(queries, axis=1, keepdims=True)
-    queries = queries / np.where(query_norms == 0, 1, query_norms)
-    count = len(queries)
     k = min(k, len(vectors) - (1 if exclude_self is not None else 0))
-    best_index = np.full((count, 0), -1, dtype=np.int64)
-    best_score = np.full((count, 0), -np.inf, dtype=np.float32)
+    search = NeighborSearch(queries, k, exclude_self=exclude_self)
     for start in range(0, len(vectors), block_rows):
-        block = np.asarray(vectors[start : start + block_rows], dtype=np.float32)
-        norms = np.linalg.norm(block, axis=1)
-        scores = (queries @ block.T) / np.where(norms == 0, 1, norms)
-        if exclude_self is not None:
-            for row, self_index in enumerate(exclude_self):
-                if start <= self_index < start + len(block):
-                    scores[row, self_index - start] = -np.inf
-        merged_score = np.concatenate([best_score, scores.astype(np.float32)], axis=1)
-        merged_index = np.concatenate(
-            [best_index, np.broadcast_to(np.arange(start, start + len(block)), scores.shape)],
-            axis=1,
-        )
-        top = np.argsort(-merged_score, axis=1, kind="stable")[:, :k]
-        best_score = np.take_along_axis(merged_score, top, axis=1)
-        best_index = np.take_along_axis(merged_index, top, axis=1)
-    return best_index, best_score
+        search.update(start, vectors[start : start + block_rows])
+    return search.indices, search.scores
+
+
+def select_keys(
+    keys: Sequence[str],
+    *,
+    limit: int | None = None,
+    words: str | os.PathLike[str] | Iterable[str] | None = None,
+    sample: int | None = None,
+    seed: int = 0,
+    key_to_index: Mapping[str, int] | None = None,
+    near: str | Iterable[str] | None = None,
+    near_k: int = 10,
+    vectors: npt.NDArray[Any] | None = None,
+) -> Selection:
+    """Select rows by name, neighbourhood, rank and random sample, in that order, no duplicates.
+
+    Args:
+        keys: the vocabulary in source order (most frequent first in word2vec files).
+        limit: the first ``limit`` keys.
+        words: keys to show first (a list or a file, one per line); unknown ones are reported
+            in ``missing``.
+        sample: this many more keys drawn at random (seeded) from the rest.
+        seed: the sample's random seed.
+        key_to_index: an existing key -> index map (saves building one).
+        near: query keys; each one and its ``near_k`` nearest rows by cosine similarity come
+            after ``words`` (unknown queries are reported in ``missing_near``).
+        near_k: neighbours per query.
+        vectors: the (N, D) matrix, needed only for ``near``.
+
+    With none of ``limit``, ``words``, ``near`` or ``sample`` given, every key is selected.
+
+    Raises:
+        ValueError: a count is negative or not an integer, or ``near`` without ``vectors``.
+    """
+    check_count("limit", limit)
+    check_count("sample", sample)
+    check_count("near_k", near_k)
+    selection = Selection()
+    seen: set[int] = set()
+    lookup: Mapping[str, int] | None = key_to_index
+
+    def index_of(word: str) -> int | None:
+        nonlocal lookup
+        if lookup is None:
+            built: dict[str, int] = {}
+            for i, k in enumerate(keys):
+                built.setdefault(k, i)
+            lookup = built
+        return lookup.get(word)
+
+    if words is not None:
+        for word in read_word_list(words):
+            index = index_of(word)
+            if index is None:
+                if word not in selection.missing:
+                    selection.missing.append(word)
+            else:
+                selection.add(index, keys[index], REASON_WORD, seen)
+    if near is not None:
+        queries = unique_in_order(as_word_list(near))
+        if queries and vectors is None:
+            raise ValueError("near needs the vectors to search: pass vectors=.")
+        found: list[tuple[str, int]] = []
+        for query in queries:
+            index = index_of(query)
+            if index is None:
+                selection.missing_near.append(query)
+            else:
+                found.append((query, index))
+        if found and vectors is not None:
+            matrix = np.asarray(vectors)
+            neighbours, _ = nearest_neighbors(
+                matrix, matrix[[i for _, i in found]], near_k, exclude_self=[i for _, i in found]
+            )
+            for (query, index), row in zip(found, neighbours.tolist(), strict=True):
+                reason = REASON_NEAR_PREFIX + query
+                selection.add(index, keys[index], reason, seen)
+                for neighbour in row:
+                    selection.add(neighbour, keys[neighbour], reason, seen)
+    if limit is not None:
+        for index in range(min(limit, len(keys))):
+            selection.add(index, keys[index], REASON_TOP, seen)
+    if sample is not None and sample > 0:
+        for index in sample_indices(len(keys), sample, seed=seed, exclude=seen):
+            selection.add(index, keys[index], REASON_SAMPLE, seen)
+    if words is None and limit is None and sample is None and near is None:
+        for index, key in enumerate(keys):
+            selection.add(index, key, REASON_TOP, seen)
+    return selection
