@@ -42,6 +42,26 @@ def test_every_flag_maps_to_an_export_parameter_and_back() -> None:
     )
 
 
+def test_glyph_sprites_from_the_command_line(tmp_path: Path) -> None:
+    from embedding_projector import ProjectorWriter
+    from embedding_projector.glyphs import glyph_images
+
+    chars = ["東", "京", "大", "阪", "あ", "A"]
+    source = tmp_path / "chars.txt"
+    write(source, word2vec_bytes(chars, random_vectors(len(chars), 4), binary=False))
+    logdir = tmp_path / "run"
+    assert (
+        main(["export", str(source), "--logdir", str(logdir), "--sprites", "glyphs", "--quiet"])
+        == 0
+    )
+    (entry,) = ProjectorWriter(logdir).entries()
+    from PIL import Image
+
+    cell = entry.sprite.single_image_dim[0]
+    sheet = np.asarray(Image.open(logdir / entry.sprite.image_path))
+    np.testing.assert_array_equal(sheet[:cell, :cell], glyph_images(chars[:1], size=cell)[0, 0])
+
+
 def test_flag_defaults_match_the_api() -> None:
     parameters = inspect.signature(export_embeddings).parameters
     for action in _export_parser()._actions:

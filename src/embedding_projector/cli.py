@@ -170,6 +170,12 @@ def _add_export_command(subparsers: Any) -> None:
         "--tag", default="embeddings", metavar="NAME", help="embedding name (default: %(default)s)"
     )
     output.add_argument("--step", type=_non_negative, metavar="N", help="step number (default: 0)")
+    output.add_argument(
+        "--sprites",
+        choices=("glyphs",),
+        default=None,
+        help="glyphs: draw each word as its point's picture (character/kanji embeddings)",
+    )
     reading = export.add_argument_group("reading")
     reading.add_argument(
         "--format",
@@ -251,6 +257,7 @@ def _run_export(args: argparse.Namespace) -> int:
                 encoding=args.encoding,
                 unicode_errors=args.unicode_errors,
                 progress=None if args.quiet else progress,
+                sprites=args.sprites,
             )
     except (EmbeddingProjectorError, ValueError, OSError, TypeError, ImportError) as error:
         message = " ".join(str(error).split())

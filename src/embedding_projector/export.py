@@ -170,6 +170,7 @@ def export_embeddings(
     encoding: str = "utf-8",
     unicode_errors: str = "strict",
     progress: ProgressCallback | None = None,
+    sprites: Literal["glyphs"] | None = None,
 ) -> ExportSummary:
     """Select rows of pretrained vectors and write them as one projector snapshot.
 
@@ -195,6 +196,8 @@ def export_embeddings(
         encoding: the words' encoding in word2vec/GloVe files.
         unicode_errors: ``"strict"``, ``"replace"`` or ``"ignore"`` for undecodable words.
         progress: called as ``progress(bytes_read, bytes_total)`` while a file is read.
+        sprites: ``"glyphs"`` draws each word as its point's image (character, kana, kanji or
+            emoji vectors; see :func:`~embedding_projector.glyphs.glyph_images`).
 
     With no selection, every row is written. Over 100,000 rows, a warning says how to narrow.
 
@@ -224,6 +227,8 @@ def export_embeddings(
         binary=binary,
         unicode_errors=unicode_errors,
     )
+    if sprites not in (None, "glyphs"):
+        raise ValueError(f'sprites must be None or "glyphs"; got {sprites!r}.')
     word_list = read_word_list(words) if words is not None else None
     near_list = unique_in_order(as_word_list(near)) if near is not None else None
     options: dict[str, Any] = {
@@ -266,7 +271,12 @@ def export_embeddings(
         # Already said above, with the options that narrow an export.
         warnings.filterwarnings("ignore", message=r"Writing \d+ rows for tag", category=UserWarning)
         snapshot = writer.add_embedding(
-            picked.matrix, metadata=table, global_step=step, tag=tag, metadata_header=header
+            picked.matrix,
+            metadata=table,
+            label_img=sprites,
+            global_step=step,
+            tag=tag,
+            metadata_header=header,
         )
     logger.info("exported %d x %d rows from %s to %s", rows, dims, description, writer.logdir)
     return ExportSummary(
