@@ -171,10 +171,23 @@ def write_lightning_run(logdir: Path) -> ExpectedRun:
     return expect_run(logdir, "lightning/version_0", search=("tok17",))
 
 
+def write_export_run(logdir: Path) -> ExpectedRun:
+    """The one-shot exporter on gensim's shipped fastText vectors: a neighbourhood first."""
+    from gensim.test.utils import datapath
+
+    from embedding_projector import export_embeddings
+
+    export_embeddings(
+        datapath("lee_fasttext.vec"), logdir / "export", near=["suicide"], near_k=15, limit=300
+    )
+    return expect_run(logdir, "export", search=("suicide", "officials"))
+
+
 #: One function per run; each writes ``logdir/<run>`` and returns what the page must show.
 RUN_WRITERS: dict[str, Callable[[Path], ExpectedRun]] = {
     "words": write_words_run,
     "digits": write_digits_run,
+    "export": write_export_run,
     "gensim": write_gensim_run,
     "lightning/version_0": write_lightning_run,
 }
