@@ -192,7 +192,7 @@ def as_label_columns(
 
 
 def _texts(values: Sequence[Any]) -> list[str]:
-    if all(type(value) is str for value in values):
+    if set(map(type, values)) <= {str}:
         return list(values)
     return [_to_text(value) for value in values]
 
