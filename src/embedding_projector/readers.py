@@ -166,8 +166,15 @@ class _Stream:
         self.offset = 0  # uncompressed bytes consumed
 
     def read(self, size: int) -> bytes:
+        return self._counted(self.handle.read, size)
+
+    def readline(self) -> bytes:
+        return self._counted(self.handle.readline)
+
+    def _counted(self, method: Callable[..., bytes], *args: int) -> bytes:
+        """Call a read method, turning decompression errors into a VectorFileError."""
         try:
-            data = self.handle.read(size)
+            data = method(*args)
         except (EOFError, OSError, zlib.error) as error:
             raise VectorFileError(
                 f"compressed data is truncated or corrupt ({error})",
@@ -176,18 +183,6 @@ class _Stream:
             ) from error
         self.offset += len(data)
         return data
-
-    def readline(self) -> bytes:
-        try:
-            line = self.handle.readline()
-        except (EOFError, OSError, zlib.error) as error:
-            raise VectorFileError(
-                f"compressed data is truncated or corrupt ({error})",
-                str(self.path),
-                offset=self.offset,
-            ) from error
-        self.offset += len(line)
-        return line
 
     def raw_position(self) -> int:
         try:
