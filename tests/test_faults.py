@@ -6,7 +6,6 @@ import errno
 import hashlib
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -27,27 +26,6 @@ def tree_digest(root: Path) -> dict[str, str]:
         for p in root.rglob("*")
         if p.is_file() and p.name != writer_module.LOCK_FILENAME
     }
-
-
-@pytest.fixture
-def small_filesystem(tmp_path: Path) -> Iterator[Path]:
-    """A real 4 MiB tmpfs (needs root and a sandbox that allows mounts)."""
-    mount_point = tmp_path / "small"
-    mount_point.mkdir()
-    result = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount_point)],
-        capture_output=True,
-        text=True,
-    )
-    if result.returncode != 0:
-        pytest.skip(
-            f"cannot mount a tmpfs here ({result.stderr.strip()}); fault-injection "
-            "tests below cover the same paths"
-        )
-    try:
-        yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
 def test_disk_full_raises_a_clear_error_and_keeps_earlier_snapshots(small_filesystem):
@@ -126,3 +104,35 @@ def test_hostile_numbers_are_written_correctly(tmp_path):
             else np.loadtxt(snap.tensor_path, dtype=np.float32, ndmin=2)
         )
         np.testing.assert_array_equal(stored.reshape(matrix.shape), matrix.astype(np.float32))
+
+
+def test_gensim_callback_on_a_full_disk_warns_and_training_goes_on(small_filesystem):
+    pytest.importorskip("gensim")
+    from gensim.models import Word2Vec
+    from gensim.test.utils import datapath
+    from gensim.utils import simple_preprocess
+
+    from embedding_projector.gensim import Any2VecProjector
+    from embedding_projector.writer import read_config
+
+    with open(datapath("lee_background.cor"), encoding="utf-8") as handle:
+        sentences = [simple_preprocess(line) for line in handle]
+    run = small_filesystem / "run"
+    # 1,000 words x 200 dims = 800 kB a snapshot: the 4 MiB disk fills after a few epochs.
+    callback = Any2VecProjector(run, limit=1000, maps=False, insight=False, log_loss=False)
+    with pytest.warns(RuntimeWarning, match="skipped a snapshot.*No space left on device"):
+        model = Word2Vec(
+            sentences,
+            vector_size=200,
+            min_count=2,
+            workers=1,
+            seed=1,
+            epochs=8,
+            callbacks=[callback],
+        )
+    assert model.wv.vectors.shape[1] == 200 and model.epochs == 8  # training finished
+    steps = ep.ProjectorWriter(run).steps("words")
+    assert 0 < len(steps) < 9
+    for entry in read_config(run / "projector_config.pbtxt").embeddings:
+        rows, cols = entry.tensor_shape
+        assert (run / entry.tensor_path).stat().st_size == rows * cols * 4
