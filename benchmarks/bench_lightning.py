@@ -81,7 +81,12 @@ def run(
     callbacks: list[Any] = []
     projector = None
     if mode != "baseline":
-        projector = EmbeddingProjector(logdir=logdir / mode, synchronous=mode == "synchronous")
+        projector = EmbeddingProjector(
+            logdir=logdir / mode,
+            synchronous=mode == "synchronous",
+            maps=not args.no_maps,
+            stability=not args.no_maps,
+        )
         callbacks.append(projector)
     callbacks.append(timer)
     trainer = pl.Trainer(
@@ -109,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one repeat")
+    parser.add_argument(
+        "--no-maps", action="store_true", help="snapshots only: no aligned maps, no stability"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.rows, args.dim, args.steps, args.epochs, args.repeats = 2_000, 32, 5, 3, 1
