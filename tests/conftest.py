@@ -10,6 +10,9 @@ import pytest
 
 from tb_server import TensorBoard
 
+#: Fixtures shared by the font and glyph tests (cjk_font, fresh_warnings).
+pytest_plugins = ["fontcheck"]
+
 _counter = itertools.count()
 
 

@@ -7,9 +7,11 @@ never in CI (``CI`` set): CI installs ``fonts-noto-cjk``, so a missing font ther
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 
+from embedding_projector import fonts
 from embedding_projector.fonts import FontFace, fonts_for_labels
 
 #: Kanji, hiragana, katakana and hangul: what "a CJK font" has to cover here.
@@ -28,3 +30,16 @@ def require_cjk_font() -> FontFace:
     if os.environ.get("CI"):
         pytest.fail(f"{reason}: CI must install fonts-noto-cjk before the tests")
     pytest.skip(reason)
+
+
+@pytest.fixture
+def fresh_warnings() -> Iterator[None]:
+    """Each test sees the one-time warnings afresh (``pytestmark = usefixtures(...)``)."""
+    fonts._reset_for_tests(warnings_only=True)
+    yield
+    fonts._reset_for_tests(warnings_only=True)
+
+
+@pytest.fixture
+def cjk_font() -> FontFace:
+    return require_cjk_font()

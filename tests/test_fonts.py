@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,9 @@ from embedding_projector.fonts import (
     load_font,
     needs_shaping,
 )
-from fontcheck import CJK_SAMPLE, require_cjk_font
+from fontcheck import CJK_SAMPLE
+
+pytestmark = pytest.mark.usefixtures("fresh_warnings")
 
 TTLib = pytest.importorskip("fontTools.ttLib")
 # A code point of Supplementary Private Use Area-B: no font we know maps it.
@@ -40,19 +41,6 @@ def latin_only_font() -> Path:
     path = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
     assert path.is_file()
     return path
-
-
-@pytest.fixture(autouse=True)
-def fresh_warnings() -> Iterator[None]:
-    """Each test sees the one-time warnings afresh."""
-    fonts._reset_for_tests(warnings_only=True)
-    yield
-    fonts._reset_for_tests(warnings_only=True)
-
-
-@pytest.fixture
-def cjk_font() -> FontFace:
-    return require_cjk_font()
 
 
 # --------------------------------------------------------------------------- characters

@@ -6,7 +6,7 @@ import io
 import math
 import os
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -25,24 +25,13 @@ from embedding_projector.glyphs import (
     glyph_images,
 )
 from embedding_projector.writer import sprite_cell_size
-from fontcheck import require_cjk_font
 from tb_server import TensorBoard
+
+pytestmark = pytest.mark.usefixtures("fresh_warnings")
 
 #: Kanji, hiragana, katakana, hangul, Latin, digits.
 SCRIPTS = ["漢", "字", "あ", "の", "カ", "ン", "한", "글", "A", "g", "0", "7"]
 UNCOVERED = "\U0010fffd"
-
-
-@pytest.fixture(autouse=True)
-def fresh_warnings() -> Iterator[None]:
-    fonts._reset_for_tests(warnings_only=True)
-    yield
-    fonts._reset_for_tests(warnings_only=True)
-
-
-@pytest.fixture
-def cjk_font() -> FontFace:
-    return require_cjk_font()
 
 
 def notdef_box(face: FontFace, size: int) -> np.ndarray:

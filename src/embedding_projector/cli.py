@@ -9,13 +9,32 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from . import __version__
 
 __all__ = ["build_parser", "main"]
+
+
+def _int_at_least(minimum: int, expected: str) -> Callable[[str], int]:
+    """An argparse ``type`` for whole numbers >= ``minimum`` (``expected`` names them)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {value}")
+        return value
+
+    return parse
+
+
+_positive = _int_at_least(1, "a positive integer")
+_non_negative = _int_at_least(0, "a whole number >= 0")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,21 +72,11 @@ def _add_demo_command(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     )
     parser.add_argument(
         "--epochs",
-        type=_demo_positive_int,
+        type=_positive,
         default=10,
         help="training epochs, one snapshot each (default: %(default)s)",
     )
     parser.set_defaults(handler=_run_demo)
-
-
-def _demo_positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 def _run_demo(args: argparse.Namespace) -> int:
@@ -111,16 +120,6 @@ examples:
   embedding-projector export vectors.vec.gz --logdir runs --near 東京 大阪 --near-k 50
   embedding-projector export glove.6B.100d.txt --logdir runs --words mywords.txt --sample 5000
 """
-
-
-def _non_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
-    return value
 
 
 def _add_export_command(subparsers: Any) -> None:
