@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import pickle
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -500,6 +501,41 @@ def test_fast_dev_run_writes_nothing(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- safety
+
+
+def test_queued_snapshots_keep_their_own_epoch_while_copy_buffers_are_reused(
+    shared_tensorboard: TensorBoard,
+    shared_run: Callable[[], tuple[Path, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The training thread copies into reused buffers: a queued snapshot must not change."""
+    import embedding_projector.lightning as lightning_module
+
+    class SlowWriter(ProjectorWriter):
+        def add_embedding(self, *args: Any, **kwargs: Any) -> Any:
+            time.sleep(0.3)  # several epochs finish while one snapshot is written
+            return super().add_embedding(*args, **kwargs)
+
+    class Record(pl.Callback):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.weights: dict[int, np.ndarray] = {}
+
+        def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+            self.weights[trainer.global_step] = pl_module.tokens.weight.detach().numpy().copy()
+
+    monkeypatch.setattr(lightning_module, "ProjectorWriter", SlowWriter)
+    logger, run = tb_logger(shared_tensorboard, shared_run)
+    record = Record()
+    callback = EmbeddingProjector(modules=["tokens"], maps=False, stability=False, max_pending=2)
+    make_trainer([callback, record], logger, max_epochs=6).fit(TinyLM(), token_data())
+
+    steps = sorted(record.weights)
+    names = [f"tokens:{step:09d} epoch {epoch}" for epoch, step in enumerate(steps)]
+    wait_names(shared_tensorboard, run, names)
+    for name, step in zip(names, steps, strict=True):
+        served = shared_tensorboard.tensor(run, name)
+        np.testing.assert_allclose(served, record.weights[step], rtol=1e-6, err_msg=name)
+    assert len({record.weights[step].tobytes() for step in steps}) == len(steps)
 
 
 def test_nan_table_warns_and_skips_that_snapshot(tmp_path: Path) -> None:

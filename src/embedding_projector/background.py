@@ -17,15 +17,16 @@ Example:
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import queue
 import threading
 import warnings
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["BackgroundWriter"]
+__all__ = ["BackgroundWriter", "single_threaded_blas"]
 
 logger = logging.getLogger(__name__)
 
@@ -145,3 +146,33 @@ class BackgroundWriter:
             warnings.warn(
                 f"embedding-projector skipped a snapshot: {message}", RuntimeWarning, stacklevel=3
             )
+
+
+_BLAS_LOCK = threading.Lock()
+_BLAS_CONTROLLER: Any = None
+
+
+@contextlib.contextmanager
+def single_threaded_blas() -> Iterator[None]:
+    """Run numpy's BLAS/LAPACK on one thread inside the block.
+
+    For the maps and stability scalars computed beside training. With one core already busy
+    training, OpenBLAS's second thread spin-waits against it: a 256 x 256 SVD then took 550 ms
+    instead of 16 ms on the 2-core test machine, and took that time from the training thread.
+    threadpoolctl's limit is process-wide and restores what it saw on entry, so concurrent
+    blocks (two callbacks in one process) are serialised here to restore the right count.
+
+    Example:
+        >>> import numpy as np
+        >>> with single_threaded_blas():
+        ...     _ = np.linalg.svd(np.eye(3))
+    """
+    global _BLAS_CONTROLLER
+    with _BLAS_LOCK:
+        if _BLAS_CONTROLLER is None:
+            # Finding the loaded BLAS libraries takes ~8 ms of Python: once per process.
+            from threadpoolctl import ThreadpoolController
+
+            _BLAS_CONTROLLER = ThreadpoolController()
+        with _BLAS_CONTROLLER.limit(limits=1, user_api="blas"):
+            yield

@@ -66,8 +66,6 @@ gensim quirks this callback deals with (each one has a test):
 
 from __future__ import annotations
 
-import contextlib
-import importlib
 import logging
 import math
 import os
@@ -92,7 +90,7 @@ except ImportError as _error:  # pragma: no cover - exercised only without gensi
     ) from _error
 
 from . import insight as _insight
-from .background import BackgroundWriter
+from .background import BackgroundWriter, single_threaded_blas
 from .maps import EvolutionMap, log_map
 from .selection import select_keys
 from .writer import ProjectorWriter, resolve_logdir
@@ -667,7 +665,7 @@ class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
     ) -> None:
         started = time.thread_time()
         try:
-            with _single_threaded_blas():
+            with single_threaded_blas():
                 self._write_now(step, scalars, snapshots, summary)
         finally:
             self.write_cpu_seconds += time.thread_time() - started
@@ -767,20 +765,6 @@ def fasttext_word_vectors(wv: Any, indices: npt.NDArray[np.int64]) -> npt.NDArra
             rows[row] += ngrams[buckets].sum(axis=0)
         rows[row] /= len(buckets) + 1
     return rows
-
-
-def _single_threaded_blas() -> contextlib.AbstractContextManager[Any]:
-    """Keep the insight maths on one BLAS thread while training runs (when threadpoolctl is
-    installed): OpenBLAS's extra threads spin-wait after each product and take CPU from
-    gensim's workers for a few milliseconds of speed-up."""
-    try:
-        threadpoolctl = importlib.import_module("threadpoolctl")
-    except ImportError:
-        return contextlib.nullcontext()
-    limits: contextlib.AbstractContextManager[Any] = threadpoolctl.threadpool_limits(
-        limits=1, user_api="blas"
-    )
-    return limits
 
 
 def _check_int(name: str, value: Any, *, minimum: int) -> None:

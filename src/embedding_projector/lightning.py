@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import functools
 import logging
 import os
 import threading
@@ -46,7 +47,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 import numpy as np
 from typing_extensions import override
 
-from .background import BackgroundWriter
+from .background import BackgroundWriter, single_threaded_blas
 from .errors import InvalidEmbeddingError
 from .maps import EvolutionMap, log_map
 from .writer import MAX_PROJECTOR_ROWS, ProjectorWriter
@@ -209,6 +210,42 @@ class _Item:
     labels: Any
     metadata_header: Sequence[str] | None
     images: Any = None
+    #: ``matrix`` is a :class:`_CopyBuffers` buffer, handed back once written.
+    pooled: bool = False
+
+
+class _CopyBuffers:
+    """Reusable CPU buffers for the training thread's one copy of each table.
+
+    Copying into a fresh tensor costs about five times the copy itself (a 50 MB allocation is
+    page-faulted in, then unmapped again), and that time is spent on the training thread. So
+    each tag keeps the buffer of its last written snapshot for the next one. A buffer is
+    reused only after the background thread handed it back, so a snapshot still queued is
+    never overwritten; at most one idle buffer per tag is kept, and :meth:`clear` drops them.
+    """
+
+    def __init__(self) -> None:
+        self._idle: dict[str, torch.Tensor] = {}
+        self._lock = threading.Lock()
+
+    def copy(self, tag: str, tensor: torch.Tensor, rows: int | None) -> torch.Tensor:
+        view = tensor.detach()
+        if rows is not None:
+            view = view[:rows]
+        with self._lock:
+            buffer = self._idle.pop(tag, None)
+        if buffer is None or buffer.shape != view.shape:
+            buffer = torch.empty(view.shape, dtype=torch.float32, device="cpu")
+        buffer.copy_(view)
+        return buffer
+
+    def give_back(self, tag: str, buffer: torch.Tensor) -> None:
+        with self._lock:
+            self._idle[tag] = buffer
+
+    def clear(self) -> None:
+        with self._lock:
+            self._idle.clear()
 
 
 @dataclass
@@ -374,6 +411,7 @@ class EmbeddingProjector(pl.Callback):
         self._deferred = False
         self._resolved_logdir: Path | None = None
         self._background: BackgroundWriter | None = None
+        self._buffers = _CopyBuffers()
         self._messages: list[str] = []
         self._messages_lock = threading.Lock()
         #: Seconds the training thread spent in each snapshot (gather + copy + hand-off).
@@ -414,11 +452,13 @@ class EmbeddingProjector(pl.Callback):
         state["_tables"] = []
         state["_maps"] = {}
         state["_own_summary"] = None
+        state["_buffers"] = None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._messages_lock = threading.Lock()
+        self._buffers = _CopyBuffers()
 
     @override
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
@@ -487,6 +527,7 @@ class EmbeddingProjector(pl.Callback):
         if self._own_summary is not None:
             self._own_summary.close()
             self._own_summary = None
+        self._buffers.clear()
         self._surface_messages()
 
     # -- resolution ---------------------------------------------------------------------------
@@ -607,7 +648,7 @@ class EmbeddingProjector(pl.Callback):
             for table in tables:
                 tensor = fetch(table)
                 if trainer.is_global_zero:
-                    matrix = _cpu_copy(tensor, rows)
+                    matrix = self._buffers.copy(table.tag, tensor, rows)
                     sprites = self.sprites
                     if isinstance(sprites, Mapping):
                         sprites = sprites.get(table.tag)
@@ -618,6 +659,7 @@ class EmbeddingProjector(pl.Callback):
                             self._labels_for(table.tag),
                             self.metadata_header,
                             _head(sprites, matrix.shape[0]),
+                            pooled=True,
                         )
                     )
         if probe is not None:
@@ -702,7 +744,8 @@ class EmbeddingProjector(pl.Callback):
         writer = ProjectorWriter(logdir)
         for item in items:
             try:
-                self._write_item(writer, item, step, suffix, summary)
+                with single_threaded_blas():
+                    self._write_item(writer, item, step, suffix, summary)
             except InvalidEmbeddingError as error:
                 hint = " Training may have diverged." if "NaN or Inf" in str(error) else ""
                 self._queue_message(
@@ -714,6 +757,9 @@ class EmbeddingProjector(pl.Callback):
                     f"EmbeddingProjector skipped {item.tag!r} at step {step}: "
                     f"{type(error).__name__}: {error}"
                 )
+            finally:
+                if item.pooled:
+                    self._buffers.give_back(item.tag, item.matrix)
         self.write_seconds.append(time.perf_counter() - started)
 
     def _write_item(
@@ -726,7 +772,7 @@ class EmbeddingProjector(pl.Callback):
         rows = matrix.shape[0]
         labels, header = _label_rows(item.labels, rows, item.metadata_header)
         if labels is None:
-            labels, header = [str(index) for index in range(rows)], None
+            labels, header = _row_numbers(rows), None
         writer.add_embedding(
             matrix,
             metadata=labels,
@@ -1044,14 +1090,6 @@ def _owning_units(units: list[tuple[str, nn.Module]], tables: list[_Table]) -> l
     return owners
 
 
-def _cpu_copy(tensor: torch.Tensor, rows: int | None) -> torch.Tensor:
-    """The one copy the training thread makes: a float32 CPU tensor the model cannot change."""
-    view = tensor.detach()
-    if rows is not None:
-        view = view[:rows]
-    return view.to(device="cpu", dtype=torch.float32, copy=True)
-
-
 # --------------------------------------------------------------------------- features
 
 
@@ -1198,6 +1236,12 @@ def _label_rows(
             "first max_rows are used)."
         )
     return items[:rows], header
+
+
+@functools.lru_cache(maxsize=8)
+def _row_numbers(rows: int) -> tuple[str, ...]:
+    """``"0" ... "rows - 1"``: the labels of an unlabelled table (the same at every snapshot)."""
+    return tuple(str(index) for index in range(rows))
 
 
 def _label_column(labels: Any, header: Sequence[str] | None, column: str | int) -> list[str] | None:
