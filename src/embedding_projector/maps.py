@@ -56,9 +56,10 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import re
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -626,6 +627,8 @@ _OFFSETS = (
 _LEADER_FROM = 19
 #: Padding of a highlighted label's box, pixels.
 _BOX_PAD = 3
+#: Rows measured and tested together when placing ordinary labels.
+_LABEL_BATCH = 64
 
 _Box = tuple[float, float, float, float]
 
@@ -771,14 +774,16 @@ def render_map(
     legend_box = _legend_box(face, [clean(n) for n in legend_names], area)
     placed: list[_Label] = []
     if draw_labels:
-        placed = _place_labels(frame, points, marked, label_count, face, clean, area, legend_box)
+        placed = _place_labels(
+            frame, points, marked, label_count, face, area, legend_box, (width, height)
+        )
         texts = [_short(frame.labels[label.row]) for label in placed]
         if font is None and not all(face.covers(text) for text in texts):
             # A label beyond the first candidates needs another font: choose again, with it.
             face = _map_face([heading, facts, *legend_names, *texts], None)
             legend_box = _legend_box(face, [clean(n) for n in legend_names], area)
             placed = _place_labels(
-                frame, points, marked, label_count, face, clean, area, legend_box
+                frame, points, marked, label_count, face, area, legend_box, (width, height)
             )
 
     # Geometry at _SUPERSAMPLE times the size, then box-filtered down: anti-aliased dots and
@@ -839,6 +844,13 @@ def render_map(
         draw.text((_MARGIN, 5), heading, font=title_font, fill=(0, 0, 0), anchor="la")
     facts_font = _font(face, _TEXT_PX, facts)
     facts_width = _ink_box(facts_font, facts)[2]
+    if facts_width > width - 2 * _MARGIN:  # a small picture: tighter, then cut
+        facts = facts.replace("   ", "  ")
+        if _ink_box(facts_font, facts)[2] > width - 2 * _MARGIN:
+            while len(facts) > 1 and _ink_box(facts_font, facts + "…")[2] > width - 2 * _MARGIN:
+                facts = facts[:-1]
+            facts = clean(facts.rstrip() + "…")
+        facts_width = _ink_box(facts_font, facts)[2]
     facts_x = max(_MARGIN, min(area[0], width - _MARGIN - facts_width))
     draw.text((facts_x, area[1] - 6), facts, font=facts_font, fill=_FACTS_RGB, anchor="ls")
     for label in placed:
@@ -962,6 +974,26 @@ def _draw_legend_marks(
         )
 
 
+def _marker_box(point: _FloatArray) -> _Box:
+    """The pixels a highlighted point's marker covers (with a little room)."""
+    reach = _MARK_RADIUS + _MARK_EDGE
+    x, y = float(point[0]), float(point[1])
+    return x - reach, y - reach, x + reach, y + reach
+
+
+def _overlap(a: _Box, b: _Box) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _shift_into(low: float, high: float, minimum: float, maximum: float) -> int:
+    """Whole pixels to move [low, high] by to lie within [minimum, maximum] (or start there)."""
+    if low < minimum or high - low > maximum - minimum:
+        return math.ceil(minimum - low)
+    if high > maximum:
+        return math.floor(maximum - high)
+    return 0
+
+
 def _label_rows(
     labels: list[str], marked: npt.NDArray[np.bool_], label_count: int
 ) -> list[tuple[int, str]]:
@@ -972,99 +1004,131 @@ def _label_rows(
     return rows + [(int(row), _short(labels[row])) for row in others]
 
 
+@functools.lru_cache(maxsize=8192)
+def _label_ink(face: FontFace, px: int, label: str) -> tuple[str, _Box]:
+    """A row label as drawn (shortened, characters the font lacks replaced) and its ink box
+    relative to its baseline start; cached, since the same labels come back every step."""
+    text = _drawable(_short(label), face.codepoints)
+    return text, _ink_box(_font(face, px, text), text)
+
+
 def _place_labels(
     frame: MapFrame,
     points: _FloatArray,
     marked: npt.NDArray[np.bool_],
     label_count: int,
     face: FontFace,
-    clean: Callable[[str], str],
     area: tuple[int, int, int],
     legend: _LegendBox | None,
+    image_size: tuple[int, int],
 ) -> list[_Label]:
     """Which rows get a label, and where (pixels, measured with the font they are drawn in).
 
-    Highlighted rows first (always labelled, at the least crowded of a few offsets), then up to
-    ``label_count`` others in row order, each at the first offset where its text box overlaps
-    no label placed before, no highlighted point and not the legend, and stays inside the
-    plot; rows with no free offset get none.
+    Highlighted rows first (always labelled, at the least crowded of a few offsets, slid into
+    the picture if need be), then up to ``label_count`` others in row order, each at the first
+    of four offsets where its text box overlaps no label placed before, no highlighted point
+    and not the legend, and stays inside the plot; rows with no free offset get none.
     """
     left, top, side = area
-    capacity = 2 * int(marked.sum()) + label_count + 1
-    taken = np.empty((capacity, 4))
-    used = 0
-    if legend is not None:
-        taken[0] = legend.box
-        used = 1
+    image_width, image_height = image_size
+    taken: list[_Box] = [] if legend is None else [legend.box]
     placed: list[_Label] = []
 
-    def candidate(row: int, text: str, offset: tuple[int, int], big: bool) -> _Label:
-        font = _font(face, _MARK_PX if big else _TEXT_PX, text)
-        ink_left, ink_top, ink_right, ink_bottom = _ink_box(font, text)
-        # Whole pixels: the box's edges then fall on pixel edges and stay sharp.
-        x = round(points[row, 0] + offset[0])
-        y = round(points[row, 1] - offset[1])
-        if offset[0] < 0:  # to the left of the point: the text ends there
-            x -= round(ink_right)
-        pad = _BOX_PAD if big else 0
-        return _Label(
-            row=row,
-            text=text,
-            origin=(x, y),
-            box=(x + ink_left - pad, y + ink_top - pad, x + ink_right + pad, y + ink_bottom + pad),
-            highlighted=big,
-            leader=max(abs(offset[0]), abs(offset[1])) >= _LEADER_FROM,
+    for row in np.flatnonzero(marked).tolist():
+        text, (ink_left, ink_top, ink_right, ink_bottom) = _label_ink(
+            face, _MARK_PX, frame.labels[row]
         )
-
-    def clashes(box: _Box) -> int:
-        other = taken[:used]
-        return int(
-            np.count_nonzero(
-                (box[0] < other[:, 2])
-                & (other[:, 0] < box[2])
-                & (box[1] < other[:, 3])
-                & (other[:, 1] < box[3])
-            )
-        )
-
-    width = left * 2 + side
-    for row in np.flatnonzero(marked):
-        text = clean(_short(frame.labels[row]))
         if not text.strip():
             continue
+        own = _marker_box(points[row])
         options = []
         for order, offset in enumerate(_OFFSETS):
-            label = candidate(int(row), text, offset, True)
-            x0, y0, x1, y1 = label.box
-            outside = x0 < 0 or x1 > width or y0 < top - _BOX_PAD or y1 > top + side + _MARGIN
-            options.append((clashes(label.box) + 1000 * outside, order, label))
-        best = min(options, key=lambda option: option[:2])[2]
-        taken[used] = best.box
-        used += 1
+            # Whole pixels: the box's edges then fall on pixel edges and stay sharp.
+            x = round(points[row, 0] + offset[0])
+            y = round(points[row, 1] - offset[1])
+            if offset[0] < 0:  # to the left of the point: the text ends there
+                x -= round(ink_right)
+            # Always drawn: slide it into the picture if it sticks out (a long label near an
+            # edge); it gets a leader line then.
+            pad = _BOX_PAD
+            shift_x = _shift_into(x + ink_left - pad, x + ink_right + pad, 1, image_width - 1)
+            shift_y = _shift_into(y + ink_top - pad, y + ink_bottom + pad, top, image_height - 1)
+            x, y = x + shift_x, y + shift_y
+            box = (x + ink_left - pad, y + ink_top - pad, x + ink_right + pad, y + ink_bottom + pad)
+            slid = bool(shift_x or shift_y)
+            # Fewest clashes (a slid label must not hide its own point either; the offsets
+            # keep the others clear of it); of those, one that needed no sliding, the nearest.
+            clashes = sum(_overlap(box, other) for other in taken) + (slid and _overlap(box, own))
+            leader = slid or max(abs(offset[0]), abs(offset[1])) >= _LEADER_FROM
+            label = _Label(row, text, (x, y), box, highlighted=True, leader=leader)
+            options.append((clashes, slid, order, label))
+        best = min(options, key=lambda option: option[:3])[3]
+        taken.append(best.box)
         placed.append(best)
     # Ordinary labels also keep off the highlighted points themselves.
-    for x, y in points[marked].tolist():
-        reach = _MARK_RADIUS + _MARK_EDGE
-        taken[used] = (x - reach, y - reach, x + reach, y + reach)
-        used += 1
+    taken.extend(_marker_box(point) for point in points[marked])
+
+    # Ordinary labels: greedy in row order, but vectorised: the four candidate boxes of a
+    # batch of rows are tested against everything placed at once, and after each placement
+    # only against the new box. A crowded map (every row tried) stays a few milliseconds.
+    rows = np.flatnonzero(~marked)
+    offsets = np.asarray(_OFFSETS[:4], dtype=np.float64)
     others = 0
-    for row in np.flatnonzero(~marked):
+    for start in range(0, len(rows), _LABEL_BATCH):
         if others >= label_count:
             break
-        text = clean(_short(frame.labels[row]))
-        if not text.strip():
-            continue
-        for offset in _OFFSETS[:4]:
-            label = candidate(int(row), text, offset, False)
-            x0, y0, x1, y1 = label.box
-            inside = left <= x0 and x1 <= left + side and top <= y0 and y1 <= top + side
-            if inside and not clashes(label.box):
-                taken[used] = label.box
-                used += 1
-                placed.append(label)
-                others += 1
+        batch = rows[start : start + _LABEL_BATCH]
+        measured = [_label_ink(face, _TEXT_PX, frame.labels[row]) for row in batch.tolist()]
+        ink = np.asarray([box for _, box in measured], dtype=np.float64).reshape(-1, 4)
+        x = np.rint(points[batch, :1] + offsets[:, 0])  # (rows, offsets)
+        y = np.rint(points[batch, 1:] - offsets[:, 1])
+        x = x - np.where(offsets[:, 0] < 0, np.rint(ink[:, 2:3]), 0.0)
+        boxes = np.stack(
+            [x + ink[:, :1], y + ink[:, 1:2], x + ink[:, 2:3], y + ink[:, 3:]], axis=-1
+        )  # (rows, offsets, 4)
+        free = (
+            (boxes[..., 0] >= left)
+            & (boxes[..., 2] <= left + side)
+            & (boxes[..., 1] >= top)
+            & (boxes[..., 3] <= top + side)
+        )
+        free &= np.asarray([bool(text.strip()) for text, _ in measured])[:, None]
+        for other in taken:
+            free &= ~_overlaps(boxes, other)
+        position = 0
+        while others < label_count:
+            open_rows = np.flatnonzero(free[position:].any(axis=1))
+            if not len(open_rows):
                 break
+            index = position + int(open_rows[0])
+            choice = int(np.argmax(free[index]))
+            x0, y0, x1, y1 = (float(v) for v in boxes[index, choice])
+            box = (x0, y0, x1, y1)
+            placed.append(
+                _Label(
+                    row=int(batch[index]),
+                    text=measured[index][0],
+                    origin=(float(x[index, choice]), float(y[index, choice])),
+                    box=box,
+                    highlighted=False,
+                    leader=False,
+                )
+            )
+            taken.append(box)
+            others += 1
+            position = index + 1
+            free[position:] &= ~_overlaps(boxes[position:], box)
     return placed
+
+
+def _overlaps(boxes: _FloatArray, box: _Box) -> npt.NDArray[np.bool_]:
+    """Which of ``boxes`` (..., 4) overlap ``box``."""
+    return (
+        (boxes[..., 0] < box[2])
+        & (box[0] < boxes[..., 2])
+        & (boxes[..., 1] < box[3])
+        & (box[1] < boxes[..., 3])
+    )
 
 
 def _legend(categories: list[str] | None, max_legend: int) -> list[str]:
