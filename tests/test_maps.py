@@ -303,6 +303,62 @@ def test_the_same_coordinates_land_on_the_same_pixels_at_every_step(size: tuple[
     np.testing.assert_allclose(steps[0], steps[1], atol=0.1)
 
 
+def test_labels_are_drawn_where_they_were_placed_and_do_not_overlap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rng = np.random.default_rng(17)
+    matrix, classes = clustered(rng, rows=400, classes=6)
+    labels = [f"{JAPANESE[i % len(JAPANESE)]}{i}" if i % 3 else f"word_{i}" for i in range(400)]
+    frame = EvolutionMap(max_rows=400, render=False).update(
+        matrix, labels, step=0, colors=classes, highlight=["word_0"]
+    )
+    frame = MapFrame(**{**frame.__dict__, "previous_coords": None})  # no trail lines
+    recorded: list[Any] = []
+    place = maps._place_labels
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        recorded[:] = place(*args, **kwargs)
+        return recorded[:]
+
+    legend_boxes: list[Any] = []
+    legend_box = maps._legend_box
+
+    def recording_legend(*args: Any, **kwargs: Any) -> Any:
+        legend_boxes.append(legend_box(*args, **kwargs))
+        return legend_boxes[-1]
+
+    monkeypatch.setattr(maps, "_place_labels", recording)
+    monkeypatch.setattr(maps, "_legend_box", recording_legend)
+    labelled = render_map(frame, size=(480, 480), label_count=40)
+    unlabelled = render_map(frame, size=(480, 480), draw_labels=False)
+    assert 20 <= len(recorded) <= 41 and recorded[0].highlighted
+    boxes = [label.box for label in recorded]
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]), (a, b)
+    left, top, side = maps._plot_area((480, 480))
+    for label in recorded[1:]:
+        x0, y0, x1, y1 = label.box
+        assert left <= x0 and x1 <= left + side and top <= y0 and y1 <= top + side
+    # Every pixel the labels changed lies in a placed box (leader lines aside): the boxes
+    # the placement avoided overlapping are the ones drawn.
+    inside = np.zeros(labelled.shape[:2], dtype=bool)
+    for label in recorded:
+        x0, y0, x1, y1 = (round(v) for v in label.box)
+        inside[max(y0 - 1, 0) : y1 + 2, max(x0 - 1, 0) : x1 + 2] = True
+    changed = np.abs(labelled.astype(int) - unlabelled.astype(int)).max(axis=2) > 40
+    # (Outside the plot the title and facts may change: the labels choose the font.)
+    changed[:top] = changed[top + side :] = False
+    changed[:, :left] = changed[:, left + side :] = False
+    for legend in legend_boxes:  # and the legend's text
+        x0, y0, x1, y1 = (round(v) for v in legend.box)
+        changed[y0 : y1 + 1, x0 : x1 + 1] = False
+    ys, xs = np.nonzero(changed & ~inside)
+    assert not any(label.leader for label in recorded)
+    assert len(ys) == 0, list(zip(xs.tolist(), ys.tolist(), strict=True))[:20]
+    assert (changed & inside).sum() > 500
+
+
 def test_draw_rows_limits_the_picture_not_the_scalars() -> None:
     rng = np.random.default_rng(15)
     words = [f"w{i}" for i in range(300)]

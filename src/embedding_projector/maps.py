@@ -777,9 +777,11 @@ def render_map(
         placed = _place_labels(
             frame, points, marked, label_count, face, area, legend_box, (width, height)
         )
-        texts = [_short(frame.labels[label.row]) for label in placed]
-        if font is None and not all(face.covers(text) for text in texts):
+        chosen_for = {row for row, _ in candidates}
+        later = [_short(frame.labels[p.row]) for p in placed if p.row not in chosen_for]
+        if font is None and not all(face.covers(text) for text in later):
             # A label beyond the first candidates needs another font: choose again, with it.
+            texts = [_short(frame.labels[label.row]) for label in placed]
             face = _map_face([heading, facts, *legend_names, *texts], None)
             legend_box = _legend_box(face, [clean(n) for n in legend_names], area)
             placed = _place_labels(
@@ -842,6 +844,7 @@ def render_map(
         draw.text((width / 2, 5), heading, font=title_font, fill=(0, 0, 0), anchor="ma")
     else:
         draw.text((_MARGIN, 5), heading, font=title_font, fill=(0, 0, 0), anchor="la")
+    facts = clean(facts)
     facts_font = _font(face, _TEXT_PX, facts)
     facts_width = _ink_box(facts_font, facts)[2]
     if facts_width > width - 2 * _MARGIN:  # a small picture: tighter, then cut
