@@ -71,7 +71,7 @@ from .errors import InvalidEmbeddingError
 from .fonts import FontFace, font_path, load_font, needs_shaping
 
 if TYPE_CHECKING:
-    from PIL import ImageDraw, ImageFont
+    from PIL import Image, ImageDraw, ImageFont
 
 __all__ = [
     "DEFAULT_MAP_ROWS",
@@ -701,6 +701,35 @@ def _map_face(texts: Sequence[str], font: str | None) -> FontFace:
     return face
 
 
+@functools.lru_cache(maxsize=2048)
+def _text_mask(font: ImageFont.FreeTypeFont, text: str) -> tuple[Image.Image, int, int] | None:
+    """The text's anti-aliased coverage as an "L" image, and where its corner sits relative
+    to the baseline start; ``None`` for text without ink. Cached: the same labels are drawn at
+    every step, and pasting a stored mask costs a tenth of rasterising the text again."""
+    from PIL import Image, ImageDraw
+
+    left, top, right, bottom = (int(v) for v in font.getbbox(text, anchor="ls"))
+    if right <= left or bottom <= top:
+        return None
+    mask = Image.new("L", (right - left, bottom - top), 0)
+    ImageDraw.Draw(mask).text((-left, -top), text, font=font, fill=255, anchor="ls")
+    return mask, left, top
+
+
+def _draw_text(
+    image: Image.Image,
+    origin: tuple[float, float],
+    text: str,
+    font: ImageFont.FreeTypeFont,
+    colour: tuple[int, int, int],
+) -> None:
+    """``text`` with its baseline starting at ``origin`` (rounded to whole pixels)."""
+    drawn = _text_mask(font, text)
+    if drawn is not None:
+        mask, left, top = drawn
+        image.paste(colour, (round(origin[0]) + left, round(origin[1]) + top), mask)
+
+
 @dataclass(frozen=True)
 class _Label:
     row: int
@@ -836,14 +865,12 @@ def render_map(
     image = canvas.reduce(scale)
     # Text last, at the final size: FreeType anti-aliases and hints it better than a
     # downscaled picture of bigger text would look.
-    draw = ImageDraw.Draw(image)
-    title_font = _font(face, _TITLE_PX, heading)
     heading = clean(heading)
+    title_font = _font(face, _TITLE_PX, heading)
     heading_width = _ink_box(title_font, heading)[2]
-    if heading_width <= width - 2 * _MARGIN:
-        draw.text((width / 2, 5), heading, font=title_font, fill=(0, 0, 0), anchor="ma")
-    else:
-        draw.text((_MARGIN, 5), heading, font=title_font, fill=(0, 0, 0), anchor="la")
+    ascent = title_font.getmetrics()[0]
+    heading_x = (width - heading_width) / 2 if heading_width <= width - 2 * _MARGIN else _MARGIN
+    _draw_text(image, (heading_x, 5 + ascent), heading, title_font, (0, 0, 0))
     facts = clean(facts)
     facts_font = _font(face, _TEXT_PX, facts)
     facts_width = _ink_box(facts_font, facts)[2]
@@ -855,19 +882,14 @@ def render_map(
             facts = clean(facts.rstrip() + "…")
         facts_width = _ink_box(facts_font, facts)[2]
     facts_x = max(_MARGIN, min(area[0], width - _MARGIN - facts_width))
-    draw.text((facts_x, area[1] - 6), facts, font=facts_font, fill=_FACTS_RGB, anchor="ls")
+    _draw_text(image, (facts_x, area[1] - 6), facts, facts_font, _FACTS_RGB)
     for label in placed:
         size_px = _MARK_PX if label.highlighted else _TEXT_PX
-        draw.text(
-            label.origin,
-            label.text,
-            font=_font(face, size_px, label.text),
-            fill=(0, 0, 0) if label.highlighted else _LABEL_RGB,
-            anchor="ls",
-        )
+        colour = (0, 0, 0) if label.highlighted else _LABEL_RGB
+        _draw_text(image, label.origin, label.text, _font(face, size_px, label.text), colour)
     if legend_box is not None:
-        for name, (x, y) in zip(legend_box.names, legend_box.text_origins, strict=True):
-            draw.text((x, y), name, font=_font(face, _TEXT_PX, name), fill=(0, 0, 0), anchor="lm")
+        for name, origin in zip(legend_box.names, legend_box.text_origins, strict=True):
+            _draw_text(image, origin, name, _font(face, _TEXT_PX, name), (0, 0, 0))
     return np.array(image, dtype=np.uint8)
 
 
@@ -925,7 +947,7 @@ def _point_colours(
 class _LegendBox:
     box: _Box
     names: list[str]
-    #: dot centres and text origins (left, vertical middle), pixels.
+    #: dot centres and where the names' baselines start, pixels.
     dots: list[tuple[float, float]]
     text_origins: list[tuple[float, float]]
 
@@ -951,11 +973,14 @@ def _legend_box(face: FontFace, names: list[str], area: tuple[int, int, int]) ->
     rows = [y0 + _LEGEND_PAD + _LEGEND_ROW * (i + 0.5) - 2 for i in range(len(names))]
     dot_x = x0 + _LEGEND_PAD + _LEGEND_DOT
     text_x = dot_x + _LEGEND_DOT + _LEGEND_GAP
+    # Names centred on their dots: the baseline sits half the line's extent below the middle.
+    ascent, descent = _font(face, _TEXT_PX, "").getmetrics()
+    below = (ascent - descent) / 2
     return _LegendBox(
         box=(x0, y0, x1, y0 + box_height),
         names=names,
         dots=[(dot_x, y) for y in rows],
-        text_origins=[(text_x, y) for y in rows],
+        text_origins=[(text_x, y + below) for y in rows],
     )
 
 
