@@ -663,8 +663,9 @@ def _to_pixels(
 ) -> _FloatArray:
     """Data coordinates to continuous pixel positions (y down) in the plot area."""
     left, top, side = area
-    x = left + (coords[:, 0] - xlim[0]) / (xlim[1] - xlim[0]) * side
-    y = top + (ylim[1] - coords[:, 1]) / (ylim[1] - ylim[0]) * side
+    width, height = (xlim[1] - xlim[0]) or 1.0, (ylim[1] - ylim[0]) or 1.0  # empty limits
+    x = left + (coords[:, 0] - xlim[0]) / width * side
+    y = top + (ylim[1] - coords[:, 1]) / height * side
     return np.stack([x, y], axis=1)
 
 
