@@ -148,7 +148,7 @@ def run_demo(
         "             words/neighbor_overlap_at_10 -> 1 when the embedding has stopped moving.",
         "  TEXT       words/neighbors: the probe words' nearest neighbours at every epoch.",
         "  IMAGES     words/map: each epoch aligned onto the last, same axes - move the step",
-        "             slider to watch the words settle (needs matplotlib: the 'plots' extra).",
+        "             slider to watch the words settle.",
     ]
     print("\n".join(lines), file=out, flush=True)
     return 0

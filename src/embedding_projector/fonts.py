@@ -25,8 +25,8 @@ Example:
     >>> face = font_for_text("東京")
     >>> face.covers("東京")  # doctest: +SKIP
     True
-    >>> from matplotlib.font_manager import FontProperties
-    >>> props = FontProperties(fname=font_path("東京"))  # usable by matplotlib and Pillow
+    >>> from PIL import ImageFont
+    >>> pil_font = ImageFont.truetype(font_path("東京"), 12)  # or matplotlib's FontProperties
 """
 
 from __future__ import annotations
@@ -200,10 +200,9 @@ def drawable_characters(text: str) -> Iterator[str]:
 def _cmap(path: str, index: int) -> frozenset[int]:
     try:
         tt_lib: Any = importlib.import_module("fontTools.ttLib")
-    except ImportError as error:  # pragma: no cover - fontTools ships with matplotlib
+    except ImportError as error:  # pragma: no cover - fontTools is a dependency
         raise ImportError(
-            "Checking which characters a font covers needs fontTools: `pip install fonttools` "
-            "(it comes with matplotlib: `pip install embedding-projector[plots]`)."
+            "Checking which characters a font covers needs fontTools: `pip install fonttools`."
         ) from error
     try:
         with open(path, "rb") as handle:  # ours, so it is closed even if parsing fails
@@ -651,7 +650,7 @@ def font_for_text(text: str = "", font: FontLike | None = None, *, warn: bool = 
 
 
 def font_path(text: Iterable[str] | str = "", font: FontLike | None = None) -> str:
-    """A font file that both Pillow and matplotlib (``FontProperties(fname=...)``) can use.
+    """A font file for Pillow (and matplotlib's ``FontProperties(fname=...)``).
 
     Both load face 0 of a collection, so the font returned here is one whose first face
     draws ``text`` (all labels of a plot, say) best.
@@ -664,8 +663,8 @@ def font_path(text: Iterable[str] | str = "", font: FontLike | None = None) -> s
         FileNotFoundError: ``font`` does not exist, or no font is installed at all.
 
     Example:
-        >>> from matplotlib.font_manager import FontProperties
-        >>> FontProperties(fname=font_path(["東京", "서울"])).get_file() is not None
+        >>> from PIL import ImageFont
+        >>> ImageFont.truetype(font_path(["東京", "서울"]), 12).getbbox("東京")[2] > 0
         True
     """
     joined = text if isinstance(text, str) else "".join(text)

@@ -193,8 +193,7 @@ class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
         insight: log drift, neighbour overlap and neighbour tables.
         insight_max_rows: drift and overlap use at most this many (most frequent) rows.
         maps: log an aligned 2-D map per snapshot (IMAGES tab ``<tag>/map``; each snapshot
-            rotated onto the previous one, one fixed basis, identical axes; needs the
-            ``plots`` extra, without it only the scalars are logged).
+            rotated onto the previous one, one fixed basis, identical axes).
         map_rows: words drawn on the map (probe words always).
         map_size: (width, height) of the map images in pixels.
         max_pending: snapshots that may wait for the background writer before training waits.

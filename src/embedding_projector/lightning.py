@@ -295,7 +295,7 @@ class EmbeddingProjector(pl.Callback):
         features: a :class:`FeatureProbe` (or a tuple ``(inputs, labels[, images])``).
         logdir: write here instead of the logger's run directory.
         maps: log an aligned 2-D map of every table and of the features at each snapshot
-            (IMAGES tab ``<tag>/map``; needs matplotlib, the ``plots`` extra). Features are
+            (IMAGES tab ``<tag>/map``, drawn with Pillow). Features are
             coloured by their label column (``color_column``).
         stability: log ``<tag>/drift``, ``<tag>/neighbor_overlap_at_<k>`` and, for features
             with labels, ``<tag>/separation`` (SCALARS tab).

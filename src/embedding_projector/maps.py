@@ -75,7 +75,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MAP_ROWS",
-    "PLOTS_INSTALL_HINT",
     "EvolutionMap",
     "MapFrame",
     "log_map",
@@ -87,9 +86,6 @@ logger = logging.getLogger(__name__)
 
 #: Rows drawn and used for the scalars unless told otherwise (rendering ~10 ms).
 DEFAULT_MAP_ROWS = 500
-#: The ``plots`` extra (matplotlib). Maps no longer need it (they are drawn with Pillow); kept
-#: because other modules and users import the name.
-PLOTS_INSTALL_HINT = 'pip install "embedding-projector[plots]"'
 
 _FloatArray = npt.NDArray[np.float64]
 _OTHER = "other"
