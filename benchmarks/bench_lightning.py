@@ -1,11 +1,12 @@
 """How much does EmbeddingProjector slow down training? Epoch times with and without it.
 
-A model with a 50,000 x 256 embedding trains for a few epochs of a few seconds each, three ways
+A model with a 50,000 x 256 embedding trains for a few epochs of a few seconds each, four ways
 in one process, interleaved so that background load hits all of them alike:
 
 * ``baseline``: no callback;
-* ``callback``: ``EmbeddingProjector`` as shipped (copy on the training thread, write on a
-  background thread);
+* ``callback``: ``EmbeddingProjector`` as shipped (copy on the training thread, write, aligned
+  map and stability scalars on a background thread);
+* ``callback, no maps``: the same with ``maps=False, stability=False`` (snapshots only);
 * ``synchronous``: the same callback writing on the training thread (what a hand-written
   ``logger.experiment.add_embedding`` in ``on_train_epoch_end`` costs, but with our writer).
 
@@ -34,6 +35,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from embedding_projector.lightning import EmbeddingProjector
+
+MODES = ("baseline", "callback", "callback, no maps", "synchronous")
 
 
 class BagOfTokens(pl.LightningModule):
@@ -81,11 +84,12 @@ def run(
     callbacks: list[Any] = []
     projector = None
     if mode != "baseline":
+        with_maps = mode != "callback, no maps"
         projector = EmbeddingProjector(
-            logdir=logdir / mode,
+            logdir=logdir / mode.replace(",", "").replace(" ", "-"),
             synchronous=mode == "synchronous",
-            maps=not args.no_maps,
-            stability=not args.no_maps,
+            maps=with_maps,
+            stability=with_maps,
         )
         callbacks.append(projector)
     callbacks.append(timer)
@@ -115,7 +119,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one repeat")
     parser.add_argument(
-        "--no-maps", action="store_true", help="snapshots only: no aligned maps, no stability"
+        "--modes",
+        nargs="+",
+        choices=MODES,
+        default=list(MODES),
+        help="what to compare (baseline is always run)",
     )
     args = parser.parse_args(argv)
     if args.quick:
@@ -129,10 +137,11 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
 
-    epochs: dict[str, list[float]] = {"baseline": [], "callback": [], "synchronous": []}
-    cpu: dict[str, list[float]] = {mode: [] for mode in epochs}
-    blocking: dict[str, list[float]] = {"callback": [], "synchronous": []}
-    writing: dict[str, list[float]] = {"callback": [], "synchronous": []}
+    modes = ["baseline", *(mode for mode in MODES if mode in args.modes and mode != "baseline")]
+    epochs: dict[str, list[float]] = {mode: [] for mode in modes}
+    cpu: dict[str, list[float]] = {mode: [] for mode in modes}
+    blocking: dict[str, list[float]] = {mode: [] for mode in modes if mode != "baseline"}
+    writing: dict[str, list[float]] = {mode: [] for mode in modes if mode != "baseline"}
     with tempfile.TemporaryDirectory() as tmp:
         for repeat in range(args.repeats):
             for mode in epochs:

@@ -316,7 +316,7 @@ class EvolutionMap:
         # float32 table that the callbacks hand over every epoch.
         array = _as_matrix(matrix, convert=False)
         rows, dim = array.shape
-        label_list = None if labels is None else [str(label) for label in labels]
+        label_list = None if labels is None else list(map(str, labels))
         if label_list is not None and len(label_list) != rows:
             raise InvalidEmbeddingError(f"labels has {len(label_list)} entries for {rows} rows.")
         if colors is not None and len(colors) != rows:
