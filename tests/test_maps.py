@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from embedding_projector import maps
+from embedding_projector import insight, maps
 from embedding_projector.errors import InvalidEmbeddingError
 from embedding_projector.fonts import font_path, load_font
 from embedding_projector.maps import EvolutionMap, MapFrame, log_map, render_map, silhouette
@@ -202,6 +202,43 @@ def test_scalars_are_named_like_the_callbacks_log_them() -> None:
 
 
 # -- validation ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", [(500, 64), (20, 64), (5, 1), (3, 5)])
+def test_top_two_directions_are_the_leading_singular_vectors(shape: tuple[int, int]) -> None:
+    rng = np.random.default_rng(2)
+    matrix = rng.normal(size=shape) * np.linspace(3.0, 1.0, shape[1])
+    basis, captured = maps._top_two_directions(matrix)
+    _, values, vt = np.linalg.svd(matrix, full_matrices=False)
+    shown = min(2, len(values))
+    assert captured == pytest.approx(float(np.sum(values[:shown] ** 2)))
+    # The same directions up to sign; unused columns stay zero.
+    np.testing.assert_allclose(np.abs(basis[:, :shown].T @ vt[:shown].T), np.eye(shown), atol=1e-8)
+    assert not basis[:, shown:].any()
+
+
+def test_scalars_match_insight_step_by_step_while_rows_come_and_go() -> None:
+    """Neighbour sets are carried over between steps; the numbers must not change."""
+    rng = np.random.default_rng(5)
+    words = [f"w{i}" for i in range(80)]
+    matrix = rng.normal(size=(80, 12))
+    evolution = EvolutionMap(max_rows=60, neighbors_k=5, render=False)
+    previous: tuple[list[str], np.ndarray] | None = None
+    for step, keep in enumerate([80, 80, 80, 70, 70, 80]):
+        matrix = matrix + 0.3 * rng.normal(size=matrix.shape)
+        order = rng.permutation(80)[:keep] if keep < 80 else np.arange(80)
+        frame = evolution.update(matrix[order], [words[i] for i in order], step=step)
+        rows = {word: matrix[i] for i, word in enumerate(words) if i in set(order.tolist())}
+        sample = [word for word in words[:60] if word in rows]
+        if previous is not None:
+            shared = [word for word in previous[0] if word in rows]
+            before = np.array([previous[1][previous[0].index(word)] for word in shared])
+            after = np.array([rows[word] for word in shared])
+            assert frame.neighbor_overlap == pytest.approx(
+                insight.neighbor_overlap(before, after, 5, max_rows=None)
+            )
+            assert frame.drift == pytest.approx(insight.drift(before, after, max_rows=None))
+        previous = (sample, np.array([rows[word] for word in sample]))
 
 
 @pytest.mark.parametrize(

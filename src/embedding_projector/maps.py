@@ -268,6 +268,8 @@ class EvolutionMap:
         #: Previous step: keys, raw rows, aligned centred unit rows.
         self._prev_keys: list[str] = []
         self._prev_raw: _FloatArray | None = None
+        #: Neighbour sets of all of the previous step's rows (when computed on all of them).
+        self._prev_neighbors: npt.NDArray[np.int64] | None = None
         self._prev_aligned: _FloatArray | None = None
         self._basis_steps: list[int] = []
         self._row_key_cache: (
@@ -364,11 +366,26 @@ class EvolutionMap:
             previous_coords[cur_index] = before[prev_index] / (radius if radius > 0 else 1.0)
 
         drift = overlap = separation = None
+        neighbors = None
         if self.scalars:
             if self._prev_raw is not None and len(cur_index) >= 2:
                 before, after = self._prev_raw[prev_index], raw[cur_index]
                 drift = insight.drift(before, after, max_rows=None)
-                overlap = insight.neighbor_overlap(before, after, self.neighbors_k, max_rows=None)
+                # The same rows as last time (the usual case): last step's neighbour sets are
+                # this step's "before"; the search is the quadratic part.
+                same_rows = len(cur_index) == len(present) == len(self._prev_keys) and bool(
+                    np.array_equal(prev_index, cur_index)
+                    and np.array_equal(cur_index, np.arange(len(present)))
+                )
+                previous_sets = self._prev_neighbors if same_rows else None
+                if previous_sets is None:
+                    previous_sets = insight.nearest_neighbor_sets(
+                        before, self.neighbors_k, max_rows=None
+                    )
+                current_sets = insight.nearest_neighbor_sets(after, self.neighbors_k, max_rows=None)
+                overlap = insight.overlap_of_neighbor_sets(previous_sets, current_sets)
+                if len(cur_index) == len(present):
+                    neighbors = current_sets
             if categories is not None:
                 separation = silhouette(raw, categories)
 
@@ -390,6 +407,7 @@ class EvolutionMap:
         )
         self._prev_keys, self._prev_raw = present, raw
         self._prev_aligned = aligned
+        self._prev_neighbors = neighbors
         if self.render:
             image = render_map(
                 frame,
