@@ -75,6 +75,40 @@ def test_multi_column_metadata_has_a_header_and_aligned_rows(shared_tensorboard,
             assert row[0] == f"w{i}" and row[1] == str(i)
 
 
+def test_prepared_metadata_serves_the_same_labels_at_every_step(shared_tensorboard, shared_run):
+    run_dir, run = shared_run()
+    rows_in = [[f"w{i}", i, "" if i % 4 == 0 else f"q\t{i}"] for i in range(30)]
+    rows_in[4] = ["", "", ""]
+    prepared = ep.prepare_metadata(rows_in, ["word", "rank", "query"])
+    writer = ep.ProjectorWriter(run_dir)
+    snaps = [
+        writer.add_embedding(RNG.random((30, 4)), prepared, global_step=step, tag="words")
+        for step in (1, 2)
+    ]
+    header_in = ["word", "rank", "query"]
+    direct = writer.add_embedding(
+        RNG.random((30, 4)), rows_in, global_step=3, tag="words", metadata_header=header_in
+    )
+    shared_tensorboard.wait_for_run(run)
+    texts = [shared_tensorboard.metadata(run, snap.tensor_name) for snap in [*snaps, direct]]
+    assert texts[0] == texts[1] == texts[2]  # the same bytes as labels given directly
+    header, rows = parse_metadata(texts[0])
+    assert header == ["word", "rank", "query"] and len(rows) == 30
+    assert rows[7] == ["w7", "7", "q\\t7"] and rows[4][0] == "(empty)"
+
+
+def test_prepared_metadata_for_other_rows_is_refused_before_writing(tmp_path):
+    prepared = ep.prepare_metadata(["a", "b", "c"])
+    writer = ep.ProjectorWriter(tmp_path)
+    with pytest.raises(InvalidEmbeddingError, match="prepared metadata has 3 labels but mat has 4"):
+        writer.add_embedding(RNG.random((4, 2)), prepared)
+    with pytest.raises(InvalidEmbeddingError, match="metadata_header goes to prepare_metadata"):
+        writer.add_embedding(RNG.random((3, 2)), prepared, metadata_header=["word"])
+    with pytest.raises(InvalidEmbeddingError, match="list of labels"):
+        ep.prepare_metadata(42)  # type: ignore[arg-type]
+    assert projector_files(tmp_path) == []
+
+
 def test_coexists_with_tensorboardx_in_one_run(shared_tensorboard, shared_run):
     from tensorboardX import SummaryWriter
 

@@ -28,10 +28,12 @@ from .glyphs import glyph_images
 from .writer import (
     MAX_PROJECTOR_ROWS,
     MAX_SPRITE_SIDE,
+    PreparedMetadata,
     ProjectorWriter,
     Snapshot,
     add_embedding,
     escape_label,
+    prepare_metadata,
 )
 
 __version__ = "0.1.0"
@@ -44,6 +46,7 @@ __all__ = [
     "ExportSummary",
     "InvalidEmbeddingError",
     "MissingGlyphWarning",
+    "PreparedMetadata",
     "ProjectorWriter",
     "Snapshot",
     "SnapshotWriteError",
@@ -53,4 +56,5 @@ __all__ = [
     "escape_label",
     "export_embeddings",
     "glyph_images",
+    "prepare_metadata",
 ]

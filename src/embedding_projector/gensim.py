@@ -93,7 +93,7 @@ from . import insight as _insight
 from .background import BackgroundWriter, single_threaded_blas
 from .maps import EvolutionMap, log_map
 from .selection import select_keys
-from .writer import ProjectorWriter, resolve_logdir
+from .writer import PreparedMetadata, ProjectorWriter, prepare_metadata, resolve_logdir
 
 __all__ = [
     "DEFAULT_LIMIT",
@@ -164,6 +164,9 @@ class _Target:
     metadata: list[list[str]]
     header: list[str]
     probes: list[int] = field(default_factory=list)
+    #: ``metadata`` escaped and encoded by the writer thread's first snapshot, then reused
+    #: (the rows and their words and counts do not change while the target lives).
+    prepared: PreparedMetadata | None = None
 
 
 class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
@@ -686,11 +689,12 @@ class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
                     from .glyphs import glyph_images
 
                     images = self._sprites[target.tag] = glyph_images(target.labels)
+            if target.prepared is None:
+                target.prepared = prepare_metadata(target.metadata, target.header)
             self._projector.add_embedding(
                 rows,
-                metadata=target.metadata,
+                metadata=target.prepared,
                 label_img=images,
-                metadata_header=target.header,
                 global_step=step,
                 tag=target.tag,
             )
