@@ -335,6 +335,29 @@ def test_failing_labels_callable_warns_and_writes_indices(tmp_path: Path) -> Non
     assert (tmp_path / entry.metadata_path).read_text().split() == [str(i) for i in range(8)]
 
 
+def test_labels_that_change_between_snapshots_are_written_as_they_are_then(
+    shared_tensorboard: TensorBoard, shared_run: Callable[[], tuple[Path, str]]
+) -> None:
+    """Encoded labels are reused only while they stay equal; a vocabulary list edited in
+    place between epochs must show up too."""
+    vocabulary = [f"w{i}" for i in range(8)]
+
+    class Rename(pl.Callback):  # type: ignore[misc]
+        def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
+            vocabulary[3] = f"renamed-at-epoch-{trainer.current_epoch}"
+
+    logger, run = tb_logger(shared_tensorboard, shared_run)
+    callback = EmbeddingProjector(
+        modules=["positions"], labels=vocabulary, maps=False, stability=False
+    )
+    make_trainer([Rename(), callback], logger, max_epochs=3).fit(TinyLM(), token_data())
+    names = [f"positions:{step:09d} epoch {epoch}" for epoch, step in ((0, 4), (1, 8), (2, 12))]
+    wait_names(shared_tensorboard, run, names)
+    for epoch, name in enumerate(names):
+        _, rows = parse_metadata(shared_tensorboard.metadata(run, name))
+        assert rows[3] == [f"renamed-at-epoch-{epoch}"] and rows[4] == ["w4"]
+
+
 def test_rows_with_header_and_one_list_for_all(tmp_path: Path) -> None:
     callback = EmbeddingProjector(
         modules=["tokens"],

@@ -50,7 +50,7 @@ from typing_extensions import override
 from .background import BackgroundWriter, single_threaded_blas
 from .errors import InvalidEmbeddingError
 from .maps import EvolutionMap, log_map
-from .writer import MAX_PROJECTOR_ROWS, ProjectorWriter
+from .writer import MAX_PROJECTOR_ROWS, PreparedMetadata, ProjectorWriter, prepare_metadata
 
 try:
     import torch
@@ -404,6 +404,8 @@ class EmbeddingProjector(pl.Callback):
         self.color_column = color_column
         #: Per tag: the aligned map state (background thread only).
         self._maps: dict[str, EvolutionMap] = {}
+        #: Per tag: the last labels and their encoded form (background thread only).
+        self._prepared: dict[str, tuple[Any, Any, PreparedMetadata]] = {}
         #: A tensorboardX writer of our own when the trainer has no TensorBoardLogger.
         self._own_summary: Any = None
         self._policy = _Policy(every_n_epochs, step)
@@ -451,6 +453,7 @@ class EmbeddingProjector(pl.Callback):
         state["_messages_lock"] = None
         state["_tables"] = []
         state["_maps"] = {}
+        state["_prepared"] = {}
         state["_own_summary"] = None
         state["_buffers"] = None
         return state
@@ -656,7 +659,7 @@ class EmbeddingProjector(pl.Callback):
                         _Item(
                             table.tag,
                             matrix,
-                            self._labels_for(table.tag),
+                            _copy_of(self._labels_for(table.tag)),
                             self.metadata_header,
                             _head(sprites, matrix.shape[0]),
                             pooled=True,
@@ -775,11 +778,10 @@ class EmbeddingProjector(pl.Callback):
             labels, header = _row_numbers(rows), None
         writer.add_embedding(
             matrix,
-            metadata=labels,
+            metadata=self._prepared_labels(item.tag, labels, header),
             label_img=item.images,
             global_step=step,
             tag=item.tag,
-            metadata_header=header,
             name_suffix=suffix,
         )
         if self.maps or self.stability:
@@ -791,6 +793,21 @@ class EmbeddingProjector(pl.Callback):
                     f"EmbeddingProjector wrote {item.tag!r} at step {step} but skipped its map "
                     f"and stability scalars: {type(error).__name__}: {error}"
                 )
+
+    def _prepared_labels(
+        self, tag: str, labels: Sequence[Any], header: Sequence[str] | None
+    ) -> PreparedMetadata:
+        """The writer's encoded labels for ``tag``, reused while the labels stay equal.
+
+        Comparing with last snapshot's labels is a C loop; escaping and encoding them again
+        is Python per row, on the thread that shares the GIL with training.
+        """
+        cached = self._prepared.get(tag)
+        if cached is not None and cached[0] == labels and cached[1] == header:
+            return cached[2]
+        prepared = prepare_metadata(labels, header)
+        self._prepared[tag] = (labels, header, prepared)
+        return prepared
 
     def _log_map(
         self,
@@ -1212,6 +1229,20 @@ def _label_count(labels: Any) -> int | None:
         return len(labels)
     except TypeError:
         return None
+
+
+def _copy_of(labels: Any) -> Any:
+    """A shallow copy taken on the training thread: the writer thread reads the labels later,
+    after the next epoch may have edited the caller's list in place."""
+    if isinstance(labels, torch.Tensor):
+        return labels.detach().clone()
+    if isinstance(labels, np.ndarray):
+        return labels.copy()
+    if isinstance(labels, Mapping):
+        return {key: _copy_of(column) for key, column in labels.items()}
+    if isinstance(labels, (list, tuple)):
+        return list(labels)
+    return labels
 
 
 def _head(values: Any, count: int) -> Any:
