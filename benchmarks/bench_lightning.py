@@ -142,11 +142,16 @@ def main(argv: list[str] | None = None) -> int:
     cpu: dict[str, list[float]] = {mode: [] for mode in modes}
     blocking: dict[str, list[float]] = {mode: [] for mode in modes if mode != "baseline"}
     writing: dict[str, list[float]] = {mode: [] for mode in modes if mode != "baseline"}
+    #: Per mode: its median epoch over the baseline's median epoch in the same round.
+    paired: dict[str, list[float]] = {mode: [] for mode in modes}
     with tempfile.TemporaryDirectory() as tmp:
         for repeat in range(args.repeats):
             for mode in epochs:
                 # A fresh directory per run: steps already on disk are (rightly) not rewritten.
                 times, cpu_times, blocked, written = run(mode, args, Path(tmp) / str(repeat))
+                if mode == "baseline":
+                    round_base = statistics.median(times)
+                paired[mode].append(statistics.median(times) / round_base - 1)
                 epochs[mode].extend(times)
                 cpu[mode].extend(cpu_times)
                 if mode in blocking:
@@ -163,10 +168,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     print()
     print(
-        "| mode | epoch wall, median (s) | overhead | fastest epoch (s) | overhead "
-        "| epoch CPU (s) | CPU overhead | blocking per snapshot (ms) | write per snapshot (ms) |"
+        "| mode | epoch wall, median (s) | overhead | paired overhead, median (range) "
+        "| fastest epoch (s) | overhead | epoch CPU (s) | CPU overhead "
+        "| blocking per snapshot (ms) | write per snapshot (ms) |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for mode, times in epochs.items():
         median, fastest = statistics.median(times), min(times)
         median_cpu = statistics.median(cpu[mode])
@@ -174,8 +180,16 @@ def main(argv: list[str] | None = None) -> int:
         overhead = "-" if is_base else f"{(median / base - 1) * 100:+.1f}%"
         fastest_overhead = "-" if is_base else f"{(fastest / base_fastest - 1) * 100:+.1f}%"
         cpu_overhead = "-" if is_base else f"{(median_cpu / base_cpu - 1) * 100:+.1f}%"
+        pairs = paired[mode]
+        paired_overhead = (
+            "-"
+            if is_base
+            else f"{statistics.median(pairs) * 100:+.1f}% "
+            f"({min(pairs) * 100:+.1f}% .. {max(pairs) * 100:+.1f}%)"
+        )
         print(
-            f"| {mode} | {median:.3f} | {overhead} | {fastest:.3f} | {fastest_overhead} "
+            f"| {mode} | {median:.3f} | {overhead} | {paired_overhead} "
+            f"| {fastest:.3f} | {fastest_overhead} "
             f"| {median_cpu:.3f} | {cpu_overhead} | {_ms(blocking.get(mode))} "
             f"| {_ms(writing.get(mode))} |"
         )
@@ -185,7 +199,11 @@ def main(argv: list[str] | None = None) -> int:
         f"Baseline epochs alone ranged {low:.3f}-{high:.3f} s ({(high - low) / base * 100:.0f}% "
         "of the median): wall-clock differences smaller than that are noise on this machine."
     )
-    print("Fastest epoch: the least disturbed by other load; CPU: process CPU time, all threads.")
+    print(
+        "Paired: each round runs every mode once; its overhead is against that round's baseline "
+        "(slow drift in machine load cancels). Fastest epoch: the least disturbed by other load."
+    )
+    print("CPU: process CPU time, all threads.")
     print("blocking: training-thread time inside a snapshot (synchronous: includes the write);")
     print("write: the writer's time per snapshot (on the background thread unless synchronous).")
     return 0
