@@ -136,3 +136,90 @@ def test_gensim_callback_on_a_full_disk_warns_and_training_goes_on(small_filesys
     for entry in read_config(run / "projector_config.pbtxt").embeddings:
         rows, cols = entry.tensor_shape
         assert (run / entry.tensor_path).stat().st_size == rows * cols * 4
+
+
+# -- O_DIRECT for big tensors -------------------------------------------------------------------
+
+BIG_ROWS = 8219  # 8219 x 256 float32 = 8.4 MB: above the O_DIRECT threshold, not block-aligned
+
+
+def direct_capable(path: Path) -> bool:
+    probe = np.zeros(writer_module.DIRECT_WRITE_MIN_BYTES // 4, dtype=np.float32)
+    target = path / "probe"
+    target.touch()
+    return writer_module._write_direct(str(target), probe) > 0
+
+
+def test_big_tensors_bypass_the_page_cache_and_keep_every_byte(tmp_path):
+    if not direct_capable(tmp_path):
+        pytest.skip(f"{tmp_path} does not take O_DIRECT writes")
+    matrix = RNG.standard_normal((BIG_ROWS, 256)).astype(np.float32)
+    assert matrix.nbytes >= writer_module.DIRECT_WRITE_MIN_BYTES and matrix.nbytes % 4096
+    snap = ep.add_embedding(tmp_path / "run", matrix, global_step=1)
+    np.testing.assert_array_equal(np.fromfile(snap.tensor_path, dtype="<f4"), matrix.ravel())
+
+
+@pytest.mark.parametrize("refused_at", ["open", "write"])
+def test_a_file_system_refusing_o_direct_gets_a_buffered_write(tmp_path, monkeypatch, refused_at):
+    direct = getattr(os, "O_DIRECT", 0)
+    if not direct:
+        pytest.skip("no O_DIRECT on this platform")
+    real_open, real_write = os.open, os.write
+    direct_fds: set[int] = set()
+
+    def fake_open(path, flags, *args, **kwargs):
+        if flags & direct and refused_at == "open":
+            raise OSError(errno.EINVAL, "Invalid argument")
+        fd = real_open(path, flags, *args, **kwargs)
+        if flags & direct:
+            direct_fds.add(fd)
+        return fd
+
+    writes = {"direct": 0}
+
+    def fake_write(fd, data):
+        if fd in direct_fds:
+            writes["direct"] += 1
+            if writes["direct"] == 2:  # the second chunk: part of the file is already there
+                raise OSError(errno.EINVAL, "Invalid argument")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "open", fake_open)
+    monkeypatch.setattr(os, "write", fake_write)
+    matrix = RNG.standard_normal((BIG_ROWS * 2, 256)).astype(np.float32)  # two 8 MiB chunks
+    snap = ep.add_embedding(tmp_path / "run", matrix, global_step=1)
+    monkeypatch.undo()
+    np.testing.assert_array_equal(np.fromfile(snap.tensor_path, dtype="<f4"), matrix.ravel())
+    leftovers = [p.name for p in snap.directory.iterdir() if p.name.startswith(".tmp")]
+    assert leftovers == []
+
+
+def test_a_full_disk_during_a_direct_write_is_a_clear_error(tmp_path, monkeypatch):
+    direct = getattr(os, "O_DIRECT", 0)
+    if not direct or not direct_capable(tmp_path):
+        pytest.skip(f"{tmp_path} does not take O_DIRECT writes")
+    logdir = tmp_path / "run"
+    writer = ep.ProjectorWriter(logdir)
+    writer.add_embedding(RNG.random((10, 4)))
+    before = tree_digest(logdir)
+    real_open, real_write = os.open, os.write
+    direct_fds: set[int] = set()
+
+    def fake_open(path, flags, *args, **kwargs):
+        fd = real_open(path, flags, *args, **kwargs)
+        if flags & direct:
+            direct_fds.add(fd)
+        return fd
+
+    def fake_write(fd, data):
+        if fd in direct_fds:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "open", fake_open)
+    monkeypatch.setattr(os, "write", fake_write)
+    with pytest.raises(SnapshotWriteError, match="No space left on device") as info:
+        writer.add_embedding(RNG.standard_normal((BIG_ROWS, 256)), global_step=1)
+    monkeypatch.undo()
+    assert info.value.errno == errno.ENOSPC
+    assert tree_digest(logdir) == before
