@@ -155,7 +155,7 @@ def test_big_tensors_bypass_the_page_cache_and_keep_every_byte(tmp_path):
         pytest.skip(f"{tmp_path} does not take O_DIRECT writes")
     matrix = RNG.standard_normal((BIG_ROWS, 256)).astype(np.float32)
     assert matrix.nbytes >= writer_module.DIRECT_WRITE_MIN_BYTES and matrix.nbytes % 4096
-    snap = ep.add_embedding(tmp_path / "run", matrix, global_step=1)
+    snap = ep.ProjectorWriter(tmp_path / "run", direct_io=True).add_embedding(matrix)
     np.testing.assert_array_equal(np.fromfile(snap.tensor_path, dtype="<f4"), matrix.ravel())
 
 
@@ -187,7 +187,7 @@ def test_a_file_system_refusing_o_direct_gets_a_buffered_write(tmp_path, monkeyp
     monkeypatch.setattr(os, "open", fake_open)
     monkeypatch.setattr(os, "write", fake_write)
     matrix = RNG.standard_normal((BIG_ROWS * 2, 256)).astype(np.float32)  # two 8 MiB chunks
-    snap = ep.add_embedding(tmp_path / "run", matrix, global_step=1)
+    snap = ep.ProjectorWriter(tmp_path / "run", direct_io=True).add_embedding(matrix)
     monkeypatch.undo()
     np.testing.assert_array_equal(np.fromfile(snap.tensor_path, dtype="<f4"), matrix.ravel())
     leftovers = [p.name for p in snap.directory.iterdir() if p.name.startswith(".tmp")]
@@ -199,7 +199,7 @@ def test_a_full_disk_during_a_direct_write_is_a_clear_error(tmp_path, monkeypatc
     if not direct or not direct_capable(tmp_path):
         pytest.skip(f"{tmp_path} does not take O_DIRECT writes")
     logdir = tmp_path / "run"
-    writer = ep.ProjectorWriter(logdir)
+    writer = ep.ProjectorWriter(logdir, direct_io=True)
     writer.add_embedding(RNG.random((10, 4)))
     before = tree_digest(logdir)
     real_open, real_write = os.open, os.write

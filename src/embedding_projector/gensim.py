@@ -295,7 +295,7 @@ class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
         self.max_pending = max_pending
         self.sprites = sprites
 
-        self._projector = ProjectorWriter(self.logdir)
+        self._projector = ProjectorWriter(self.logdir, direct_io=True)  # spares training CPU
         self._targets: list[_Target] | None = None
         self._kind: _ModelKind | None = None
         #: The last step counted (an epoch end, or 0 for the initial snapshot).

@@ -744,7 +744,7 @@ class EmbeddingProjector(pl.Callback):
     ) -> None:
         """Runs on the background thread: never raises, never warns (messages are queued)."""
         started = time.perf_counter()
-        writer = ProjectorWriter(logdir)
+        writer = ProjectorWriter(logdir, direct_io=True)  # CPU is what training would miss
         for item in items:
             try:
                 with single_threaded_blas():
