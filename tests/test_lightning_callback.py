@@ -262,6 +262,8 @@ def test_auto_without_embeddings_fails_unless_features(tmp_path: Path) -> None:
         ({"modules": None}, ValueError, "Nothing to snapshot"),
         ({"features": (1, 2, 3, 4)}, ValueError, r"\(inputs, labels\)"),
         ({"features": "x"}, TypeError, "features must be a FeatureProbe"),
+        ({"map_budget": 0}, ValueError, r"map_budget must be a fraction in \(0, 1\]"),
+        ({"map_budget": True}, ValueError, "map_budget must be a fraction"),
     ],
 )
 def test_constructor_validation(kwargs: dict[str, Any], error: type, message: str) -> None:
@@ -559,6 +561,25 @@ def test_queued_snapshots_keep_their_own_epoch_while_copy_buffers_are_reused(
         served = shared_tensorboard.tensor(run, name)
         np.testing.assert_allclose(served, record.weights[step], rtol=1e-6, err_msg=name)
     assert len({record.weights[step].tobytes() for step in steps}) == len(steps)
+
+
+def map_steps(logdir: Path, tag: str) -> list[int]:
+    from tensorboard.backend.event_processing.event_accumulator import IMAGES, EventAccumulator
+
+    events = EventAccumulator(str(logdir), size_guidance={IMAGES: 0})
+    events.Reload()
+    return [image.step for image in events.Images(f"{tag}/map")]
+
+
+@pytest.mark.parametrize(("budget", "expected"), [(None, [4, 8, 12]), (1e-6, [4])])
+def test_maps_stay_within_their_share_of_training_time(
+    tmp_path: Path, budget: float | None, expected: list[int]
+) -> None:
+    """Each map takes milliseconds; 1e-6 of the time since would need hours between maps."""
+    callback = EmbeddingProjector(modules=["positions"], logdir=tmp_path, map_budget=budget)
+    make_trainer([callback], max_epochs=3).fit(TinyLM(), token_data())
+    assert ProjectorWriter(tmp_path).steps("positions") == [4, 8, 12]  # every snapshot
+    assert map_steps(tmp_path, "positions") == expected
 
 
 def test_nan_table_warns_and_skips_that_snapshot(tmp_path: Path) -> None:

@@ -302,6 +302,12 @@ class EmbeddingProjector(pl.Callback):
         map_rows: rows used by the maps and the stability scalars, per tag (tables: the
             first ones; features: a fixed random sample). Cost grows with its square.
         map_size: (width, height) of the map images in pixels.
+        map_budget: the largest share of training time the maps and stability scalars may
+            take (default 2 %). A table's map is skipped at a snapshot (and drawn at a later
+            one, drift then counting from the last map) while the time its last map took is
+            more than this share of the time since then: with epochs of a few seconds and
+            every core training, maps are then drawn every few epochs; with longer epochs,
+            at every one. ``None``: at every snapshot, whatever it costs.
         color_column: the label column that colours the features map (a header name or a
             column number; default: the first column).
         max_pending: snapshots that may wait for the background writer before training waits.
@@ -334,6 +340,7 @@ class EmbeddingProjector(pl.Callback):
         stability: bool = True,
         map_rows: int = 500,
         map_size: tuple[int, int] = (640, 640),
+        map_budget: float | None = 0.02,
         color_column: str | int = 0,
         max_pending: int = 2,
         synchronous: bool = False,
@@ -401,6 +408,17 @@ class EmbeddingProjector(pl.Callback):
         self.stability = stability
         self.map_rows = map_rows
         self.map_size = (int(map_size[0]), int(map_size[1]))
+        if map_budget is not None and (
+            isinstance(map_budget, bool)
+            or not isinstance(map_budget, (int, float))
+            or not 0 < map_budget <= 1
+        ):
+            raise ValueError(
+                f"map_budget must be a fraction in (0, 1] or None; got {map_budget!r}."
+            )
+        self.map_budget = map_budget
+        #: Per tag: when its last map was started and how long it took (background thread).
+        self._map_timing: dict[str, tuple[float, float]] = {}
         self.color_column = color_column
         #: Per tag: the aligned map state (background thread only).
         self._maps: dict[str, EvolutionMap] = {}
@@ -454,6 +472,7 @@ class EmbeddingProjector(pl.Callback):
         state["_tables"] = []
         state["_maps"] = {}
         state["_prepared"] = {}
+        state["_map_timing"] = {}
         state["_own_summary"] = None
         state["_buffers"] = None
         return state
@@ -784,7 +803,8 @@ class EmbeddingProjector(pl.Callback):
             tag=item.tag,
             name_suffix=suffix,
         )
-        if self.maps or self.stability:
+        if (self.maps or self.stability) and self._map_due(item.tag, step):
+            started = time.perf_counter()
             try:
                 summary = summary if summary is not None else self._own_writer(writer.logdir)
                 self._log_map(summary, item.tag, matrix, labels, header, step)
@@ -793,6 +813,24 @@ class EmbeddingProjector(pl.Callback):
                     f"EmbeddingProjector wrote {item.tag!r} at step {step} but skipped its map "
                     f"and stability scalars: {type(error).__name__}: {error}"
                 )
+            self._map_timing[item.tag] = (started, time.perf_counter() - started)
+
+    def _map_due(self, tag: str, step: int) -> bool:
+        """Whether ``tag``'s map fits in ``map_budget`` now (background thread)."""
+        last = self._map_timing.get(tag)
+        if self.map_budget is None or last is None:
+            return True
+        started, took = last
+        if took <= self.map_budget * (time.perf_counter() - started):
+            return True
+        logger.info(
+            "map of %r skipped at step %d: it took %.0f ms, more than %.0f%% of the time since",
+            tag,
+            step,
+            took * 1000,
+            self.map_budget * 100,
+        )
+        return False
 
     def _prepared_labels(
         self, tag: str, labels: Sequence[Any], header: Sequence[str] | None
