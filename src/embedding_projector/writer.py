@@ -195,6 +195,13 @@ def prepare_metadata(
         raise InvalidEmbeddingError(
             f"metadata must be a list of labels; got {type(metadata).__name__}."
         ) from error
+    return _prepared_for(metadata, rows, metadata_header)
+
+
+def _prepared_for(
+    metadata: Any, rows: int, metadata_header: Sequence[Any] | None
+) -> PreparedMetadata:
+    """Labels validated against ``rows`` points, escaped and encoded."""
     columns, header = as_label_columns(metadata, rows, metadata_header)
     return PreparedMetadata(
         rows=rows, text=metadata_tsv(columns, header).encode("utf-8"), labels=tuple(columns[0])
@@ -614,8 +621,7 @@ class ProjectorWriter:
         _validate_tag(tag)
         matrix = as_float32_matrix(mat)
         rows = matrix.shape[0]
-        metadata_text = None
-        labels: Sequence[str] | None = None
+        prepared: PreparedMetadata | None = None
         if isinstance(metadata, PreparedMetadata):
             if metadata.rows != rows:
                 raise InvalidEmbeddingError(
@@ -626,11 +632,11 @@ class ProjectorWriter:
                 raise InvalidEmbeddingError(
                     "metadata_header goes to prepare_metadata() with the labels, not here."
                 )
-            metadata_text, labels = metadata.text, metadata.labels
+            prepared = metadata
         elif metadata is not None:
-            columns, header = as_label_columns(metadata, rows, metadata_header)
-            metadata_text = metadata_tsv(columns, header).encode("utf-8")
-            labels = columns[0]
+            prepared = _prepared_for(metadata, rows, metadata_header)
+        metadata_text = None if prepared is None else prepared.text
+        labels = None if prepared is None else prepared.labels
         if isinstance(label_img, str):
             label_img = _glyph_sprites(label_img, labels)
         sprite: tuple[bytes, int] | None = None
