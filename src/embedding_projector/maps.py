@@ -371,14 +371,12 @@ class EvolutionMap:
             if self._prev_raw is not None and len(cur_index) >= 2:
                 before, after = self._prev_raw[prev_index], raw[cur_index]
                 drift = insight.drift(before, after, max_rows=None)
-                # The same rows as last time (the usual case): last step's neighbour sets are
-                # this step's "before"; the search is the quadratic part.
-                same_rows = len(cur_index) == len(present) == len(self._prev_keys) and bool(
-                    np.array_equal(prev_index, cur_index)
-                    and np.array_equal(cur_index, np.arange(len(present)))
-                )
-                previous_sets = self._prev_neighbors if same_rows else None
-                if previous_sets is None:
+                # When "before" is all of last step's rows in order (the usual case), last
+                # step's neighbour sets are its sets; the search is the quadratic part.
+                previous_sets = self._prev_neighbors
+                if previous_sets is None or not np.array_equal(
+                    prev_index, np.arange(len(self._prev_keys))
+                ):
                     previous_sets = insight.nearest_neighbor_sets(
                         before, self.neighbors_k, max_rows=None
                     )
