@@ -17,8 +17,10 @@ from __future__ import annotations
 
 from .errors import (
     ConfigError,
+    DiskReserveError,
     EmbeddingProjectorError,
     InvalidEmbeddingError,
+    LogDirError,
     SnapshotWriteError,
     VectorFileError,
 )
@@ -42,9 +44,11 @@ __all__ = [
     "MAX_PROJECTOR_ROWS",
     "MAX_SPRITE_SIDE",
     "ConfigError",
+    "DiskReserveError",
     "EmbeddingProjectorError",
     "ExportSummary",
     "InvalidEmbeddingError",
+    "LogDirError",
     "MissingGlyphWarning",
     "PreparedMetadata",
     "ProjectorWriter",

@@ -21,25 +21,20 @@ import re
 import warnings
 from collections.abc import Sequence
 from hashlib import sha256
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
-from .errors import ConfigError, InvalidEmbeddingError
-
-if TYPE_CHECKING:
-    from tensorboard.plugins.projector.projector_config_pb2 import ProjectorConfig
+from .errors import InvalidEmbeddingError, LogDirError
 
 __all__ = [
     "CONFIG_FILENAME",
     "GLYPHS",
     "MAX_PROJECTOR_ROWS",
     "MAX_SPRITE_SIDE",
+    "check_local_logdir",
     "escape_label",
     "metadata_tsv",
-    "read_config",
     "sprite_cell_size",
     "sprite_png",
     "step_dirname",
@@ -64,9 +59,14 @@ TSV_PROBE_BYTES = 16 * 1024 * 1024
 _PROBE_CHUNK = 64 * 1024
 TENSOR_BINARY_SUFFIX = ".bin"
 TENSOR_TSV_SUFFIX = ".tsv"
+#: Held around the config's read-modify-write; removed when a writer closes.
 LOCK_FILENAME = ".projector_config.pbtxt.lock"
 TEMP_PREFIX = ".tmp-embedding-projector-"
+#: Holds the one-event run renamed after each write; removed when a writer closes.
 REFRESH_DIRNAME = ".projector-refresh"
+#: A URL (``s3://``, ``gs://``, ``memory://``, ...; also what ``pathlib`` makes of one,
+#: ``s3:/b/x``). Two or more letters, so Windows drive letters (``C:/``) are not schemes.
+URL_LOGDIR = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]+):/")
 EVENT_FILE_MARKER = "tfevents"
 #: Longest tag directory name in bytes (file systems allow 255; leave room for temp names).
 MAX_TAG_DIR_BYTES = 160
@@ -74,10 +74,9 @@ OUR_FILE = re.compile(r"^(tensors|metadata|sprite)\.r(\d+)\.(bin|tsv|png)$")
 _WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|com\d|lpt\d)(\..*)?$", re.IGNORECASE)
 _UNSAFE_TAG_CHARS = set('%/\\<>:"|?*\x7f')
 _BLANK_LABEL = "(empty)"
-_NEEDS_ESCAPE = re.compile(r"[\t\r]")
-#: A line that ``escape_label`` would call blank (``\s`` here is exactly ``str.isspace``).
-_BLANK_LINE = re.compile(r"(?m)^(?:[^\S\n]|\ufeff)*$")
+_BOM = "\ufeff"
 _LABEL_ESCAPES = str.maketrans({"\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_TAB_CR_ESCAPES = str.maketrans({"\t": "\\t", "\r": "\\r"})
 
 #: ``label_img`` shortcut: draw each point's label (first metadata column) as its sprite.
 GLYPHS = "glyphs"
@@ -127,6 +126,28 @@ def tensor_name(tag: str, step: int, revision: int = 1, suffix: str | None = Non
     return name
 
 
+def check_local_logdir(logdir: str) -> None:
+    """Refuse a log dir that is a URL: TensorBoard cannot serve projector files from one.
+
+    TensorBoard 2.21 lists the runs of a remote log dir, but its projector resolves asset
+    paths with ``os.path.realpath`` on the config path, so ``s3://b/x`` becomes the local
+    ``<cwd>/s3:/b/x`` and every tensor is "Not Found".
+
+    Raises:
+        LogDirError: ``logdir`` starts with a URL scheme.
+    """
+    match = URL_LOGDIR.match(logdir)
+    if match:
+        raise LogDirError(
+            f"log dir {logdir!r} is a {match.group(1)}:// URL, but TensorBoard's projector "
+            "(2.21) cannot serve snapshots from a remote log dir: it resolves their paths "
+            "with os.path.realpath, as local files. Write to a local log dir and sync it to "
+            f"the remote store afterwards (e.g. `aws s3 sync`, `gsutil rsync`). Nothing was "
+            "written.",
+            logdir,
+        )
+
+
 def escape_label(label: str) -> str:
     """Make one metadata cell safe for TensorBoard's TSV parsers.
 
@@ -148,29 +169,63 @@ def escape_label(label: str) -> str:
 def metadata_tsv(columns: Sequence[Sequence[str]], header: Sequence[str] | None) -> str:
     """The metadata file's text: one line per point, a header line only for several columns.
 
-    ``columns`` is column-major (one list of cells per column).
+    ``columns`` is column-major (one list of cells per column). Each cell is escaped as
+    :func:`escape_label` does, but column by column in a few C-level calls (one join, one
+    ``translate``, one split per column that needs it); a row whose cells are all blank gets
+    ``(empty)`` in its first cell.
     """
-    if header is None:
-        return _single_column_tsv(columns[0])
-    lines = ["\t".join(_unique_column_names([escape_label(h) for h in header]))]
-    for row in zip(*columns, strict=True):
-        cells = [cell.translate(_LABEL_ESCAPES) for cell in row]
+    rows = len(columns[0])
+    if rows == 0:
+        lines = [] if header is None else ["\t".join(_header_cells(header))]
+        return "\n".join(lines) + "\n"
+    escaped = [_escaped_column(column) for column in columns]
+    if len(escaped) == 1:
+        text = "\n".join(escaped[0])
+    else:
+        text = "\n".join(map("\t".join, zip(*escaped, strict=True)))
+    if _may_have_blank_rows(escaped):  # rare: then each row is checked
+        text = "\n".join(_fill_blank_rows(escaped))
+    if header is not None:
+        text = "\t".join(_header_cells(header)) + "\n" + text
+    return text + "\n"
+
+
+def _header_cells(header: Sequence[str]) -> list[str]:
+    return _unique_column_names([escape_label(name) for name in header])
+
+
+def _escaped_column(cells: Sequence[str]) -> Sequence[str]:
+    """``cells`` with tabs, newlines and carriage returns escaped; the same list if none has any.
+
+    Joined with a separator no cell contains (a newline, else NUL), translated once, split.
+    """
+    text = "\n".join(cells)
+    if text.count("\n") == len(cells) - 1:
+        if "\t" not in text and "\r" not in text:
+            return cells
+        return text.translate(_TAB_CR_ESCAPES).split("\n")  # (no cell holds a newline)
+    text = "\x00".join(cells)  # some cell holds a newline
+    if text.count("\x00") == len(cells) - 1:
+        return text.translate(_LABEL_ESCAPES).split("\x00")
+    return [cell.translate(_LABEL_ESCAPES) for cell in cells]  # NULs and newlines in cells
+
+
+def _may_have_blank_rows(escaped: list[Sequence[str]]) -> bool:
+    """False when some column has no blank cell (then no row is all blank): C-level checks."""
+    for column in escaped:
+        if _BOM not in "".join(column) and all(map(str.strip, column)):
+            return False
+    return True
+
+
+def _fill_blank_rows(escaped: list[Sequence[str]]) -> list[str]:
+    lines = []
+    for row in zip(*escaped, strict=True):
+        cells = list(row)
         if not "".join(cells).replace("\ufeff", " ").strip():
             cells[0] = _BLANK_LABEL
         lines.append("\t".join(cells))
-    return "\n".join(lines) + "\n"
-
-
-def _single_column_tsv(labels: Sequence[str]) -> str:
-    # Fast path for the common case: one join, two regex scans, no per-label work.
-    text = "\n".join(labels)
-    if (
-        text.count("\n") != len(labels) - 1
-        or _NEEDS_ESCAPE.search(text)
-        or _BLANK_LINE.search(text)
-    ):
-        text = "\n".join(escape_label(label) for label in labels)
-    return text + "\n"
+    return lines
 
 
 def _unique_column_names(names: list[str]) -> list[str]:
@@ -274,37 +329,7 @@ def tensor_tsv(matrix: npt.NDArray[np.float32]) -> bytes:
     return buffer.getvalue().encode("ascii")
 
 
-# --------------------------------------------------------------------------- config
-
-
-def _config_module() -> Any:
-    from tensorboard.plugins.projector import projector_config_pb2
-
-    return projector_config_pb2
-
-
-def read_config(path: Path) -> ProjectorConfig:
-    """Parse a ``projector_config.pbtxt`` with TensorBoard's own proto (empty if missing).
-
-    Raises:
-        ConfigError: the file exists but does not parse; it is never overwritten then.
-    """
-    from google.protobuf import text_format
-
-    config = _config_module().ProjectorConfig()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return config
-    try:
-        text_format.Parse(text, config)
-    except text_format.ParseError as error:
-        raise ConfigError(
-            f"{path} is not a valid projector config ({error}); it was left untouched. "
-            "Fix or remove it, then write again.",
-            str(path),
-        ) from error
-    return config
+# --------------------------------------------------------------------------- config paths
 
 
 def posix(*parts: str) -> str:

@@ -62,8 +62,16 @@ from ._arrays import (
     validate_step,
     validate_tag,
 )
+from ._config import next_revision, our_steps, remove_unreferenced, replace_entry, write_config
+from ._config import read_config as read_config
 from ._files import DIRECT_WRITE_MIN_BYTES as DIRECT_WRITE_MIN_BYTES
-from ._files import atomic_write, bump_refresh_run, remove_stale_temp_files
+from ._files import (
+    ConfigLock,
+    atomic_write,
+    bump_refresh_run,
+    remove_refresh_runs,
+    remove_stale_temp_files,
+)
 from ._files import write_direct as _write_direct  # noqa: F401  (tests probe it)
 from ._files import write_empty_event_file as _write_empty_event_file
 from ._format import CONFIG_FILENAME as CONFIG_FILENAME
@@ -73,7 +81,6 @@ from ._format import LOCK_FILENAME as LOCK_FILENAME
 from ._format import MAX_PROJECTOR_ROWS as MAX_PROJECTOR_ROWS
 from ._format import MAX_SPRITE_SIDE as MAX_SPRITE_SIDE
 from ._format import MAX_TAG_DIR_BYTES as MAX_TAG_DIR_BYTES
-from ._format import OUR_FILE, parse_our_tensor_path, posix, tensor_tsv
 from ._format import REFRESH_DIRNAME as REFRESH_DIRNAME
 from ._format import STEP_DIR_DIGITS as STEP_DIR_DIGITS
 from ._format import TEMP_PREFIX as TEMP_PREFIX
@@ -81,16 +88,16 @@ from ._format import TENSOR_BINARY_SUFFIX as TENSOR_BINARY_SUFFIX
 from ._format import TENSOR_NAME_STEP_DIGITS as TENSOR_NAME_STEP_DIGITS
 from ._format import TENSOR_TSV_SUFFIX as TENSOR_TSV_SUFFIX
 from ._format import TSV_PROBE_BYTES as TSV_PROBE_BYTES
+from ._format import check_local_logdir, posix, tensor_tsv
 from ._format import escape_label as escape_label
 from ._format import metadata_tsv as metadata_tsv
-from ._format import read_config as read_config
 from ._format import sprite_cell_size as sprite_cell_size
 from ._format import sprite_png as sprite_png
 from ._format import step_dirname as step_dirname
 from ._format import tag_dirname as tag_dirname
 from ._format import tensor_name as tensor_name
 from ._format import tensor_needs_tsv as tensor_needs_tsv
-from .errors import InvalidEmbeddingError, SnapshotWriteError
+from .errors import InvalidEmbeddingError, LogDirError, SnapshotWriteError
 
 if TYPE_CHECKING:
     from tensorboard.plugins.projector.projector_config_pb2 import (
@@ -209,19 +216,27 @@ def resolve_logdir(writer_or_logdir: Any) -> Path:
 
     Raises:
         TypeError: the object is none of these.
+        LogDirError: the log directory is a URL (``s3://``, ``gs://``, ``memory://``, ...):
+            TensorBoard's projector cannot serve snapshots from a remote log dir.
     """
     if isinstance(writer_or_logdir, (str, os.PathLike)):
-        return Path(os.fspath(writer_or_logdir)).expanduser()
+        return _local_logdir(writer_or_logdir)
     for attribute in ("get_logdir", "log_dir", "logdir"):
         value = getattr(writer_or_logdir, attribute, None)
         if callable(value):
             value = value()
         if isinstance(value, (str, os.PathLike)):
-            return Path(os.fspath(value)).expanduser()
+            return _local_logdir(value)
     raise TypeError(
         "writer_or_logdir must be a log directory path or a SummaryWriter (tensorboardX or "
         f"torch.utils.tensorboard); got {type(writer_or_logdir).__name__}."
     )
+
+
+def _local_logdir(logdir: str | os.PathLike[str]) -> Path:
+    text = os.fspath(logdir)
+    check_local_logdir(text)
+    return Path(text).expanduser()
 
 
 class ProjectorWriter:
@@ -242,6 +257,10 @@ class ProjectorWriter:
             callbacks use it), where CPU is what training misses; off for one-shot writes,
             where the wall-clock time matters.
 
+    Raises:
+        LogDirError: ``logdir`` is a URL (``s3://``, ``gs://``, ``memory://``, ...), which
+            TensorBoard's projector cannot serve from, or an existing file.
+
     Example:
         >>> import numpy as np, tempfile
         >>> writer = ProjectorWriter(tempfile.mkdtemp())
@@ -259,7 +278,8 @@ class ProjectorWriter:
         lock_timeout: float = 120.0,
         direct_io: bool = False,
     ) -> None:
-        self.logdir = Path(os.fspath(logdir)).expanduser()
+        self.logdir = _local_logdir(logdir)
+        self._check_not_a_file()
         self.config_path = self.logdir / CONFIG_FILENAME
         self.live_refresh = live_refresh
         self.lock_timeout = lock_timeout
@@ -267,6 +287,40 @@ class ProjectorWriter:
 
     def __repr__(self) -> str:
         return f"ProjectorWriter({str(self.logdir)!r})"
+
+    def __enter__(self) -> ProjectorWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Remove the refresh run and the lock file; the snapshots and config stay.
+
+        Removing the refresh run changes TensorBoard's set of runs once more, so a running
+        TensorBoard still picks up the last snapshot (after its next reload), and no empty
+        ``.projector-refresh/...`` run stays in the run lists of the other dashboards. Call it
+        when this process writes no more snapshots to the log dir (or use the writer as a
+        context manager); writing afterwards works and needs another ``close()``. Failures are
+        logged, never raised: the snapshots are complete either way.
+        """
+        if not self.logdir.is_dir():
+            return
+        try:
+            with ConfigLock(self.logdir, self.lock_timeout) as lock:
+                if self.live_refresh:
+                    remove_refresh_runs(self.logdir)
+                lock.remove_file()
+        except OSError as error:
+            logger.warning("could not tidy up %s on close: %s", self.logdir, error)
+
+    def _check_not_a_file(self) -> None:
+        if self.logdir.exists() and not self.logdir.is_dir():
+            raise LogDirError(
+                f"log dir {str(self.logdir)!r} is an existing file, not a directory; pass a "
+                "directory (it is created if missing). Nothing was written.",
+                str(self.logdir),
+            )
 
     # -- public API ------------------------------------------------------------------------
 
@@ -306,7 +360,7 @@ class ProjectorWriter:
         """
         step = validate_step(global_step)
         validate_tag(tag)
-        matrix = as_float32_matrix(mat)
+        matrix = as_float32_matrix(mat, table=tag)
         rows = matrix.shape[0]
         prepared: PreparedMetadata | None = None
         if isinstance(metadata, PreparedMetadata):
@@ -341,13 +395,7 @@ class ProjectorWriter:
 
     def steps(self, tag: str = "default") -> list[int]:
         """Steps already written for ``tag`` by this package (sorted)."""
-        prefix_dir = tag_dirname(tag)
-        found = set()
-        for entry in read_config(self.config_path).embeddings:
-            parsed = parse_our_tensor_path(entry.tensor_path)
-            if parsed and parsed[1] == prefix_dir:
-                found.add(parsed[0])
-        return sorted(found)
+        return our_steps(read_config(self.config_path), tag)
 
     def entries(self) -> list[EmbeddingInfo]:
         """All entries of the run's projector config, tensorboardX's included."""
@@ -364,12 +412,11 @@ class ProjectorWriter:
         tag: str,
         name_suffix: str | None,
     ) -> Snapshot:
-        from filelock import FileLock
-
+        self._check_not_a_file()
         written: list[Path] = []
         try:
             self.logdir.mkdir(parents=True, exist_ok=True)
-            with FileLock(str(self.logdir / LOCK_FILENAME), timeout=self.lock_timeout):
+            with ConfigLock(self.logdir, self.lock_timeout):
                 snapshot = self._write_locked(
                     matrix, metadata_text, sprite, (tag, step, name_suffix), written
                 )
@@ -413,7 +460,7 @@ class ProjectorWriter:
         remove_stale_temp_files(self.logdir)
         directory.mkdir(parents=True, exist_ok=True)
         remove_stale_temp_files(directory)
-        revision = self._next_revision(config, relative_dir, directory)
+        revision = next_revision(config, relative_dir, directory)
         tensor_file = f"tensors.r{revision}" + (
             TENSOR_TSV_SUFFIX if use_tsv else TENSOR_BINARY_SUFFIX
         )
@@ -431,7 +478,7 @@ class ProjectorWriter:
             sprite_path = atomic_write(directory, f"sprite.r{revision}.png", sprite[0])
             written.append(sprite_path)
         name = tensor_name(tag, step, revision, name_suffix)
-        entry = self._replace_entry(config, relative_dir)
+        entry = replace_entry(config, relative_dir)
         entry.tensor_name = name
         entry.tensor_path = posix(relative_dir, tensor_file)
         entry.tensor_shape.extend(matrix.shape)
@@ -441,7 +488,7 @@ class ProjectorWriter:
             entry.sprite.image_path = posix(relative_dir, sprite_path.name)
             entry.sprite.single_image_dim.extend([sprite[1], sprite[1]])
         self._ensure_event_file()
-        self._write_config(config)
+        write_config(self.logdir, config)
         written.clear()  # committed: these files are now referenced
         self._tidy_up(directory, config, relative_dir)
         return Snapshot(
@@ -456,57 +503,14 @@ class ProjectorWriter:
             config_path=self.config_path,
         )
 
-    @staticmethod
-    def _next_revision(config: ProjectorConfig, relative_dir: str, directory: Path) -> int:
-        revisions = [0]
-        for entry in config.embeddings:
-            parsed = parse_our_tensor_path(entry.tensor_path)
-            if parsed and posix(step_dirname(parsed[0]), parsed[1]) == relative_dir:
-                revisions.append(parsed[2])
-        with contextlib.suppress(OSError):
-            for file_name in os.listdir(directory):
-                match = OUR_FILE.match(file_name)
-                if match:
-                    revisions.append(int(match.group(2)))
-        return max(revisions) + 1
-
-    @staticmethod
-    def _replace_entry(config: ProjectorConfig, relative_dir: str) -> EmbeddingInfo:
-        """Clear and return our entry for this step and tag (or append a new one)."""
-        for entry in config.embeddings:
-            parsed = parse_our_tensor_path(entry.tensor_path)
-            if parsed and posix(step_dirname(parsed[0]), parsed[1]) == relative_dir:
-                entry.Clear()
-                return entry
-        return config.embeddings.add()
-
-    def _write_config(self, config: ProjectorConfig) -> None:
-        from google.protobuf import text_format
-
-        atomic_write(
-            self.logdir, CONFIG_FILENAME, text_format.MessageToString(config).encode("utf-8")
-        )
-
     def _tidy_up(self, directory: Path, config: ProjectorConfig, relative_dir: str) -> None:
         """Best-effort work after the commit: its failure must not fail the write."""
         try:
-            self._remove_unreferenced(directory, config, relative_dir)
+            remove_unreferenced(directory, config, relative_dir)
             if self.live_refresh:
                 bump_refresh_run(self.logdir)
         except OSError as error:
             logger.warning("snapshot written, but tidying up %s failed: %s", directory, error)
-
-    @staticmethod
-    def _remove_unreferenced(directory: Path, config: ProjectorConfig, relative_dir: str) -> None:
-        referenced = set()
-        for entry in config.embeddings:
-            for path in (entry.tensor_path, entry.metadata_path, entry.sprite.image_path):
-                if path.startswith(relative_dir + "/"):
-                    referenced.add(path[len(relative_dir) + 1 :])
-        for file_name in os.listdir(directory):
-            if OUR_FILE.match(file_name) and file_name not in referenced:
-                with contextlib.suppress(OSError):
-                    os.unlink(directory / file_name)
 
     def _ensure_event_file(self) -> None:
         """TensorBoard lists a directory as a run only if it holds an event file."""
@@ -558,6 +562,8 @@ def add_embedding(
 
     Raises:
         InvalidEmbeddingError: bad input, reported before any file is touched.
+        LogDirError: the log dir is a URL or an existing file; nothing was written.
+        SnapshotWriteError: the file system refused the write (an ``OSError``).
 
     Example:
         >>> import numpy as np, tempfile
@@ -566,12 +572,14 @@ def add_embedding(
         >>> snap.shape
         (3, 3)
     """
-    writer = ProjectorWriter(resolve_logdir(writer_or_logdir))
-    return writer.add_embedding(
-        mat,
-        metadata=metadata,
-        label_img=label_img,
-        global_step=global_step,
-        tag=tag,
-        metadata_header=metadata_header,
-    )
+    # One shot: the write bumps the refresh run, close() removes it; see the README's "What a
+    # running TensorBoard picks up".
+    with ProjectorWriter(resolve_logdir(writer_or_logdir)) as writer:
+        return writer.add_embedding(
+            mat,
+            metadata=metadata,
+            label_img=label_img,
+            global_step=global_step,
+            tag=tag,
+            metadata_header=metadata_header,
+        )

@@ -1,0 +1,131 @@
+"""The projector config: read, merged entry by entry, written atomically.
+
+Entries are TensorBoard's own ``EmbeddingInfo`` protos; ours are recognised by their tensor
+path (``<step>/<tag dir>/tensors.r<rev>.<bin|tsv>``), so tensorboardX's entries are kept as
+they are.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ._files import atomic_write
+from ._format import (
+    CONFIG_FILENAME,
+    OUR_FILE,
+    parse_our_tensor_path,
+    posix,
+    step_dirname,
+    tag_dirname,
+)
+from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from tensorboard.plugins.projector.projector_config_pb2 import (
+        EmbeddingInfo,
+        ProjectorConfig,
+    )
+
+__all__ = [
+    "next_revision",
+    "our_steps",
+    "read_config",
+    "remove_unreferenced",
+    "replace_entry",
+    "write_config",
+]
+
+
+def _config_module() -> Any:
+    from tensorboard.plugins.projector import projector_config_pb2
+
+    return projector_config_pb2
+
+
+def read_config(path: Path) -> ProjectorConfig:
+    """Parse a ``projector_config.pbtxt`` with TensorBoard's own proto (empty if missing).
+
+    Raises:
+        ConfigError: the file exists but does not parse; it is never overwritten then.
+    """
+    from google.protobuf import text_format
+
+    config = _config_module().ProjectorConfig()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return config
+    try:
+        text_format.Parse(text, config)
+    except text_format.ParseError as error:
+        raise ConfigError(
+            f"{path} is not a valid projector config ({error}); it was left untouched. "
+            "Fix or remove it, then write again.",
+            str(path),
+        ) from error
+    return config
+
+
+def write_config(logdir: Path, config: ProjectorConfig) -> None:
+    """Replace the config atomically: TensorBoard reads every config; a torn one breaks all runs."""
+    from google.protobuf import text_format
+
+    atomic_write(logdir, CONFIG_FILENAME, text_format.MessageToString(config).encode("utf-8"))
+
+
+def our_steps(config: ProjectorConfig, tag: str) -> list[int]:
+    """Steps of ``tag`` that this package wrote (sorted)."""
+    tag_dir = tag_dirname(tag)
+    found = set()
+    for entry in config.embeddings:
+        parsed = parse_our_tensor_path(entry.tensor_path)
+        if parsed and parsed[1] == tag_dir:
+            found.add(parsed[0])
+    return sorted(found)
+
+
+def _is_ours_at(entry: EmbeddingInfo, relative_dir: str) -> tuple[int, str, int] | None:
+    parsed = parse_our_tensor_path(entry.tensor_path)
+    if parsed and posix(step_dirname(parsed[0]), parsed[1]) == relative_dir:
+        return parsed
+    return None
+
+
+def next_revision(config: ProjectorConfig, relative_dir: str, directory: Path) -> int:
+    """One more than any revision in the config or on disk for this step and tag."""
+    revisions = [0]
+    for entry in config.embeddings:
+        parsed = _is_ours_at(entry, relative_dir)
+        if parsed:
+            revisions.append(parsed[2])
+    with contextlib.suppress(OSError):
+        for file_name in os.listdir(directory):
+            match = OUR_FILE.match(file_name)
+            if match:
+                revisions.append(int(match.group(2)))
+    return max(revisions) + 1
+
+
+def replace_entry(config: ProjectorConfig, relative_dir: str) -> EmbeddingInfo:
+    """Clear and return our entry for this step and tag (or append a new one)."""
+    for entry in config.embeddings:
+        if _is_ours_at(entry, relative_dir):
+            entry.Clear()
+            return entry
+    return config.embeddings.add()
+
+
+def remove_unreferenced(directory: Path, config: ProjectorConfig, relative_dir: str) -> None:
+    """Remove our files in ``directory`` that no config entry references (older revisions)."""
+    referenced = set()
+    for entry in config.embeddings:
+        for path in (entry.tensor_path, entry.metadata_path, entry.sprite.image_path):
+            if path.startswith(relative_dir + "/"):
+                referenced.add(path[len(relative_dir) + 1 :])
+    for file_name in os.listdir(directory):
+        if OUR_FILE.match(file_name) and file_name not in referenced:
+            with contextlib.suppress(OSError):
+                os.unlink(directory / file_name)
