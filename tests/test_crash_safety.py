@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,6 +19,8 @@ import pytest
 from embedding_projector import ProjectorWriter
 from embedding_projector.writer import TEMP_PREFIX, read_config
 from tb_server import TensorBoard, parse_metadata
+
+RNG = np.random.default_rng(5)
 
 WRITER_SCRIPT = textwrap.dedent(
     """
@@ -171,3 +174,66 @@ def test_two_processes_writing_one_log_dir_lose_nothing(tmp_path):
         matrix = np.fromfile(logdir / entry.tensor_path, dtype="<f4").reshape(200, 64)
         step = int(entry.tensor_path.split("/")[0])
         np.testing.assert_allclose(matrix[:, 0], step + 1e-6 * np.arange(200), atol=1e-5)
+
+
+PRUNE_SCRIPT = textwrap.dedent(
+    """
+    import os, signal, sys
+
+    # Die at the N-th file-system change the pruning makes (config rename, unlinks, rmdirs).
+    kill_at, calls = int(sys.argv[2]), 0
+    def dying(real):
+        def change(*args, **kwargs):
+            global calls
+            calls += 1
+            if calls == kill_at:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return real(*args, **kwargs)
+        return change
+    os.replace, os.unlink, os.rmdir = dying(os.replace), dying(os.unlink), dying(os.rmdir)
+
+    from embedding_projector import ProjectorWriter
+
+    print(ProjectorWriter(sys.argv[1]).retain("words", keep=3), flush=True)
+    """
+)
+
+
+@pytest.mark.slow
+def test_kill_9_while_pruning_leaves_a_config_of_complete_snapshots(tmp_path):
+    script = tmp_path / "prune.py"
+    script.write_text(PRUNE_SCRIPT, encoding="utf-8")
+    template = tmp_path / "template"
+    writer = ProjectorWriter(template, live_refresh=False)
+    images = np.zeros((50, 1, 8, 8), dtype=np.uint8)
+    for step in range(10):
+        writer.add_embedding(
+            RNG.random((50, 8)), [str(i) for i in range(50)], images, global_step=step, tag="words"
+        )
+    before = check_consistent(template)
+    outcomes = set()
+    # 1: the config's rename; then 6 pruned steps x (3 unlinks + 2 rmdirs); 40: none is hit.
+    for kill_at in (1, 2, 3, 5, 9, 14, 22, 31, 40):
+        logdir = tmp_path / f"kill-{kill_at}"
+        shutil.copytree(template, logdir)
+        process = subprocess.run(
+            [sys.executable, str(script), str(logdir), str(kill_at)], capture_output=True, text=True
+        )
+        hashes = check_consistent(logdir)  # parses; every entry's files complete
+        steps = ProjectorWriter(logdir).steps("words")
+        assert steps in ([0, 7, 8, 9], list(range(10))), steps
+        for path, digest in hashes.items():  # what is referenced is byte-identical
+            assert before[path.replace(str(logdir), str(template))] == digest
+        leftovers = [s for s in range(1, 7) if (logdir / f"{s:05d}" / "words").exists()]
+        if process.returncode == -signal.SIGKILL:
+            outcomes.add("before commit" if steps == list(range(10)) else "mid-prune")
+        else:
+            assert process.returncode == 0, process.stderr
+            assert leftovers == []
+            outcomes.add("finished")
+        # Pruning again finishes the job: no orphaned files, no temp files.
+        ProjectorWriter(logdir).retain("words", keep=3)
+        assert ProjectorWriter(logdir).steps("words") == [0, 7, 8, 9]
+        assert not any((logdir / f"{s:05d}").exists() for s in range(1, 7))
+        assert list(logdir.rglob(f"{TEMP_PREFIX}*")) == []
+    assert outcomes == {"before commit", "mid-prune", "finished"}, outcomes

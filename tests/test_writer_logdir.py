@@ -14,7 +14,7 @@ from filelock import FileLock, Timeout
 
 import embedding_projector as ep
 from embedding_projector import writer as writer_module
-from embedding_projector._files import ConfigLock
+from embedding_projector._logdir import ConfigLock
 from embedding_projector.errors import InvalidEmbeddingError, LogDirError
 from tb_server import TensorBoard
 

@@ -16,6 +16,7 @@ from ._files import atomic_write
 from ._format import (
     CONFIG_FILENAME,
     OUR_FILE,
+    TEMP_PREFIX,
     parse_our_tensor_path,
     posix,
     step_dirname,
@@ -32,7 +33,9 @@ if TYPE_CHECKING:
 __all__ = [
     "next_revision",
     "our_steps",
+    "prune_files",
     "read_config",
+    "remove_entries",
     "remove_unreferenced",
     "replace_entry",
     "write_config",
@@ -129,3 +132,35 @@ def remove_unreferenced(directory: Path, config: ProjectorConfig, relative_dir: 
         if OUR_FILE.match(file_name) and file_name not in referenced:
             with contextlib.suppress(OSError):
                 os.unlink(directory / file_name)
+
+
+def remove_entries(config: ProjectorConfig, tag: str, steps: set[int]) -> None:
+    """Drop our entries of ``tag`` at ``steps`` (tensorboardX's entries are never touched)."""
+    tag_dir = tag_dirname(tag)
+    for index in reversed(range(len(config.embeddings))):
+        parsed = parse_our_tensor_path(config.embeddings[index].tensor_path)
+        if parsed and parsed[1] == tag_dir and parsed[0] in steps:
+            del config.embeddings[index]
+
+
+def prune_files(logdir: Path, tag: str, referenced_steps: set[int]) -> None:
+    """Remove our files of ``tag`` in every step directory the config no longer references.
+
+    Also what an interrupted earlier prune left (its config was already switched). Only our
+    own file names go; a directory is removed once empty (tensorboardX's files keep theirs).
+    """
+    tag_dir = tag_dirname(tag)
+    with os.scandir(logdir) as entries:
+        step_dirs = [e.path for e in entries if e.name.isdigit() and e.is_dir()]
+    for step_dir in step_dirs:
+        directory = Path(step_dir) / tag_dir
+        if int(Path(step_dir).name) in referenced_steps:
+            continue
+        with contextlib.suppress(OSError):  # (gone already: an interrupted prune)
+            for name in os.listdir(directory):
+                if OUR_FILE.match(name) or name.startswith(TEMP_PREFIX):
+                    with contextlib.suppress(OSError):
+                        os.unlink(directory / name)
+        for empty in (directory, Path(step_dir)):
+            with contextlib.suppress(OSError):
+                empty.rmdir()  # fails while anything else is inside: then it stays

@@ -11,22 +11,18 @@ import errno
 import logging
 import os
 import secrets
-import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from ._format import LOCK_FILENAME, REFRESH_DIRNAME, TEMP_PREFIX
+from ._format import TEMP_PREFIX
 
 __all__ = [
-    "ConfigLock",
     "atomic_write",
-    "bump_refresh_run",
-    "remove_refresh_runs",
     "remove_stale_temp_files",
     "remove_tree",
+    "write_direct",
     "write_empty_event_file",
 ]
 
@@ -164,103 +160,3 @@ def remove_tree(path: Path) -> None:
     import shutil
 
     shutil.rmtree(path, ignore_errors=True)
-
-
-def bump_refresh_run(logdir: Path) -> None:
-    """Rename the one-event run under ``.projector-refresh/``: the set of runs changes.
-
-    TensorBoard's projector re-reads configs only when its set of runs changes, so this is
-    what makes a running TensorBoard notice a new snapshot.
-    """
-    refresh_root = logdir / REFRESH_DIRNAME
-    refresh_root.mkdir(exist_ok=True)
-    current = sorted((name for name in os.listdir(refresh_root) if name.isdigit()), key=int)
-    next_name = str(int(current[-1]) + 1 if current else 1).zfill(12)
-    if current:
-        os.rename(refresh_root / current[-1], refresh_root / next_name)
-        for stale in current[:-1]:
-            remove_tree(refresh_root / stale)
-    else:
-        target = refresh_root / next_name
-        target.mkdir()
-        write_empty_event_file(target, ".projector-refresh")
-
-
-def remove_refresh_runs(logdir: Path) -> None:
-    """Remove ``.projector-refresh/``: the run set changes once more, and no ghost run remains."""
-    remove_tree(logdir / REFRESH_DIRNAME)
-
-
-class ConfigLock:
-    """The lock around a log dir's config read-modify-write, which may remove its own file.
-
-    On POSIX an ``flock`` on ``.projector_config.pbtxt.lock`` (the same lock ``filelock``
-    takes, so both exclude each other). The file can be unlinked while held
-    (:meth:`remove_file`): a waiter that then locks the unlinked file sees that the path no
-    longer names what it locked and tries again, so two holders never coexist. Elsewhere
-    ``filelock.FileLock``, whose file stays.
-
-    Example:
-        >>> import tempfile
-        >>> from pathlib import Path
-        >>> with ConfigLock(Path(tempfile.mkdtemp()), timeout=1.0) as lock:
-        ...     lock.remove_file()
-    """
-
-    def __init__(self, logdir: Path, timeout: float) -> None:
-        self.path = logdir / LOCK_FILENAME
-        self.timeout = timeout
-        self._fd: int | None = None
-        self._fallback: Any = None
-
-    def __enter__(self) -> ConfigLock:
-        try:
-            import fcntl
-        except ImportError:  # Windows
-            from filelock import FileLock
-
-            lock = FileLock(str(self.path), timeout=self.timeout)
-            lock.acquire()
-            self._fallback = lock
-            return self
-        deadline = time.monotonic() + self.timeout
-        while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                if time.monotonic() > deadline:
-                    raise TimeoutError(
-                        errno.ETIMEDOUT, "lock held by another writer", str(self.path)
-                    ) from None
-                time.sleep(0.05)
-                continue
-            except BaseException:
-                os.close(fd)
-                raise
-            if self._still_named(fd):
-                self._fd = fd
-                return self
-            os.close(fd)  # a closing writer removed the file after we opened it
-
-    def _still_named(self, fd: int) -> bool:
-        try:
-            here, there = os.fstat(fd), os.stat(self.path)
-        except FileNotFoundError:
-            return False
-        return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
-
-    def remove_file(self) -> None:
-        """Unlink the lock file while holding it (POSIX only; elsewhere it stays)."""
-        if self._fd is not None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.path)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # closing the descriptor releases the flock
-            self._fd = None
-        elif self._fallback is not None:
-            self._fallback.release()
-            self._fallback = None

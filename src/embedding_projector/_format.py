@@ -1,7 +1,7 @@
 """The on-disk format: every name, limit and text rule of a projector log directory.
 
-Together with :mod:`._files` (how bytes reach the disk) and :mod:`.writer` (the writer
-itself), the only place that knows the layout TensorBoard's projector plugin reads::
+With the writer's other modules (:mod:`.writer` lists them) the only place that knows the
+layout TensorBoard's projector plugin reads::
 
     <logdir>/projector_config.pbtxt             merged config (TensorBoard's own proto)
     <logdir>/<step, 5 digits>/<tag>/tensors.r1.bin    raw little-endian float32, tensor_shape set
