@@ -15,6 +15,7 @@ __all__ = [
     "EmbeddingProjectorError",
     "InvalidEmbeddingError",
     "LogDirError",
+    "SnapshotNotFoundError",
     "SnapshotWriteError",
     "VectorFileError",
 ]
@@ -85,6 +86,10 @@ class LogDirError(EmbeddingProjectorError, ValueError):
 
     def __reduce__(self) -> tuple[type[LogDirError], tuple[str, str]]:
         return (type(self), (self.args[0], self.logdir))
+
+
+class SnapshotNotFoundError(EmbeddingProjectorError, LookupError):
+    """No snapshot of the requested tag at the requested step in the log directory."""
 
 
 class ConfigError(EmbeddingProjectorError, ValueError):

@@ -108,6 +108,8 @@ from ._logdir import resolve_logdir as resolve_logdir
 from ._metadata import PreparedMetadata as PreparedMetadata
 from ._metadata import glyph_sprites, prepared_for
 from ._metadata import prepare_metadata as prepare_metadata
+from ._readback import StoredSnapshot as StoredSnapshot
+from ._readback import find_entry, read_entry
 from .errors import InvalidEmbeddingError, SnapshotWriteError
 
 if TYPE_CHECKING:
@@ -122,6 +124,7 @@ __all__ = [
     "PreparedMetadata",
     "ProjectorWriter",
     "Snapshot",
+    "StoredSnapshot",
     "add_embedding",
     "escape_label",
     "prepare_metadata",
@@ -324,6 +327,29 @@ class ProjectorWriter:
     def entries(self) -> list[EmbeddingInfo]:
         """All entries of the run's projector config, tensorboardX's included."""
         return list(read_config(self.config_path).embeddings)
+
+    def read(self, tag: str, step: int) -> StoredSnapshot:
+        """Read a snapshot back through its config entry: (matrix, metadata columns, header).
+
+        Ours (binary or TSV tensors) and tensorboardX's (TSV) alike; of a step written twice,
+        the current revision. Labels come back as TensorBoard serves them (escaped).
+
+        Raises:
+            SnapshotNotFoundError: no snapshot of ``tag`` at ``step`` (a ``LookupError``).
+            ConfigError: the config does not parse, or its files do not match it.
+
+        Example:
+            >>> import numpy as np, tempfile
+            >>> writer = ProjectorWriter(tempfile.mkdtemp())
+            >>> _ = writer.add_embedding(np.eye(3), metadata=["a", "b", "c"], global_step=3)
+            >>> matrix, columns, header = writer.read("default", 3)
+            >>> matrix.shape, columns, header
+            ((3, 3), [['a', 'b', 'c']], None)
+        """
+        validate_tag(tag)
+        step = validate_step(step)
+        entry = find_entry(read_config(self.config_path), tag, step)
+        return read_entry(self.logdir, entry)
 
     def remove_steps(self, tag: str, steps: Iterable[int]) -> list[int]:
         """Remove snapshots of ``tag``: from the config first (atomically), then their files.
