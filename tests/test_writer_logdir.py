@@ -120,7 +120,8 @@ def test_close_leaves_only_the_config_the_event_file_and_the_snapshots(tmp_path)
     with ep.ProjectorWriter(logdir) as writer:
         writer.add_embedding(RNG.random((4, 3)), metadata=list("abcd"))
         writer.add_embedding(RNG.random((4, 3)), global_step=1)
-        assert (logdir / writer_module.REFRESH_DIRNAME).is_dir()
+        writer.add_embedding(RNG.random((4, 3)), global_step=1)  # a rewrite: 3 writes
+        assert len(list((logdir / writer_module.REFRESH_DIRNAME).iterdir())) == 1  # one run
         assert (logdir / writer_module.LOCK_FILENAME).exists()
     assert top_level(logdir) == ["00000", "00001", "events", "projector_config.pbtxt"]
     assert writer.steps() == [0, 1]

@@ -170,7 +170,7 @@ class ConfigLock:
     takes, so both exclude each other). The file can be unlinked while held
     (:meth:`remove_file`): a waiter that then locks the unlinked file sees that the path no
     longer names what it locked and tries again, so two holders never coexist. Elsewhere
-    ``filelock.FileLock``, whose file stays.
+    ``filelock.FileLock``, which manages its file itself.
 
     Example:
         >>> import tempfile
@@ -224,7 +224,7 @@ class ConfigLock:
         return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
 
     def remove_file(self) -> None:
-        """Unlink the lock file while holding it (POSIX only; elsewhere it stays)."""
+        """Unlink the lock file while holding it (POSIX; elsewhere filelock manages the file)."""
         if self._fd is not None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path)
