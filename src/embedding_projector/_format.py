@@ -7,9 +7,29 @@ layout TensorBoard's projector plugin reads::
     <logdir>/<step, 5 digits>/<tag>/tensors.r1.bin    raw little-endian float32, tensor_shape set
     <logdir>/<step, 5 digits>/<tag>/metadata.r1.tsv   escaped labels (header only if >1 column)
     <logdir>/<step, 5 digits>/<tag>/sprite.r1.png     sprite sheet, <= 8192 x 8192 px
-    <logdir>/.projector-refresh/<n>/events...   tiny run renamed per snapshot
+    <logdir>/.projector-refresh/<n>/events...   tiny run renamed per snapshot (while open)
+    <logdir>/.projector_config.pbtxt.lock       the config lock (while open)
 
-The reasons for each rule are in :mod:`.writer`'s docstring.
+Why each rule exists (all verified against TensorBoard 2.21's ``projector_plugin.py``):
+
+* **Binary tensors.** The plugin first parses a tensor file as TSV and falls back to float32
+  binary only on a ``UnicodeDecodeError`` in the first 16 MiB it decodes. A binary file whose
+  start is valid UTF-8 (all zeros, tiny matrices) would be misparsed, so such a matrix is
+  written as TSV instead.
+* **A new revision per write.** Tensors are cached by (run, name) and every config entry's
+  tensor is read when configs are re-read; a tensor rewritten in place under the same name is
+  served stale, and a config pointing at a half-replaced file breaks the projector for *all*
+  runs. So every write goes to fresh file names (``.r<rev>.``), the config is switched
+  atomically afterwards, and a rewrite of the same tag and step gets a new tensor name.
+* **The refresh run.** The plugin re-reads configs only when the set of runs changes. A
+  snapshot added to a run TensorBoard already knows stays invisible until restart. After each
+  write, a one-event run under ``.projector-refresh/`` is renamed, which changes the set of
+  runs; a browser refresh then shows the new snapshot. While a writer is open it is one extra
+  row in the run list; closing the writer removes it (a change in the set of runs too).
+* **The frontend** orders its tensor dropdown by: labelled first, more rows first, then name
+  (so a fixed-size selection shows its steps in order), hides tensors with fewer than 2 rows
+  or columns, skips whitespace-only metadata lines (misaligning every later row), treats a
+  first line with a tab as a header, and refuses sprites larger than 8192 px on a side.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from typing import Any
 
 from ._files import remove_tree, write_empty_event_file
 from ._format import LOCK_FILENAME, REFRESH_DIRNAME, check_local_logdir
-from .errors import DiskReserveError, LogDirError
+from .errors import DiskReserveError, LogDirError, SnapshotWriteError
 
 __all__ = [
     "ConfigLock",
@@ -23,6 +23,7 @@ __all__ = [
     "remove_refresh_runs",
     "resolve_logdir",
     "validate_disk_reserve",
+    "write_error",
 ]
 
 
@@ -52,6 +53,25 @@ def local_logdir(logdir: str | os.PathLike[str]) -> Path:
     text = os.fspath(logdir)
     check_local_logdir(text)
     return Path(text).expanduser()
+
+
+def write_error(
+    error: OSError, logdir: Path, lock_timeout: float, action: str
+) -> SnapshotWriteError:
+    """The error to raise when the file system refused ``action`` (e.g. "write snapshot ...")."""
+    if isinstance(error, TimeoutError):
+        message = (
+            f"another process held the lock on {logdir} for more than {lock_timeout:g} s; "
+            f"could not {action}"
+        )
+    else:
+        message = (
+            f"could not {action} in {logdir}: {error.strerror or error}; earlier snapshots "
+            "and the config are unchanged"
+        )
+    if error.errno is not None:
+        return SnapshotWriteError(error.errno, message)
+    return SnapshotWriteError(message)
 
 
 def check_not_a_file(logdir: Path) -> None:

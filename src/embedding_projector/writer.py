@@ -7,32 +7,10 @@ entries), :mod:`._logdir` (URL check, lock, refresh run, free space), :mod:`._me
 and :mod:`._readback` (reading a snapshot back). Their public names stay importable from here.
 It keeps tensorboardX's layout, so snapshots of both tools coexist in one run::
 
-    <logdir>/projector_config.pbtxt             merged config (TensorBoard's own proto)
-    <logdir>/<step, 5 digits>/<tag>/tensors.r1.bin    raw little-endian float32, tensor_shape set
-    <logdir>/<step, 5 digits>/<tag>/metadata.r1.tsv   escaped labels (header only if >1 column)
-    <logdir>/<step, 5 digits>/<tag>/sprite.r1.png     sprite sheet, <= 8192 x 8192 px
-    <logdir>/.projector-refresh/<n>/events...   tiny run renamed per snapshot (see below)
+    <logdir>/projector_config.pbtxt                   merged config (TensorBoard's own proto)
+    <logdir>/<step, 5 digits>/<tag>/tensors.r<rev>.bin float32 (tiny or UTF-8-like ones: .tsv)
 
-Why each rule exists (all verified against TensorBoard 2.21's ``projector_plugin.py``):
-
-* **Binary tensors.** The plugin first parses a tensor file as TSV and falls back to float32
-  binary only on a ``UnicodeDecodeError`` in the first 16 MiB it decodes. A binary file whose
-  start is valid UTF-8 (all zeros, tiny matrices) would be misparsed, so such a matrix is
-  written as TSV instead.
-* **A new revision per write.** Tensors are cached by (run, name) and every config entry's
-  tensor is read when configs are re-read; a tensor rewritten in place under the same name is
-  served stale, and a config pointing at a half-replaced file breaks the projector for *all*
-  runs. So every write goes to fresh file names (``.r<rev>.``), the config is switched
-  atomically afterwards, and a rewrite of the same tag and step gets a new tensor name.
-* **The refresh run.** The plugin re-reads configs only when the set of runs changes. A
-  snapshot added to a run TensorBoard already knows stays invisible until restart. After each
-  write, a one-event run under ``.projector-refresh/`` is renamed, which changes the set of
-  runs; a browser refresh then shows the new snapshot. It costs one extra row in the run list.
-* **The frontend** orders its tensor dropdown by: labelled first, more rows first, then name
-  (so a fixed-size selection shows its steps in order), hides tensors with fewer than 2 rows
-  or columns, skips whitespace-only
-  metadata lines (misaligning every later row), treats a first line with a tab as a header,
-  and refuses sprites larger than 8192 px on a side.
+The full layout, and why each rule exists, is in :mod:`._format`.
 
 Example:
     >>> import numpy as np, tempfile
@@ -103,6 +81,7 @@ from ._logdir import (
     local_logdir,
     remove_refresh_runs,
     validate_disk_reserve,
+    write_error,
 )
 from ._logdir import resolve_logdir as resolve_logdir
 from ._metadata import PreparedMetadata as PreparedMetadata
@@ -110,7 +89,7 @@ from ._metadata import glyph_sprites, prepared_for
 from ._metadata import prepare_metadata as prepare_metadata
 from ._readback import StoredSnapshot as StoredSnapshot
 from ._readback import find_entry, read_entry
-from .errors import InvalidEmbeddingError, SnapshotWriteError
+from .errors import InvalidEmbeddingError
 
 if TYPE_CHECKING:
     from tensorboard.plugins.projector.projector_config_pb2 import (
@@ -429,7 +408,9 @@ class ProjectorWriter:
                     with contextlib.suppress(OSError):
                         bump_refresh_run(self.logdir)
         except OSError as error:
-            raise self._write_error(error, f"remove steps of {tag!r}") from error
+            raise write_error(
+                error, self.logdir, self.lock_timeout, f"remove steps of {tag!r}"
+            ) from error
         logger.debug("removed steps %s of %r from %s", sorted(doomed), tag, self.logdir)
         return sorted(doomed)
 
@@ -460,24 +441,10 @@ class ProjectorWriter:
             for path in written:
                 with contextlib.suppress(OSError):
                     os.unlink(path)
-            raise self._write_error(error, f"write snapshot {tag!r} step {step}") from error
+            action = f"write snapshot {tag!r} step {step}"
+            raise write_error(error, self.logdir, self.lock_timeout, action) from error
         logger.debug("wrote %s (%d x %d) to %s", snapshot.tensor_name, *matrix.shape, self.logdir)
         return snapshot
-
-    def _write_error(self, error: OSError, action: str) -> SnapshotWriteError:
-        if isinstance(error, TimeoutError):
-            message = (
-                f"another process held the lock on {self.logdir} for more than "
-                f"{self.lock_timeout:g} s; could not {action}"
-            )
-        else:
-            message = (
-                f"could not {action} in {self.logdir}: "
-                f"{error.strerror or error}; earlier snapshots and the config are unchanged"
-            )
-        if error.errno is not None:
-            return SnapshotWriteError(error.errno, message)
-        return SnapshotWriteError(message)
 
     def _write_locked(
         self,
