@@ -91,7 +91,8 @@ except ImportError as _error:  # pragma: no cover - exercised only without gensi
 
 from . import insight as _insight
 from .background import BackgroundWriter, single_threaded_blas
-from .maps import EvolutionMap, log_map
+from .maps import EvolutionMap
+from .sink import log_map
 from .selection import select_keys
 from .writer import PreparedMetadata, ProjectorWriter, prepare_metadata, resolve_logdir
 

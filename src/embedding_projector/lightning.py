@@ -49,7 +49,8 @@ from typing_extensions import override
 
 from .background import BackgroundWriter, single_threaded_blas
 from .errors import InvalidEmbeddingError
-from .maps import EvolutionMap, log_map
+from .maps import EvolutionMap
+from .sink import log_map
 from .writer import MAX_PROJECTOR_ROWS, PreparedMetadata, ProjectorWriter, prepare_metadata
 
 try:
