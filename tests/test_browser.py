@@ -144,7 +144,7 @@ def write_lightning_run(logdir: Path) -> ExpectedRun:
     from pytorch_lightning.loggers import TensorBoardLogger
     from torch.utils.data import DataLoader, TensorDataset
 
-    from embedding_projector.lightning import EmbeddingProjector
+    from embedding_projector.lightning import EmbeddingProjector, InsightOptions
 
     class Tokens(pl.LightningModule):
         def __init__(self) -> None:
@@ -165,7 +165,11 @@ def write_lightning_run(logdir: Path) -> ExpectedRun:
     trainer = pl.Trainer(
         max_epochs=3,
         logger=TensorBoardLogger(str(logdir), name="lightning", version=0),
-        callbacks=[EmbeddingProjector(labels={"embed": vocab}, maps=False, stability=False)],
+        callbacks=[
+            EmbeddingProjector(
+                labels={"embed": vocab}, insight=InsightOptions(maps=False, scalars=False)
+            )
+        ],
         enable_progress_bar=False,
         enable_model_summary=False,
         enable_checkpointing=False,

@@ -184,9 +184,10 @@ def apply_legacy_keywords(
         False
     """
     changes: dict[str, dict[str, Any]] = {"insight": {}, "sink": {}}
+    notes: list[tuple[str, str]] = []
     if isinstance(insight, bool):
         changes["insight"]["scalars"] = insight
-        _deprecated(owner, "insight=<bool>", "insight=InsightOptions(scalars=...)")
+        notes.append(("insight=<bool>", "insight=InsightOptions(scalars=...)"))
         insight = default_insight
     for name, value in legacy.items():
         if name not in _LEGACY_KEYWORDS:
@@ -194,12 +195,14 @@ def apply_legacy_keywords(
         group, attribute, inverted = _LEGACY_KEYWORDS[name]
         changes[group][attribute] = (not value) if inverted else value
         kind = "InsightOptions" if group == "insight" else "SinkOptions"
-        new = f"{group}={kind}({attribute}={'not ' if inverted else ''}...)"
-        _deprecated(owner, name, new)
+        notes.append((name, f"{group}={kind}({attribute}={'not ' if inverted else ''}...)"))
+    # Validated before warning: a bad value is a ValueError whatever its keyword's name.
     if changes["insight"]:
         insight = dataclasses.replace(insight, **changes["insight"])
     if changes["sink"]:
         sink = dataclasses.replace(sink, **changes["sink"])
+    for old_name, new_name in notes:
+        _deprecated(owner, old_name, new_name)
     return insight, sink
 
 

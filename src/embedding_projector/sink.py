@@ -128,6 +128,8 @@ class SnapshotSink:
         self.stats = stats if stats is not None else SinkStats()
         self._summary = summary
         self._own_summary: Any = None
+        #: The writer the current job logged to (writing thread).
+        self._logged_to: Any = None
         self._warn_function: WarnFunction = warn if warn is not None else _python_warn
         self._lock = threading.Lock()
         self._projector: ProjectorWriter | None = None
@@ -253,6 +255,7 @@ class SnapshotSink:
     ) -> None:
         started, cpu_started = time.perf_counter(), time.thread_time()
         texts: dict[str, str] = {}
+        self._logged_to = None
         try:
             with single_threaded_blas():
                 for request in requests:
@@ -263,6 +266,8 @@ class SnapshotSink:
                     target.add_scalar(name, value, step)
                 for name, text in texts.items():
                     target.add_text(name, text, step)
+            if self._logged_to is not None:
+                self._logged_to.flush()  # readers see this step's maps and scalars soon
         finally:
             self.stats.write_seconds.append(time.perf_counter() - started)
             self.stats.write_cpu_seconds += time.thread_time() - cpu_started
@@ -410,6 +415,10 @@ class SnapshotSink:
         return images
 
     def _summary_for(self, summary: Any) -> Any:
+        self._logged_to = self._summary_writer(summary)
+        return self._logged_to
+
+    def _summary_writer(self, summary: Any) -> Any:
         if summary is not None:
             return summary
         if self._summary is not None:
