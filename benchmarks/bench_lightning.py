@@ -6,7 +6,8 @@ in one process, interleaved so that background load hits all of them alike:
 * ``baseline``: no callback;
 * ``callback``: ``EmbeddingProjector`` as shipped (copy on the training thread, write, aligned
   map and stability scalars on a background thread);
-* ``callback, no maps``: the same with ``insight=InsightOptions(maps=False, scalars=False)`` (snapshots only);
+* ``callback, no maps``: the same with ``insight=InsightOptions(maps=False, scalars=False)``
+  (snapshots only);
 * ``synchronous``: the same callback writing on the training thread (what a hand-written
   ``logger.experiment.add_embedding`` in ``on_train_epoch_end`` costs, but with our writer).
 
