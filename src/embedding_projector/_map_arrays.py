@@ -61,3 +61,24 @@ def category(value: Any) -> str:
 def check_int(name: str, value: Any, *, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
+
+
+def top_two_directions(matrix: _FloatArray) -> tuple[_FloatArray, float]:
+    """The top-2 right singular vectors of ``matrix`` (dims x 2) and their variance sum.
+
+    From the eigendecomposition of the smaller Gram matrix rather than a full SVD: a third
+    of the cost for the map's 500 x 256 samples, and this runs every epoch beside training.
+    """
+    rows, dim = matrix.shape
+    basis = np.zeros((dim, 2))
+    if rows >= dim:
+        values, vectors = np.linalg.eigh(matrix.T @ matrix)
+        order = np.argsort(values)[::-1][:2]
+        basis[:, : len(order)] = vectors[:, order]
+    else:
+        values, vectors = np.linalg.eigh(matrix @ matrix.T)
+        order = np.argsort(values)[::-1][:2]
+        directions = matrix.T @ vectors[:, order]
+        lengths = np.linalg.norm(directions, axis=0)
+        basis[:, : len(order)] = directions / np.where(lengths > 0, lengths, 1.0)
+    return basis, float(np.sum(np.clip(values[order], 0.0, None)))

@@ -25,7 +25,10 @@ import numpy as np
 import numpy.typing as npt
 
 from .fonts import FontFace
+from .map_text import MARGIN as _MARGIN
+from .map_text import TEXT_PX as _TEXT_PX
 from .map_text import Box as _Box
+from .map_text import draw_header as _draw_header
 from .map_text import draw_text as _draw_text
 from .map_text import drawable as _drawable
 from .map_text import font as _font
@@ -61,20 +64,16 @@ _OTHER_RGB = (153, 153, 153)
 _RED = (214, 39, 40)
 _GRID_RGB = (235, 235, 235)
 _FRAME_RGB = (110, 110, 110)
-_FACTS_RGB = (85, 85, 85)
 _LABEL_RGB = (51, 51, 51)
 #: Point opacity: dense clusters stay readable as clusters.
 _POINT_ALPHA = 0.7
 #: Font sizes in pixels: title, facts/legend/labels, highlighted labels.
-_TITLE_PX = 15
-_TEXT_PX = 12
 _MARK_PX = 14
 #: Radii in pixels of a point, a highlighted point (fill) and its red ring's width.
 _POINT_RADIUS = 2.4
 _MARK_RADIUS = 4.4
 _MARK_EDGE = 2.0
 #: Layout in pixels: outer margin, and the band above the plot (title, then the facts line).
-_MARGIN = 8
 _HEADER = 46
 #: Geometry is drawn at this multiple of the final size and box-filtered down: anti-aliasing.
 _SUPERSAMPLE = 2
@@ -200,6 +199,8 @@ def render_map(
         >>> render_map(frame, size=(200, 160)).shape
         (160, 200, 3)
     """
+    # Over 80 lines by its docstring only: the steps share the face, the placed labels and the
+    # legend box, which are chosen together (a label may need another font).
     from PIL import Image, ImageDraw
 
     if max_points is not None and max_points < len(frame.coords):
@@ -243,7 +244,38 @@ def render_map(
     canvas = Image.new("RGB", (width * scale, height * scale), (255, 255, 255))
     draw = ImageDraw.Draw(canvas, "RGBA")  # "RGBA": fills with alpha blend into the picture
     _draw_axes(draw, frame, area, scale)
-    rgb = _point_colours(frame.categories, legend, max_legend, count)
+    _draw_points(draw, frame, points, marked, area, (legend, max_legend), scale)
+    _draw_label_boxes(draw, placed, points, scale)
+    if legend_box is not None:
+        _draw_legend_marks(draw, legend_box, legend, max_legend, scale)
+
+    image = canvas.reduce(scale)
+    # Text last, at the final size: FreeType anti-aliases and hints it better than a
+    # downscaled picture of bigger text would look.
+    _draw_header(image, face, (clean(heading), clean(facts)), area)
+    for label in placed:
+        size_px = _MARK_PX if label.highlighted else _TEXT_PX
+        colour = (0, 0, 0) if label.highlighted else _LABEL_RGB
+        _draw_text(image, label.origin, label.text, _font(face, size_px, label.text), colour)
+    if legend_box is not None:
+        for name, origin in zip(legend_box.names, legend_box.text_origins, strict=True):
+            _draw_text(image, origin, name, _font(face, _TEXT_PX, name), (0, 0, 0))
+    return np.array(image, dtype=np.uint8)
+
+
+def _draw_points(
+    draw: ImageDraw.ImageDraw,
+    frame: MapFrame,
+    points: _FloatArray,
+    marked: npt.NDArray[np.bool_],
+    area: tuple[int, int, int],
+    legend: tuple[list[str], int],
+    scale: int,
+) -> None:
+    """Points, highlighted points with their red ring, and trails to where they were."""
+    names, max_legend = legend
+    count = len(frame.coords)
+    rgb = _point_colours(frame.categories, names, max_legend, count)
     alpha = round(255 * _POINT_ALPHA)
     radius = _POINT_RADIUS * scale
     for (x, y), colour in zip(
@@ -265,6 +297,12 @@ def render_map(
             outline=_RED,
             width=round(_MARK_EDGE * scale),
         )
+
+
+def _draw_label_boxes(
+    draw: ImageDraw.ImageDraw, placed: list[_Label], points: _FloatArray, scale: int
+) -> None:
+    """Leader lines and the boxes behind highlighted labels."""
     for label in placed:
         if label.leader:
             x0, y0, x1, y1 = label.box
@@ -279,38 +317,6 @@ def render_map(
                 outline=_RED,
                 width=scale,
             )
-    if legend_box is not None:
-        _draw_legend_marks(draw, legend_box, legend, max_legend, scale)
-
-    image = canvas.reduce(scale)
-    # Text last, at the final size: FreeType anti-aliases and hints it better than a
-    # downscaled picture of bigger text would look.
-    heading = clean(heading)
-    title_font = _font(face, _TITLE_PX, heading)
-    heading_width = _ink_box(title_font, heading)[2]
-    ascent = title_font.getmetrics()[0]
-    heading_x = (width - heading_width) / 2 if heading_width <= width - 2 * _MARGIN else _MARGIN
-    _draw_text(image, (heading_x, 5 + ascent), heading, title_font, (0, 0, 0))
-    facts = clean(facts)
-    facts_font = _font(face, _TEXT_PX, facts)
-    facts_width = _ink_box(facts_font, facts)[2]
-    if facts_width > width - 2 * _MARGIN:  # a small picture: tighter, then cut
-        facts = facts.replace("   ", "  ")
-        if _ink_box(facts_font, facts)[2] > width - 2 * _MARGIN:
-            while len(facts) > 1 and _ink_box(facts_font, facts + "…")[2] > width - 2 * _MARGIN:
-                facts = facts[:-1]
-            facts = clean(facts.rstrip() + "…")
-        facts_width = _ink_box(facts_font, facts)[2]
-    facts_x = max(_MARGIN, min(area[0], width - _MARGIN - facts_width))
-    _draw_text(image, (facts_x, area[1] - 6), facts, facts_font, _FACTS_RGB)
-    for label in placed:
-        size_px = _MARK_PX if label.highlighted else _TEXT_PX
-        colour = (0, 0, 0) if label.highlighted else _LABEL_RGB
-        _draw_text(image, label.origin, label.text, _font(face, size_px, label.text), colour)
-    if legend_box is not None:
-        for name, origin in zip(legend_box.names, legend_box.text_origins, strict=True):
-            _draw_text(image, origin, name, _font(face, _TEXT_PX, name), (0, 0, 0))
-    return np.array(image, dtype=np.uint8)
 
 
 def _facts(frame: MapFrame, count: int) -> str:
@@ -459,6 +465,8 @@ def _place_labels(
     of four offsets where its text box overlaps no label placed before, no highlighted point
     and not the legend, and stays inside the plot; rows with no free offset get none.
     """
+    # Over 80 lines: both passes test against the same growing list of taken boxes (kept as
+    # one array for the vectorised overlap test); splitting them would pass that state around.
     left, top, side = area
     image_width, image_height = image_size
     taken: list[_Box] = [] if legend is None else [legend.box]

@@ -38,6 +38,13 @@ __all__ = [
 
 #: Labels longer than this are cut (with an ellipsis).
 MAX_LABEL_CHARS = 24
+#: Font sizes in pixels: title, facts/legend/labels.
+TITLE_PX = 15
+TEXT_PX = 12
+#: Outer margin of a map image, pixels.
+MARGIN = 8
+#: Colour of the facts line (drift, overlap, ...).
+FACTS_RGB = (85, 85, 85)
 #: (left, top, right, bottom) in pixels.
 Box = tuple[float, float, float, float]
 
@@ -138,3 +145,27 @@ def label_ink(face: FontFace, px: int, label: str) -> tuple[str, Box]:
     relative to its baseline start; cached, since the same labels come back every step."""
     text = drawable(short(label), face.codepoints)
     return text, ink_box(font(face, px, text), text)
+
+
+def draw_header(
+    image: Image.Image, face: FontFace, texts: tuple[str, str], area: tuple[int, int, int]
+) -> None:
+    """The title (centred when it fits) and the facts line above the plot."""
+    heading, facts = texts
+    width = image.size[0]
+    title_font = font(face, TITLE_PX, heading)
+    heading_width = ink_box(title_font, heading)[2]
+    ascent = title_font.getmetrics()[0]
+    heading_x = (width - heading_width) / 2 if heading_width <= width - 2 * MARGIN else MARGIN
+    draw_text(image, (heading_x, 5 + ascent), heading, title_font, (0, 0, 0))
+    facts_font = font(face, TEXT_PX, facts)
+    facts_width = ink_box(facts_font, facts)[2]
+    if facts_width > width - 2 * MARGIN:  # a small picture: tighter, then cut
+        facts = facts.replace("   ", "  ")
+        if ink_box(facts_font, facts)[2] > width - 2 * MARGIN:
+            while len(facts) > 1 and ink_box(facts_font, facts + "…")[2] > width - 2 * MARGIN:
+                facts = facts[:-1]
+            facts = drawable(facts.rstrip() + "…", face.codepoints)
+        facts_width = ink_box(facts_font, facts)[2]
+    facts_x = max(MARGIN, min(area[0], width - MARGIN - facts_width))
+    draw_text(image, (facts_x, area[1] - 6), facts, facts_font, FACTS_RGB)

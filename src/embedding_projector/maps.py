@@ -64,6 +64,7 @@ from ._map_arrays import as_matrix as _as_matrix
 from ._map_arrays import category as _category
 from ._map_arrays import check_int as _check_int
 from ._map_arrays import finite_rows as _finite_rows
+from ._map_arrays import top_two_directions as _top_two_directions
 from ._map_arrays import unit_rows as _unit_rows
 from .errors import InvalidEmbeddingError
 
@@ -315,18 +316,12 @@ class EvolutionMap:
         keys, lookup, by_label = self._row_keys(label_list, rows)
         highlight_keys = self._highlight_keys(highlight, keys, lookup, label_list)
         restart = self._keys is not None and (by_label != self._by_label or dim != self._dim)
-        if self._keys is None or restart:
-            sample = self._choose_sample(keys, highlight_keys)
-        else:
-            known = set(self._keys)
-            sample = self._keys + [key for key in highlight_keys if key not in known]
+        sample = self._sample(keys, highlight_keys, restart)
         present = [key for key in sample if key in lookup]
         index = np.asarray([lookup[key] for key in present], dtype=np.int64)
         raw = _finite_rows(array, index)
         if restart:
-            logger.info(
-                "map rows or dimensions changed (dims %s -> %d); restarting", self._dim, dim
-            )
+            logger.info("map rows or dimensions changed (dims %s -> %d); restart", self._dim, dim)
             self.reset()
         self._keys, self._by_label, self._dim = sample, by_label, dim
         shown_labels = [label_list[i] for i in index] if label_list is not None else present
@@ -336,14 +331,7 @@ class EvolutionMap:
 
         aligned, prev_index, cur_index = self._align(raw, present)
         coords, explained, refit = self._project(aligned, step)
-        previous_coords = None
-        if self._prev_aligned is not None and self._basis is not None:
-            # Where the rows were one step earlier, drawn with this step's basis.
-            before = self._prev_aligned @ self._basis
-            radius = float(np.sqrt(np.mean(np.sum(before**2, axis=1))))
-            previous_coords = np.full_like(coords, np.nan)
-            previous_coords[cur_index] = before[prev_index] / (radius if radius > 0 else 1.0)
-
+        previous_coords = self._trails(coords, prev_index, cur_index)
         drift, overlap, separation, neighbors = self._scores(
             raw, present, prev_index, cur_index, categories
         )
@@ -370,6 +358,22 @@ class EvolutionMap:
         return self._render(frame) if self.render else frame
 
     # -- helpers ---------------------------------------------------------------------------
+
+    def _sample(self, keys: list[str], highlight_keys: list[str], restart: bool) -> list[str]:
+        if self._keys is None or restart:
+            return self._choose_sample(keys, highlight_keys)
+        known = set(self._keys)
+        return self._keys + [key for key in highlight_keys if key not in known]
+
+    def _trails(self, coords: _FloatArray, prev_index: Any, cur_index: Any) -> _FloatArray | None:
+        """Where the rows were one step earlier, drawn with this step's basis."""
+        if self._prev_aligned is None or self._basis is None:
+            return None
+        before = self._prev_aligned @ self._basis
+        radius = float(np.sqrt(np.mean(np.sum(before**2, axis=1))))
+        previous_coords = np.full_like(coords, np.nan)
+        previous_coords[cur_index] = before[prev_index] / (radius if radius > 0 else 1.0)
+        return previous_coords
 
     def _align(
         self, raw: _FloatArray, present: list[str]
@@ -512,27 +516,6 @@ class EvolutionMap:
         radius = float(np.sqrt(np.mean(np.sum(projected**2, axis=1))))
         coords = projected / radius if radius > 0 else projected
         return coords, float(np.sum(projected**2)) / total, refit
-
-
-def _top_two_directions(matrix: _FloatArray) -> tuple[_FloatArray, float]:
-    """The top-2 right singular vectors of ``matrix`` (dims x 2) and their variance sum.
-
-    From the eigendecomposition of the smaller Gram matrix rather than a full SVD: a third
-    of the cost for the map's 500 x 256 samples, and this runs every epoch beside training.
-    """
-    rows, dim = matrix.shape
-    basis = np.zeros((dim, 2))
-    if rows >= dim:
-        values, vectors = np.linalg.eigh(matrix.T @ matrix)
-        order = np.argsort(values)[::-1][:2]
-        basis[:, : len(order)] = vectors[:, order]
-    else:
-        values, vectors = np.linalg.eigh(matrix @ matrix.T)
-        order = np.argsort(values)[::-1][:2]
-        directions = matrix.T @ vectors[:, order]
-        lengths = np.linalg.norm(directions, axis=0)
-        basis[:, : len(order)] = directions / np.where(lengths > 0, lengths, 1.0)
-    return basis, float(np.sum(np.clip(values[order], 0.0, None)))
 
 
 def silhouette(matrix: Any, classes: Sequence[Any], *, metric: str = "cosine") -> float | None:
