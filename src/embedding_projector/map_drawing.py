@@ -199,8 +199,7 @@ def render_map(
         >>> render_map(frame, size=(200, 160)).shape
         (160, 200, 3)
     """
-    # Over 80 lines by its docstring only: the steps share the face, the placed labels and the
-    # legend box, which are chosen together (a label may need another font).
+    # Over 80 lines by its docstring: face, labels and legend box are chosen together.
     from PIL import Image, ImageDraw
 
     if max_points is not None and max_points < len(frame.coords):
@@ -465,8 +464,7 @@ def _place_labels(
     of four offsets where its text box overlaps no label placed before, no highlighted point
     and not the legend, and stays inside the plot; rows with no free offset get none.
     """
-    # Over 80 lines: both passes test against the same growing list of taken boxes (kept as
-    # one array for the vectorised overlap test); splitting them would pass that state around.
+    # Over 80 lines: both passes share one growing array of taken boxes (vectorised tests).
     left, top, side = area
     image_width, image_height = image_size
     taken: list[_Box] = [] if legend is None else [legend.box]
