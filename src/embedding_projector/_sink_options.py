@@ -163,12 +163,13 @@ _LEGACY_KEYWORDS: dict[str, tuple[str, str, bool]] = {
 def apply_legacy_keywords(
     owner: str,
     legacy: Mapping[str, Any],
-    insight: InsightOptions | bool,
-    sink: SinkOptions,
+    insight: InsightOptions | bool | None,
+    sink: SinkOptions | None,
     *,
     default_insight: InsightOptions,
 ) -> tuple[InsightOptions, SinkOptions]:
-    """Fold keywords of the previous release into the options objects, with a
+    """The adapter's options: ``insight`` (``None``: ``default_insight``) and ``sink``
+    (``None``: :class:`SinkOptions`), with the keywords of the previous release folded in, a
     ``DeprecationWarning`` each (``insight=<bool>`` was the scalars switch).
 
     Raises:
@@ -185,6 +186,8 @@ def apply_legacy_keywords(
     """
     changes: dict[str, dict[str, Any]] = {"insight": {}, "sink": {}}
     notes: list[tuple[str, str]] = []
+    sink = sink if sink is not None else SinkOptions()
+    insight = default_insight if insight is None else insight
     if isinstance(insight, bool):
         changes["insight"]["scalars"] = insight
         notes.append(("insight=<bool>", "insight=InsightOptions(scalars=...)"))

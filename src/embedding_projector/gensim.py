@@ -188,13 +188,10 @@ class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
         **legacy: Any,
     ) -> None:
         docs = legacy_docs(legacy, docs if docs is not None else Doc2VecOptions())
-        self.insight, self.sink = apply_legacy_keywords(
-            "Any2VecProjector",
-            legacy,
-            DEFAULT_INSIGHT if insight is None else insight,
-            sink if sink is not None else SinkOptions(),
-            default_insight=DEFAULT_INSIGHT,
+        options = apply_legacy_keywords(
+            "Any2VecProjector", legacy, insight, sink, default_insight=DEFAULT_INSIGHT
         )
+        self.insight, self.sink = options
         check_int("every_n_epochs", every_n_epochs, minimum=1)
         if sprites not in (None, "glyphs"):
             raise ValueError(f'sprites must be None or "glyphs"; got {sprites!r}.')

@@ -106,13 +106,10 @@ class EmbeddingProjector(pl.Callback):
         **legacy: Any,
     ) -> None:
         super().__init__()
-        self.insight, self.sink = apply_legacy_keywords(
-            "EmbeddingProjector",
-            legacy,
-            DEFAULT_INSIGHT if insight is None else insight,
-            sink if sink is not None else SinkOptions(),
-            default_insight=DEFAULT_INSIGHT,
+        options = apply_legacy_keywords(
+            "EmbeddingProjector", legacy, insight, sink, default_insight=DEFAULT_INSIGHT
         )
+        self.insight, self.sink = options
         self.modules = validate_modules(modules)
         self._policy = SnapshotPolicy(every_n_epochs, step)
         if on not in get_args(Hook):
