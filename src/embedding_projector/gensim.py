@@ -102,6 +102,7 @@ from .sink import (
     SnapshotRequest,
     SnapshotSink,
     apply_legacy_keywords,
+    warm_up_imports,
 )
 from .writer import resolve_logdir
 
@@ -328,6 +329,7 @@ class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
         """First hook: row selection, and where the step count continues from."""
         if self._targets is not None:
             return
+        warm_up_imports(maps=self.insight.maps)  # not on the writing thread, beside training
         self._kind = model_kind(model)
         self._targets = select_targets(model, self._kind, self.choice, self.docs, self._warn_once)
         if self._step is None:
