@@ -17,7 +17,7 @@ import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["label_column", "label_rows", "row_numbers"]
+__all__ = ["label_column", "label_count", "label_rows", "row_numbers"]
 
 
 def label_rows(
@@ -68,3 +68,14 @@ def label_column(labels: Any, header: Sequence[str] | None, column: str | int) -
             raise ValueError(f"color_column {column!r} is not one of the label columns {header}.")
         column = list(header).index(column)
     return [str(row[column]) for row in labels]
+
+
+def label_count(labels: Any) -> int | None:
+    """How many rows ``labels`` label (columns of equal length count once); None: unknown."""
+    if isinstance(labels, Mapping):
+        lengths = {len(values) for values in labels.values()}
+        return lengths.pop() if len(lengths) == 1 else None
+    try:
+        return len(labels)
+    except TypeError:
+        return None

@@ -4,8 +4,7 @@
 frame has categories, highlighted rows in red with their trails), a fixed grid and axes, a
 legend, and as many non-overlapping labels as fit. The alignment, the coordinate frame and the
 scalars live in :mod:`embedding_projector.maps`; logging to TensorBoard in
-:mod:`embedding_projector.sink`. Text goes through :func:`embedding_projector.fonts.font_path`,
-so Japanese, Chinese and Korean labels are drawn as text.
+:mod:`embedding_projector.sink`. Text: :mod:`embedding_projector.map_text` (CJK included).
 
 Example:
     >>> import numpy as np
@@ -25,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .fonts import FontFace
+from .map_frame import MapFrame
 from .map_text import MARGIN as _MARGIN
 from .map_text import TEXT_PX as _TEXT_PX
 from .map_text import Box as _Box
@@ -38,10 +38,10 @@ from .map_text import label_rows as _label_rows
 from .map_text import map_face as _map_face
 from .map_text import natural as _natural
 from .map_text import short as _short
-from .maps import MapFrame
 
 if TYPE_CHECKING:
     from PIL import ImageDraw
+
 
 __all__ = ["render_map"]
 

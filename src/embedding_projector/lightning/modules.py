@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .._sink_labels import label_count
 from ._compat import nn, torch
 
 logger = logging.getLogger(__name__)
@@ -233,8 +234,6 @@ def check_per_row(what: str, given: Any, tables: list[Table], max_rows: int | No
     Raises:
         ValueError: an unknown tag, or a count that does not fit the table.
     """
-    from .probe import label_count
-
     tags = {table.tag for table in tables}
     if isinstance(given, Mapping) and tags:
         unknown = sorted(str(key) for key in given if key not in tags)

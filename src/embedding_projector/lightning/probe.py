@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from .._sink_labels import label_count
 from .._torch_buffers import head
 from ..sink import SnapshotRequest
 from ._compat import nn, pl, rank_zero_warn, torch
@@ -197,16 +198,6 @@ def probe_features(
     if not outputs:
         return None
     return torch.cat(outputs)
-
-
-def label_count(labels: Any) -> int | None:
-    if isinstance(labels, Mapping):
-        lengths = {len(values) for values in labels.values()}
-        return lengths.pop() if len(lengths) == 1 else None
-    try:
-        return len(labels)
-    except TypeError:
-        return None
 
 
 def probe_request(
