@@ -6,7 +6,8 @@ in one process, interleaved so that background load hits all of them alike:
 * ``baseline``: no callback;
 * ``callback``: ``EmbeddingProjector`` as shipped (copy on the training thread, write, aligned
   map and stability scalars on a background thread);
-* ``callback, no maps``: the same with ``maps=False, stability=False`` (snapshots only);
+* ``callback, no maps``: the same with ``insight=InsightOptions(maps=False, scalars=False)``
+  (snapshots only);
 * ``synchronous``: the same callback writing on the training thread (what a hand-written
   ``logger.experiment.add_embedding`` in ``on_train_epoch_end`` costs, but with our writer).
 
@@ -34,7 +35,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from embedding_projector.lightning import EmbeddingProjector
+from embedding_projector.lightning import EmbeddingProjector, InsightOptions, SinkOptions
 
 MODES = ("baseline", "callback", "callback, no maps", "synchronous")
 
@@ -87,9 +88,8 @@ def run(
         with_maps = mode != "callback, no maps"
         projector = EmbeddingProjector(
             logdir=logdir / mode.replace(",", "").replace(" ", "-"),
-            synchronous=mode == "synchronous",
-            maps=with_maps,
-            stability=with_maps,
+            insight=InsightOptions(maps=with_maps, scalars=with_maps),
+            sink=SinkOptions(background=mode != "synchronous"),
         )
         callbacks.append(projector)
     callbacks.append(timer)

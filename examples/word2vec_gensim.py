@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from gensim.models import Word2Vec
 from gensim.test.utils import datapath
 from gensim.utils import simple_preprocess
 
-from embedding_projector.gensim import Any2VecProjector
+from embedding_projector.gensim import DEFAULT_INSIGHT, Any2VecProjector
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         args.logdir,
         limit=500,  # the 500 most frequent words, identical rows at every step
         probe_words=["australia", "government", "police", "fire"],
-        neighbors_k=8,
+        insight=replace(DEFAULT_INSIGHT, neighbors_k=8),
     )
     # compute_loss=True: Word2Vec only reports a loss when asked. workers=1: with more
     # threads gensim's loss counter is unreliable (the callback warns about it).

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -120,11 +121,16 @@ def write_gensim_run(logdir: Path) -> ExpectedRun:
     """The gensim callback on Japanese characters, each point drawn as its glyph."""
     from gensim.models import Word2Vec
 
-    from embedding_projector.gensim import Any2VecProjector
+    from embedding_projector.gensim import DEFAULT_INSIGHT, Any2VecProjector
 
     text = "東京都は日本の首都です。大阪は西にあります。京都も古い都です。" * 30
     sentences = [list(line) for line in text.split("。") if line]
-    callback = Any2VecProjector(logdir / "gensim", sprites="glyphs", maps=False, log_loss=False)
+    callback = Any2VecProjector(
+        logdir / "gensim",
+        sprites="glyphs",
+        insight=replace(DEFAULT_INSIGHT, maps=False),
+        log_loss=False,
+    )
     Word2Vec(
         sentences, vector_size=16, min_count=1, workers=1, seed=3, epochs=3, callbacks=[callback]
     )
@@ -138,7 +144,7 @@ def write_lightning_run(logdir: Path) -> ExpectedRun:
     from pytorch_lightning.loggers import TensorBoardLogger
     from torch.utils.data import DataLoader, TensorDataset
 
-    from embedding_projector.lightning import EmbeddingProjector
+    from embedding_projector.lightning import EmbeddingProjector, InsightOptions
 
     class Tokens(pl.LightningModule):
         def __init__(self) -> None:
@@ -159,7 +165,11 @@ def write_lightning_run(logdir: Path) -> ExpectedRun:
     trainer = pl.Trainer(
         max_epochs=3,
         logger=TensorBoardLogger(str(logdir), name="lightning", version=0),
-        callbacks=[EmbeddingProjector(labels={"embed": vocab}, maps=False, stability=False)],
+        callbacks=[
+            EmbeddingProjector(
+                labels={"embed": vocab}, insight=InsightOptions(maps=False, scalars=False)
+            )
+        ],
         enable_progress_bar=False,
         enable_model_summary=False,
         enable_checkpointing=False,

@@ -166,18 +166,34 @@ def test_hostile_numbers_are_written_correctly(tmp_path):
 def test_gensim_callback_on_a_full_disk_warns_and_training_goes_on(small_filesystem):
     pytest.importorskip("gensim")
     from gensim.models import Word2Vec
+    from gensim.models.callbacks import CallbackAny2Vec
     from gensim.test.utils import datapath
     from gensim.utils import simple_preprocess
 
-    from embedding_projector.gensim import Any2VecProjector
+    from embedding_projector.gensim import Any2VecProjector, InsightOptions
     from embedding_projector.writer import read_config
+
+    class EpochCounter(CallbackAny2Vec):  # type: ignore[misc]
+        def __init__(self):
+            self.ended, self.start_rows = 0, None
+
+        def on_train_begin(self, model):
+            self.start_rows = model.wv.vectors[:100].copy()
+
+        def on_epoch_end(self, model):
+            self.ended += 1
 
     with open(datapath("lee_background.cor"), encoding="utf-8") as handle:
         sentences = [simple_preprocess(line) for line in handle]
     run = small_filesystem / "run"
     # 1,000 words x 200 dims = 800 kB a snapshot: the 4 MiB disk fills after a few epochs.
-    callback = Any2VecProjector(run, limit=1000, maps=False, insight=False, log_loss=False)
-    with pytest.warns(RuntimeWarning, match="skipped a snapshot.*No space left on device"):
+    callback = Any2VecProjector(
+        run, limit=1000, insight=InsightOptions(maps=False, scalars=False), log_loss=False
+    )
+    epochs = EpochCounter()
+    with pytest.warns(
+        RuntimeWarning, match=r"skipped 'words' at step \d+: SnapshotWriteError: .*No space left"
+    ):
         model = Word2Vec(
             sentences,
             vector_size=200,
@@ -185,9 +201,13 @@ def test_gensim_callback_on_a_full_disk_warns_and_training_goes_on(small_filesys
             workers=1,
             seed=1,
             epochs=8,
-            callbacks=[callback],
+            callbacks=[epochs, callback],
         )
-    assert model.wv.vectors.shape[1] == 200 and model.epochs == 8  # training finished
+    # Training went on: every epoch ended, and the vectors moved away from their start.
+    assert epochs.ended == 8
+    assert callback.steps_written()[-1] == 8
+    rows = epochs.start_rows
+    assert not np.allclose(model.wv.vectors[: len(rows)], rows)
     steps = ep.ProjectorWriter(run).steps("words")
     assert 0 < len(steps) < 9
     for entry in read_config(run / "projector_config.pbtxt").embeddings:

@@ -9,6 +9,7 @@ import logging
 import pickle
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +21,20 @@ pytest.importorskip("gensim")
 from gensim.models import Doc2Vec, FastText, Word2Vec
 from gensim.models.callbacks import CallbackAny2Vec
 from gensim.models.doc2vec import TaggedDocument
-from gensim.test.utils import datapath
+from gensim.test.utils import common_texts, datapath
 from gensim.utils import simple_preprocess
 from tensorboard.backend.event_processing.event_accumulator import (
     EventAccumulator,
 )
 
 from embedding_projector import ProjectorWriter
-from embedding_projector.gensim import Any2VecProjector, default_probe_words
+from embedding_projector.gensim import (
+    DEFAULT_INSIGHT,
+    Any2VecProjector,
+    Doc2VecOptions,
+    SinkOptions,
+    default_probe_words,
+)
 from tb_server import TensorBoard, parse_metadata
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -186,7 +193,12 @@ def test_glyph_sprites_for_character_embeddings(tmp_path: Path) -> None:
 
     text = "東京都は日本の首都です。大阪は西にあります。京都も古い都です。" * 20
     sentences = [list(line) for line in text.split("。") if line]
-    callback = Any2VecProjector(tmp_path, sprites="glyphs", maps=False, background=False)
+    callback = Any2VecProjector(
+        tmp_path,
+        sprites="glyphs",
+        insight=replace(DEFAULT_INSIGHT, maps=False),
+        sink=SinkOptions(background=False),
+    )
     Word2Vec(
         sentences,
         vector_size=8,
@@ -207,7 +219,9 @@ def test_glyph_sprites_for_character_embeddings(tmp_path: Path) -> None:
 
 
 def test_no_start_snapshot_when_turned_off(tmp_path: Path, small: Any) -> None:
-    callback = Any2VecProjector(tmp_path, limit=30, snapshot_at_start=False, background=False)
+    callback = Any2VecProjector(
+        tmp_path, limit=30, snapshot_at_start=False, sink=SinkOptions(background=False)
+    )
     Word2Vec(small, epochs=2, compute_loss=True, callbacks=[callback], **W2V)
     assert ProjectorWriter(tmp_path).steps("words") == [1, 2]
 
@@ -344,7 +358,7 @@ def test_doc2vec_documents_and_words_as_separate_tags(
 ) -> None:
     run_dir, run = shared_run()
     docs = [TaggedDocument(words, [index]) for index, words in enumerate(small)]  # int tags
-    callback = Any2VecProjector(run_dir, limit=50, doc_limit=80)
+    callback = Any2VecProjector(run_dir, limit=50, docs=Doc2VecOptions(limit=80))
     model = Doc2Vec(docs, dm=1, epochs=2, callbacks=[callback], **W2V)
     assert model.dv.key_to_index == {}  # plain int tags: the trap is live
 
@@ -367,12 +381,14 @@ def test_doc2vec_documents_and_words_as_separate_tags(
 
 def test_doc2vec_dbow_word_vectors_are_not_shown_unless_asked(tmp_path: Path, small: Any) -> None:
     docs = [TaggedDocument(words, [f"d{index}"]) for index, words in enumerate(small)]
-    quiet = Any2VecProjector(tmp_path / "auto", limit=20, doc_limit=20)
+    quiet = Any2VecProjector(tmp_path / "auto", limit=20, docs=Doc2VecOptions(limit=20))
     Doc2Vec(docs, dm=0, epochs=1, callbacks=[quiet], **W2V)
     assert ProjectorWriter(tmp_path / "auto").steps("docs") == [0, 1]
     assert ProjectorWriter(tmp_path / "auto").steps("words") == []
 
-    asked = Any2VecProjector(tmp_path / "asked", limit=20, doc_limit=20, show_words=True)
+    asked = Any2VecProjector(
+        tmp_path / "asked", limit=20, docs=Doc2VecOptions(limit=20, show_words=True)
+    )
     with pytest.warns(UserWarning, match="never trained"):
         Doc2Vec(docs, dm=0, epochs=1, callbacks=[asked], **W2V)
     assert ProjectorWriter(tmp_path / "asked").steps("words") == [0, 1]
@@ -470,7 +486,7 @@ def test_arguments_are_validated(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"did you mean \['king'\]"):
         Any2VecProjector(tmp_path, probe_words="king")
     with pytest.raises(ValueError, match="must differ"):
-        Any2VecProjector(tmp_path, tag="x", doc_tag="x")
+        Any2VecProjector(tmp_path, tag="x", docs=Doc2VecOptions(tag="x"))
     with pytest.raises(TypeError, match="SummaryWriter"):
         Any2VecProjector(42)
 
@@ -496,3 +512,25 @@ def test_example_script_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     # --epochs 2, then 2 more in a second train() call: the steps continue.
     assert ProjectorWriter(tmp_path / "run").steps("words") == [0, 1, 2, 3, 4]
     assert sorted(scalars(events(tmp_path / "run"), "train/loss")) == [1, 2, 3, 4]
+
+
+def test_old_keyword_names_still_work_and_warn(tmp_path: Path) -> None:
+    with pytest.warns(DeprecationWarning, match="is deprecated and will be removed"):
+        old = Any2VecProjector(
+            tmp_path, maps=False, insight=False, background=False, doc_limit=5, neighbors_k=3
+        )
+    assert old.insight == replace(DEFAULT_INSIGHT, maps=False, scalars=False, neighbors_k=3)
+    assert old.sink == SinkOptions(background=False)
+    assert old.docs == Doc2VecOptions(limit=5)
+    Word2Vec(
+        common_texts,
+        vector_size=8,
+        min_count=1,
+        epochs=2,
+        workers=1,
+        compute_loss=True,
+        callbacks=[old],
+    )
+    assert ProjectorWriter(tmp_path).steps("words") == [0, 1, 2]
+    with pytest.raises(TypeError, match="unexpected keyword argument 'mapz'"):
+        Any2VecProjector(tmp_path, mapz=False)

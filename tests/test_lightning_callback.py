@@ -22,7 +22,12 @@ from torch import nn  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
 from embedding_projector import ProjectorWriter  # noqa: E402
-from embedding_projector.lightning import EmbeddingProjector, FeatureProbe  # noqa: E402
+from embedding_projector.lightning import (  # noqa: E402
+    EmbeddingProjector,
+    FeatureProbe,
+    InsightOptions,
+    SinkOptions,
+)
 from tb_server import TensorBoard, parse_metadata  # noqa: E402
 
 # Lightning's own noise on tiny CPU runs; nothing of ours is filtered.
@@ -350,7 +355,7 @@ def test_labels_that_change_between_snapshots_are_written_as_they_are_then(
 
     logger, run = tb_logger(shared_tensorboard, shared_run)
     callback = EmbeddingProjector(
-        modules=["positions"], labels=vocabulary, maps=False, stability=False
+        modules=["positions"], labels=vocabulary, insight=InsightOptions(maps=False, scalars=False)
     )
     make_trainer([Rename(), callback], logger, max_epochs=3).fit(TinyLM(), token_data())
     names = [f"positions:{step:09d} epoch {epoch}" for epoch, step in ((0, 4), (1, 8), (2, 12))]
@@ -534,7 +539,7 @@ def test_queued_snapshots_keep_their_own_epoch_while_copy_buffers_are_reused(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The training thread copies into reused buffers: a queued snapshot must not change."""
-    import embedding_projector.lightning as lightning_module
+    import embedding_projector.sink as sink_module
 
     class SlowWriter(ProjectorWriter):
         def add_embedding(self, *args: Any, **kwargs: Any) -> Any:
@@ -548,10 +553,14 @@ def test_queued_snapshots_keep_their_own_epoch_while_copy_buffers_are_reused(
         def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
             self.weights[trainer.global_step] = pl_module.tokens.weight.detach().numpy().copy()
 
-    monkeypatch.setattr(lightning_module, "ProjectorWriter", SlowWriter)
+    monkeypatch.setattr(sink_module, "ProjectorWriter", SlowWriter)
     logger, run = tb_logger(shared_tensorboard, shared_run)
     record = Record()
-    callback = EmbeddingProjector(modules=["tokens"], maps=False, stability=False, max_pending=2)
+    callback = EmbeddingProjector(
+        modules=["tokens"],
+        insight=InsightOptions(maps=False, scalars=False),
+        sink=SinkOptions(max_pending=2),
+    )
     make_trainer([callback, record], logger, max_epochs=6).fit(TinyLM(), token_data())
 
     steps = sorted(record.weights)
@@ -576,7 +585,9 @@ def test_maps_stay_within_their_share_of_training_time(
     tmp_path: Path, budget: float | None, expected: list[int]
 ) -> None:
     """Each map takes milliseconds; 1e-6 of the time since would need hours between maps."""
-    callback = EmbeddingProjector(modules=["positions"], logdir=tmp_path, map_budget=budget)
+    callback = EmbeddingProjector(
+        modules=["positions"], logdir=tmp_path, insight=InsightOptions(map_budget=budget)
+    )
     make_trainer([callback], max_epochs=3).fit(TinyLM(), token_data())
     assert ProjectorWriter(tmp_path).steps("positions") == [4, 8, 12]  # every snapshot
     assert map_steps(tmp_path, "positions") == expected
@@ -769,3 +780,22 @@ def test_module_import_needs_no_lightning() -> None:
         "assert 'torch' not in sys.modules and 'pytorch_lightning' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_old_keyword_names_still_work_and_warn(tmp_path: Path) -> None:
+    with pytest.warns(DeprecationWarning, match="is deprecated and will be removed"):
+        old = EmbeddingProjector(
+            modules=["positions"],
+            logdir=tmp_path,
+            stability=False,
+            map_rows=8,
+            map_budget=None,
+            synchronous=True,
+        )
+    assert old.insight == InsightOptions(scalars=False, map_rows=8, map_budget=None)
+    assert old.sink == SinkOptions(background=False)
+    make_trainer([old], max_epochs=2).fit(TinyLM(), token_data())
+    assert ProjectorWriter(tmp_path).steps("positions") == [4, 8]
+    assert map_steps(tmp_path, "positions") == [4, 8]
+    with pytest.raises(TypeError, match="unexpected keyword argument 'stabilty'"):
+        EmbeddingProjector(stabilty=False)

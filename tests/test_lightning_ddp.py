@@ -60,7 +60,7 @@ class Probe(pl.Callback):
         self.callback, self.had_writer = callback, None
 
     def on_train_end(self, trainer, pl_module):
-        self.had_writer = self.callback._background is not None
+        self.had_writer = self.callback._sink is not None
 
 if __name__ == "__main__":
     out, name = sys.argv[1], sys.argv[2]

@@ -17,10 +17,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from embedding_projector import insight, maps
+from embedding_projector import insight, map_drawing, maps
 from embedding_projector.errors import InvalidEmbeddingError
 from embedding_projector.fonts import font_path, load_font
-from embedding_projector.maps import EvolutionMap, MapFrame, log_map, render_map, silhouette
+from embedding_projector.map_drawing import render_map
+from embedding_projector.maps import EvolutionMap, MapFrame, silhouette
+from embedding_projector.sink import log_map
 
 SRC = Path(__file__).resolve().parent.parent / "src"
 JAPANESE = ["東京", "大阪", "京都", "日本語", "機械学習", "埋め込み", "桜", "富士山", "猫", "犬"]
@@ -303,7 +305,7 @@ def red_centre(image: np.ndarray, x: float, y: float, reach: int = 10) -> tuple[
 @pytest.mark.parametrize("size", [(640, 640), (320, 240), (300, 500)])
 def test_the_same_coordinates_land_on_the_same_pixels_at_every_step(size: tuple[int, int]) -> None:
     rng = np.random.default_rng(16)
-    left, top, side = maps._plot_area(size)
+    left, top, side = map_drawing._plot_area(size)
     assert left >= 0 and top > 0 and left + side <= size[0] and top + side <= size[1]
     steps = []
     for step, (title, labels, classes) in enumerate(
@@ -351,21 +353,21 @@ def test_labels_are_drawn_where_they_were_placed_and_do_not_overlap(
     )
     frame = MapFrame(**{**frame.__dict__, "previous_coords": None})  # no trail lines
     recorded: list[Any] = []
-    place = maps._place_labels
+    place = map_drawing._place_labels
 
     def recording(*args: Any, **kwargs: Any) -> Any:
         recorded[:] = place(*args, **kwargs)
         return recorded[:]
 
     legend_boxes: list[Any] = []
-    legend_box = maps._legend_box
+    legend_box = map_drawing._legend_box
 
     def recording_legend(*args: Any, **kwargs: Any) -> Any:
         legend_boxes.append(legend_box(*args, **kwargs))
         return legend_boxes[-1]
 
-    monkeypatch.setattr(maps, "_place_labels", recording)
-    monkeypatch.setattr(maps, "_legend_box", recording_legend)
+    monkeypatch.setattr(map_drawing, "_place_labels", recording)
+    monkeypatch.setattr(map_drawing, "_legend_box", recording_legend)
     labelled = render_map(frame, size=(480, 480), label_count=40)
     unlabelled = render_map(frame, size=(480, 480), draw_labels=False)
     assert 20 <= len(recorded) <= 41 and recorded[0].highlighted
@@ -373,7 +375,7 @@ def test_labels_are_drawn_where_they_were_placed_and_do_not_overlap(
     for i, a in enumerate(boxes):
         for b in boxes[i + 1 :]:
             assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]), (a, b)
-    left, top, side = maps._plot_area((480, 480))
+    left, top, side = map_drawing._plot_area((480, 480))
     for label in recorded[1:]:
         x0, y0, x1, y1 = label.box
         assert left <= x0 and x1 <= left + side and top <= y0 and y1 <= top + side

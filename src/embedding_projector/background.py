@@ -50,6 +50,9 @@ class BackgroundWriter:
         max_pending: jobs that may wait before :meth:`submit` blocks.
         name: thread name (shows up in stack dumps).
         synchronous: run jobs in the caller's thread instead (for debugging and tests).
+        on_error: called with ``"<ExceptionType>: <message>"`` for each failed job instead of
+            warning at the next submit or flush (the snapshot sink reports through its own
+            channel).
     """
 
     def __init__(
@@ -58,12 +61,14 @@ class BackgroundWriter:
         *,
         name: str = "embedding-projector-writer",
         synchronous: bool = False,
+        on_error: Callable[[str], None] | None = None,
     ) -> None:
         if max_pending < 1:
             raise ValueError(f"max_pending must be >= 1; got {max_pending}.")
         self.max_pending = max_pending
         self.name = name
         self.synchronous = synchronous
+        self.on_error = on_error
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_pending)
         self._thread: threading.Thread | None = None
         self._errors: list[str] = []
@@ -136,8 +141,12 @@ class BackgroundWriter:
             function(*args, **kwargs)
         except Exception as error:  # a visualization problem must never kill training
             logger.debug("background job %r failed", function, exc_info=True)
+            message = f"{type(error).__name__}: {error}"
+            if self.on_error is not None:
+                self.on_error(message)
+                return
             with self._lock:
-                self._errors.append(f"{type(error).__name__}: {error}")
+                self._errors.append(message)
 
     def _report_errors(self) -> None:
         with self._lock:

@@ -1,0 +1,81 @@
+"""Labels as the training adapters hand them over, turned into what the writer takes.
+
+Adapters pass labels in whatever shape their users give them (a list, rows of several
+columns with a header, a mapping column name -> values, a tensor or array); the sink turns them
+into the writer's form on its own thread, so the training thread only copies references.
+
+Example:
+    >>> label_rows({"word": ["a", "b"], "count": [3, 1]}, 2, None)
+    ([['a', 3], ['b', 1]], ['word', 'count'])
+    >>> label_column([["a", 3], ["b", 1]], ["word", "count"], "count")
+    ['3', '1']
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = ["label_column", "label_count", "label_rows", "row_numbers"]
+
+
+def label_rows(
+    labels: Any, rows: int, header: Sequence[str] | None
+) -> tuple[Any, Sequence[str] | None]:
+    """Labels for the first ``rows`` rows, as the writer takes them (list or rows + header).
+
+    Raises:
+        ValueError: fewer labels than rows.
+    """
+    if labels is None:
+        return None, None
+    if isinstance(labels, Mapping):
+        columns = [list(column)[:rows] for column in labels.values()]
+        header = [str(key) for key in labels]
+        if len(columns) == 1:
+            return columns[0], None
+        return [list(row) for row in zip(*columns, strict=True)], header
+    if callable(getattr(labels, "tolist", None)):  # a tensor or an array
+        labels = labels.tolist()
+    items = list(labels)
+    if len(items) < rows:
+        raise ValueError(
+            f"{len(items)} labels for a table of {rows} rows; give one label per row (the "
+            "first max_rows are used)."
+        )
+    return items[:rows], header
+
+
+@functools.lru_cache(maxsize=8)
+def row_numbers(rows: int) -> tuple[str, ...]:
+    """``"0" ... "rows - 1"``: the labels of an unlabelled table (the same at every snapshot)."""
+    return tuple(str(index) for index in range(rows))
+
+
+def label_column(labels: Any, header: Sequence[str] | None, column: str | int) -> list[str] | None:
+    """One label per row from the writer's labels (a list, or rows of several columns).
+
+    Raises:
+        ValueError: ``column`` names no column of ``header``.
+    """
+    if labels is None:
+        return None
+    if header is None:  # one column
+        return list(map(str, labels))  # C loop: 50,000 labels per epoch
+    if isinstance(column, str):
+        if column not in header:
+            raise ValueError(f"color_column {column!r} is not one of the label columns {header}.")
+        column = list(header).index(column)
+    return [str(row[column]) for row in labels]
+
+
+def label_count(labels: Any) -> int | None:
+    """How many rows ``labels`` label (columns of equal length count once); None: unknown."""
+    if isinstance(labels, Mapping):
+        lengths = {len(values) for values in labels.values()}
+        return lengths.pop() if len(lengths) == 1 else None
+    try:
+        return len(labels)
+    except TypeError:
+        return None

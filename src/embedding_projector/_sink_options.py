@@ -1,0 +1,222 @@
+"""The options and the request of :mod:`embedding_projector.sink` (import them from there).
+
+Example:
+    >>> from embedding_projector.sink import InsightOptions
+    >>> InsightOptions(map_budget=None).map_rows
+    500
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .maps import DEFAULT_MAP_ROWS
+
+__all__ = [
+    "InsightOptions",
+    "SinkOptions",
+    "SinkStats",
+    "SnapshotRequest",
+    "apply_legacy_keywords",
+]
+
+
+@dataclass(frozen=True)
+class InsightOptions:
+    """What the sink computes beside each snapshot, and how much time it may take.
+
+    Args:
+        maps: log an aligned 2-D map per snapshot (IMAGES tab ``<tag>/map``).
+        scalars: log ``<tag>/drift``, ``<tag>/neighbor_overlap_at_<k>``, ``<tag>/separation``
+            (features with classes) and the probe rows' neighbour table (TEXT tab).
+        map_rows: rows drawn on each map (probe rows always).
+        map_size: (width, height) of the map images in pixels.
+        map_budget: the largest share of the time between snapshots a tag's map and scalars
+            may take: a tag's map is skipped (and drawn at a later snapshot) while its last
+            one took more than this share of the time since. ``None``: at every snapshot.
+        neighbors_k: neighbours in the probe tables, and the k of ``neighbor_overlap_at_<k>``.
+        max_rows: rows used for drift and overlap; ``None``: the ``map_rows`` drawn.
+        color_column: the label column that labels the maps and colours class maps (a header
+            name or a column number).
+
+    Example:
+        >>> InsightOptions(maps=False).enabled
+        True
+    """
+
+    maps: bool = True
+    scalars: bool = True
+    map_rows: int = DEFAULT_MAP_ROWS
+    map_size: tuple[int, int] = (640, 640)
+    map_budget: float | None = 0.02
+    neighbors_k: int = 10
+    max_rows: int | None = None
+    color_column: str | int = 0
+
+    def __post_init__(self) -> None:
+        _check_int("map_rows", self.map_rows, minimum=2)
+        _check_int("neighbors_k", self.neighbors_k, minimum=1)
+        if self.max_rows is not None:
+            _check_int("max_rows", self.max_rows, minimum=2)
+        budget = self.map_budget
+        if budget is not None and (
+            isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 < budget <= 1
+        ):
+            raise ValueError(f"map_budget must be a fraction in (0, 1] or None; got {budget!r}.")
+        size = tuple(self.map_size)
+        if len(size) != 2 or not all(isinstance(v, (int, np.integer)) for v in size):
+            raise ValueError(f"map_size must be (width, height) in pixels; got {self.map_size!r}.")
+        object.__setattr__(self, "map_size", (int(size[0]), int(size[1])))
+
+    @property
+    def enabled(self) -> bool:
+        """Whether anything is computed beside the snapshots."""
+        return self.maps or self.scalars
+
+
+@dataclass(frozen=True)
+class SinkOptions:
+    """How snapshots are written.
+
+    Args:
+        background: write on a background thread (the training thread only copies rows);
+            ``False`` writes in the caller's thread (debugging, benchmarks).
+        max_pending: snapshots that may wait for the background thread before training waits.
+
+    Example:
+        >>> SinkOptions(background=False).max_pending
+        2
+    """
+
+    background: bool = True
+    max_pending: int = 2
+
+    def __post_init__(self) -> None:
+        _check_int("max_pending", self.max_pending, minimum=1)
+
+
+@dataclass
+class SinkStats:
+    """Time the background side spent (read by the benchmarks)."""
+
+    #: Wall seconds per submitted job.
+    write_seconds: list[float] = field(default_factory=list)
+    #: CPU seconds of the writing thread, all jobs together.
+    write_cpu_seconds: float = 0.0
+
+
+@dataclass
+class SnapshotRequest:
+    """One matrix to write at one step, as the training thread hands it over.
+
+    Args:
+        tag: projector tag.
+        matrix: (N, D) float array (numpy, or a CPU torch tensor); the sink does not modify it
+            and the caller must not modify it until ``on_written`` runs.
+        labels: one label per row, rows of several columns (named by ``header``), or a
+            mapping column name -> values; ``None``: the row numbers.
+        header: column names for labels given as rows of several columns.
+        sprites: (N, C, H, W) or (N, H, W) images, or ``"glyphs"`` (each row's first label
+            column drawn as its image; drawn once per tag while the labels stay the same).
+        name_suffix: extra text for the tensor name (``"epoch 3"``).
+        probes: rows highlighted on the map and tabulated with their nearest neighbours.
+        classes: the rows are a fixed probe set: matched by row index across steps and
+            coloured by ``InsightOptions.color_column`` on the map (no point labels).
+        row_noun: what a row is, for the neighbour table (``"words"``).
+        on_written: called on the writing thread once the request is done (buffer reuse).
+    """
+
+    tag: str
+    matrix: Any
+    labels: Any = None
+    header: Sequence[str] | None = None
+    sprites: Any = None
+    name_suffix: str | None = None
+    probes: Sequence[int] = ()
+    classes: bool = False
+    row_noun: str = "rows"
+    on_written: Callable[[], None] | None = None
+
+
+#: Old keyword -> (options group, field, inverted): accepted for one release.
+_LEGACY_KEYWORDS: dict[str, tuple[str, str, bool]] = {
+    "maps": ("insight", "maps", False),
+    "stability": ("insight", "scalars", False),
+    "map_rows": ("insight", "map_rows", False),
+    "map_size": ("insight", "map_size", False),
+    "map_budget": ("insight", "map_budget", False),
+    "neighbors_k": ("insight", "neighbors_k", False),
+    "insight_max_rows": ("insight", "max_rows", False),
+    "color_column": ("insight", "color_column", False),
+    "background": ("sink", "background", False),
+    "synchronous": ("sink", "background", True),
+    "max_pending": ("sink", "max_pending", False),
+}
+
+
+def apply_legacy_keywords(
+    owner: str,
+    legacy: Mapping[str, Any],
+    insight: InsightOptions | bool | None,
+    sink: SinkOptions | None,
+    *,
+    default_insight: InsightOptions,
+) -> tuple[InsightOptions, SinkOptions]:
+    """The adapter's options: ``insight`` (``None``: ``default_insight``) and ``sink``
+    (``None``: :class:`SinkOptions`), with the keywords of the previous release folded in, a
+    ``DeprecationWarning`` each (``insight=<bool>`` was the scalars switch).
+
+    Raises:
+        TypeError: an unknown keyword (as Python says it).
+
+    Example:
+        >>> with warnings.catch_warnings(record=True):
+        ...     warnings.simplefilter("always")
+        ...     options, _ = apply_legacy_keywords(
+        ...         "X", {"maps": False}, InsightOptions(), SinkOptions(),
+        ...         default_insight=InsightOptions())
+        >>> options.maps
+        False
+    """
+    changes: dict[str, dict[str, Any]] = {"insight": {}, "sink": {}}
+    notes: list[tuple[str, str]] = []
+    sink = sink if sink is not None else SinkOptions()
+    insight = default_insight if insight is None else insight
+    if isinstance(insight, bool):
+        changes["insight"]["scalars"] = insight
+        notes.append(("insight=<bool>", "insight=InsightOptions(scalars=...)"))
+        insight = default_insight
+    for name, value in legacy.items():
+        if name not in _LEGACY_KEYWORDS:
+            raise TypeError(f"{owner}() got an unexpected keyword argument {name!r}")
+        group, attribute, inverted = _LEGACY_KEYWORDS[name]
+        changes[group][attribute] = (not value) if inverted else value
+        kind = "InsightOptions" if group == "insight" else "SinkOptions"
+        notes.append((name, f"{group}={kind}({attribute}={'not ' if inverted else ''}...)"))
+    # Validated before warning: a bad value is a ValueError whatever its keyword's name.
+    if changes["insight"]:
+        insight = dataclasses.replace(insight, **changes["insight"])
+    if changes["sink"]:
+        sink = dataclasses.replace(sink, **changes["sink"])
+    for old_name, new_name in notes:
+        _deprecated(owner, old_name, new_name)
+    return insight, sink
+
+
+def _deprecated(owner: str, old: str, new: str) -> None:
+    warnings.warn(
+        f"{owner}({old}) is deprecated and will be removed in the next release; pass {new}.",
+        DeprecationWarning,
+        stacklevel=4,
+    )
+
+
+def _check_int(name: str, value: Any, *, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")

@@ -1,0 +1,43 @@
+"""A Lightning callback that snapshots a model's embeddings into TensorBoard's projector.
+
+Add :class:`EmbeddingProjector` to ``Trainer(callbacks=[...])``. At the end of every n-th
+training (or validation) epoch it copies each embedding table once to the CPU and hands it to
+the shared :class:`~embedding_projector.sink.SnapshotSink`, whose background thread writes it;
+the training loop never waits for the disk (unless the disk falls two snapshots behind).
+
+What it snapshots:
+
+* ``modules="auto"`` (default): every ``nn.Embedding`` / ``nn.EmbeddingBag``, each as its own
+  tag named after its module path (``"encoder.tokens"``). Tied tables are written once.
+* ``modules=[...]``: module names (``"encoder.tokens"``), glob patterns (``"*.tokens"``) or
+  parameter paths (``"decoder.weight"``: the output embedding of a language model).
+* ``features=FeatureProbe(inputs, labels, images, layer="hidden")``: a fixed probe set passed
+  through the model (or up to a named layer) in eval mode without gradients, so the projector
+  shows how the learned feature space separates classes; ``images`` become the sprite sheet.
+
+Where: into the ``TensorBoardLogger``'s run directory when the trainer has one (projector and
+scalars in one run), else ``<default_root_dir>/embeddings``; ``logdir=`` overrides both.
+
+Distributed: only global rank 0 copies and writes; other ranks return at once. Sharded
+parameters (FSDP, FSDP2/DTensor, DeepSpeed ZeRO-3) are gathered on *all* ranks first, because
+those gathers are collectives. Resume: the callback's state (the steps already written) is
+saved in checkpoints, and steps already in the run's projector config are never rewritten.
+
+The parts: :mod:`.callback` (hook glue and state), :mod:`embedding_projector.snapshot_policy`
+(when, which step, already written; no Lightning), :mod:`.modules` (module lookup),
+:mod:`.gather` (sharded gathering), :mod:`.probe` (the feature probe).
+
+Example:
+    >>> import torch, pytorch_lightning as pl
+    >>> from embedding_projector.lightning import EmbeddingProjector
+    >>> callback = EmbeddingProjector(every_n_epochs=2, labels={"embed": ["a", "b", "c"]})
+    >>> trainer = pl.Trainer(callbacks=[callback], max_epochs=4, logger=False)
+"""
+
+from __future__ import annotations
+
+from ..sink import InsightOptions, SinkOptions
+from .callback import DEFAULT_INSIGHT, EmbeddingProjector
+from .probe import FeatureProbe
+
+__all__ = ["DEFAULT_INSIGHT", "EmbeddingProjector", "FeatureProbe", "InsightOptions", "SinkOptions"]

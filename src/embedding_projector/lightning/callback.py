@@ -1,0 +1,388 @@
+"""The Lightning hook glue of :class:`EmbeddingProjector` (see the package docstring)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from typing_extensions import override
+
+from .._torch_buffers import CopyBuffers, copy_of, head
+from ..sink import (
+    InsightOptions,
+    SinkOptions,
+    SinkStats,
+    SnapshotRequest,
+    SnapshotSink,
+    apply_legacy_keywords,
+    warm_up_imports,
+)
+from ..snapshot_policy import SnapshotPolicy, StepMode
+from ..writer import MAX_PROJECTOR_ROWS
+from ._compat import nn, pl, rank_zero_warn
+from .gather import gathered, is_sharded
+from .modules import (
+    Table,
+    check_per_row,
+    find_module,
+    is_tensorboard_logger,
+    overrides,
+    resolve_tables,
+    validate_modules,
+)
+from .probe import FeatureProbe, as_feature_probe, check_max_rows, probe_request
+
+__all__ = ["DEFAULT_INSIGHT", "EmbeddingProjector"]
+
+logger = logging.getLogger(__name__)
+
+Hook = Literal["train_epoch_end", "validation_epoch_end"]
+Labels = Sequence[Any] | Mapping[str, Any] | Callable[[str], Any] | None
+#: Insight defaults of this callback: 500 rows per map, maps within 2 % of training time.
+DEFAULT_INSIGHT = InsightOptions()
+
+
+class EmbeddingProjector(pl.Callback):
+    """Snapshot embedding tables (and probe features) into TensorBoard's projector.
+
+    Args:
+        modules: ``"auto"`` finds every ``nn.Embedding``/``nn.EmbeddingBag``; or a list of
+            module names, glob patterns (``fnmatch``) or parameter paths (``"decoder.weight"``);
+            ``None`` or ``[]`` for features only. Each table's tag is its module path (or
+            parameter path).
+        every_n_epochs: snapshot after every n-th epoch (epochs n-1, 2n-1, ... 0-based).
+        on: ``"train_epoch_end"`` or ``"validation_epoch_end"``.
+        step: the projector step: ``"global_step"`` (lines up with the scalar charts) or
+            ``"epoch"``. Tensor names show the other one too.
+        labels: for every table: a list (one label per row), rows of several columns, a
+            mapping column name -> values, or a callable ``tag -> labels``; or a mapping
+            tag -> any of these. Tables without labels get their row indices.
+        metadata_header: column names for labels given as rows of several columns.
+        max_rows: rows written per table (the first ones); the projector loads at most
+            100,000. ``None`` writes all.
+        sprites: images for the rows of every table ((N, C, H, W) or (N, H, W); floats in
+            [0, 1] or uint8), ``"glyphs"`` (each row's label drawn as its image: character
+            embeddings), or a mapping tag -> either: they become the sprite sheet.
+        features: a :class:`FeatureProbe` (or a tuple ``(inputs, labels[, images])``).
+        logdir: write here instead of the logger's run directory.
+        insight: maps (IMAGES ``<tag>/map``; features coloured by ``color_column``), the
+            ``drift`` / ``neighbor_overlap_at_<k>`` / ``separation`` scalars and their time
+            budget (:class:`~embedding_projector.sink.InsightOptions`; default
+            :data:`DEFAULT_INSIGHT`: 500 rows, at most 2 % of training time).
+        sink: background writing and queue length (:class:`~embedding_projector.sink.SinkOptions`).
+        **legacy: keywords of the previous release (``maps``, ``stability``, ``map_rows``,
+            ``map_size``, ``map_budget``, ``color_column``, ``max_pending``, ``synchronous``):
+            accepted for one more release, with a ``DeprecationWarning``.
+
+    Raises:
+        ValueError: an argument has an invalid value (the message says which and why).
+        TypeError: an argument has the wrong type.
+
+    Example:
+        >>> import pytorch_lightning as pl
+        >>> callback = EmbeddingProjector(modules=["encoder.tokens", "decoder.weight"])
+        >>> trainer = pl.Trainer(callbacks=[callback], max_epochs=1, logger=False)
+    """
+
+    def __init__(
+        self,
+        *,
+        modules: str | Sequence[str] | None = "auto",
+        every_n_epochs: int = 1,
+        on: Hook = "train_epoch_end",
+        step: StepMode = "global_step",
+        labels: Labels = None,
+        metadata_header: Sequence[str] | None = None,
+        max_rows: int | None = MAX_PROJECTOR_ROWS,
+        sprites: Any = None,
+        features: FeatureProbe | tuple[Any, ...] | None = None,
+        logdir: str | os.PathLike[str] | None = None,
+        insight: InsightOptions | None = None,
+        sink: SinkOptions | None = None,
+        **legacy: Any,
+    ) -> None:
+        super().__init__()
+        options = apply_legacy_keywords(
+            "EmbeddingProjector", legacy, insight, sink, default_insight=DEFAULT_INSIGHT
+        )
+        self.insight, self.sink = options
+        self.modules = validate_modules(modules)
+        self._policy = SnapshotPolicy(every_n_epochs, step)
+        if on not in get_args(Hook):
+            raise ValueError(
+                f"on must be one of {', '.join(map(repr, get_args(Hook)))}; got {on!r}."
+            )
+        check_max_rows(max_rows)
+        if isinstance(labels, (str, bytes)) or (
+            labels is not None and not (callable(labels) or isinstance(labels, (Sequence, Mapping)))
+        ):
+            raise TypeError(
+                "labels must be a list, a mapping tag -> labels, or a callable tag -> labels; "
+                f"got {type(labels).__name__}."
+            )
+        features = as_feature_probe(features)
+        if self.modules == () and features is None:
+            raise ValueError(
+                "Nothing to snapshot: modules is empty and no features were given. Use "
+                'modules="auto", name the tables, or pass features=FeatureProbe(...).'
+            )
+        self.every_n_epochs = every_n_epochs
+        self.on: Hook = on
+        self.step: StepMode = step
+        self.labels = labels
+        self.metadata_header = list(metadata_header) if metadata_header is not None else None
+        self.max_rows = max_rows
+        self.features = features
+        self.sprites = sprites
+        self.logdir = Path(os.fspath(logdir)).expanduser() if logdir is not None else None
+        self._tables: list[Table] = []
+        self._deferred = False
+        self._resolved_logdir: Path | None = None
+        self._sink: SnapshotSink | None = None
+        self._buffers = CopyBuffers()
+        self._stats = SinkStats()
+        #: Seconds the training thread spent in each snapshot (gather + copy + hand-off).
+        self.blocking_seconds: list[float] = []
+
+    @property
+    def write_seconds(self) -> list[float]:
+        """Seconds the background thread spent writing each snapshot."""
+        return self._stats.write_seconds
+
+    # -- Lightning protocol -------------------------------------------------------------------
+
+    @property
+    @override
+    def state_key(self) -> str:
+        modules = self.modules if isinstance(self.modules, str) else list(self.modules)
+        feature_tag = self.features.resolved_tag if self.features is not None else None
+        return self._generate_state_key(
+            modules=modules, on=self.on, step=self.step, features=feature_tag
+        )
+
+    @override
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            **self._policy.state_dict(),
+            "logdir": str(self._resolved_logdir) if self._resolved_logdir else None,
+        }
+
+    @override
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._policy.load_state_dict(state_dict)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Threads, locks and module references do not pickle; a copy starts fresh.
+        state = self.__dict__.copy()
+        state.update(_sink=None, _tables=[], _buffers=None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._buffers = CopyBuffers()
+
+    @override
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if stage != "fit":
+            return
+        # Validate names now when the model already has its layers; models that build them
+        # in configure_model are checked again at on_fit_start.
+        builds_later = overrides(pl_module, "configure_model")
+        try:
+            self._tables = self._resolve_tables(pl_module)
+        except ValueError:
+            if not builds_later:
+                raise
+            self._tables = []
+        else:
+            for what, given in (("labels", self.labels), ("sprites", self.sprites)):
+                check_per_row(what, given, self._tables, self.max_rows)
+        self._deferred = builds_later and not self._tables
+        if self.on == "validation_epoch_end" and (
+            not overrides(pl_module, "validation_step") or trainer.limit_val_batches == 0
+        ):
+            rank_zero_warn(
+                'EmbeddingProjector(on="validation_epoch_end") will never snapshot: this '
+                "trainer runs no validation. Add a validation_step and val_dataloaders, or use "
+                'on="train_epoch_end".',
+                category=UserWarning,
+            )
+        if trainer.is_global_zero:
+            self._resolved_logdir = self._resolve_logdir(trainer)
+            warm_up_imports(maps=self.insight.maps)
+
+    @override
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Models that build their layers in configure_model: resolve now, after it ran (the
+        # strategy may have wrapped and flattened them already, so shapes are not checked).
+        if self._deferred:
+            self._tables = self._resolve_tables(pl_module, check_shapes=False)
+            self._deferred = False
+        if self.features is not None and self.features.layer is not None:
+            find_module(pl_module, self.features.layer)
+
+    @override
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.on == "train_epoch_end":
+            self._maybe_snapshot(trainer, pl_module)
+
+    @override
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.on == "validation_epoch_end":
+            self._maybe_snapshot(trainer, pl_module)
+
+    @override
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._sink is not None:
+            self._sink.flush()
+
+    @override
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        if self._sink is not None:
+            self._sink.flush()
+
+    @override
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if self._sink is not None:
+            self._sink.close()
+            self._sink = None
+        self._buffers.clear()
+
+    # -- resolution ---------------------------------------------------------------------------
+
+    def _resolve_tables(self, pl_module: nn.Module, *, check_shapes: bool = True) -> list[Table]:
+        return resolve_tables(
+            pl_module,
+            self.modules,
+            features_given=self.features is not None,
+            check_shapes=check_shapes,
+        )
+
+    def _resolve_logdir(self, trainer: pl.Trainer) -> Path:
+        if self.logdir is not None:
+            return self.logdir
+        for candidate in trainer.loggers:
+            log_dir = candidate.log_dir if is_tensorboard_logger(candidate) else None
+            if log_dir:
+                # The logger's own property, not trainer.log_dir: that one is a collective
+                # (a broadcast) and hangs when read on rank 0 only.
+                return Path(log_dir)
+        return Path(trainer.default_root_dir) / "embeddings"
+
+    def _ensure_sink(self, trainer: pl.Trainer) -> SnapshotSink:
+        if self._sink is None:
+            self._sink = SnapshotSink(
+                self._resolved_logdir or self._resolve_logdir(trainer),
+                options=self.sink,
+                insight=self.insight,
+                warn=_rank_zero_warn,
+                name="EmbeddingProjector",
+                stats=self._stats,
+            )
+        return self._sink
+
+    # -- snapshots ----------------------------------------------------------------------------
+
+    def _maybe_snapshot(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking or getattr(trainer, "fast_dev_run", False):
+            return
+        if getattr(getattr(trainer.state, "fn", None), "value", "fit") != "fit":
+            return
+        epoch = trainer.current_epoch
+        if not self._policy.due(epoch):
+            return
+        step, suffix = self._policy.step(epoch, trainer.global_step)
+        if self._sink is not None:
+            self._sink.report()
+        started = time.perf_counter()
+        # Every rank takes the same decisions here (the state is the same everywhere), so
+        # every rank enters the same gathers below.
+        claimed = set(self._policy.claim([table.tag for table in self._tables], step))
+        tables = [table for table in self._tables if table.tag in claimed]
+        probe = self.features
+        if probe is not None and not self._policy.claim([probe.resolved_tag], step):
+            probe = None
+        if not tables and probe is None:
+            return
+        sharded = is_sharded(trainer, pl_module, tables)
+        if not trainer.is_global_zero and not sharded:
+            return  # nothing to gather; rank 0 alone copies and writes
+        requests = self._copy_tables(trainer, pl_module, tables, suffix)
+        if probe is not None:
+            requests += probe_request(
+                trainer, pl_module, probe, self.max_rows, (step, suffix), sharded=sharded
+            )
+        if not trainer.is_global_zero or not requests:
+            return
+        self._ensure_sink(trainer).submit(step, requests, summary=self._summary_writer(trainer))
+        self.blocking_seconds.append(time.perf_counter() - started)
+
+    def _copy_tables(
+        self, trainer: pl.Trainer, pl_module: nn.Module, tables: list[Table], suffix: str
+    ) -> list[SnapshotRequest]:
+        """Gather (on every rank when sharded) and copy (rank 0) each table once."""
+        requests: list[SnapshotRequest] = []
+        with gathered(trainer, pl_module, tables) as fetch:
+            for table in tables:
+                tensor = fetch(table)
+                if not trainer.is_global_zero:
+                    continue
+                matrix = self._buffers.copy(table.tag, tensor, self.max_rows)
+                sprites = self.sprites
+                if isinstance(sprites, Mapping):
+                    sprites = sprites.get(table.tag)
+                requests.append(
+                    SnapshotRequest(
+                        table.tag,
+                        matrix,
+                        labels=copy_of(self._labels_for(table.tag)),
+                        header=self.metadata_header,
+                        sprites=head(sprites, matrix.shape[0]),
+                        name_suffix=suffix,
+                        on_written=_giver(self._buffers, table.tag, matrix),
+                    )
+                )
+        return requests
+
+    def _labels_for(self, tag: str) -> Any:
+        spec: Any = self.labels
+        if isinstance(spec, Mapping):
+            spec = spec.get(tag)
+        if callable(spec):
+            try:
+                spec = spec(tag)
+            except Exception as error:  # a labelling bug must not stop training
+                rank_zero_warn(
+                    f"EmbeddingProjector: the labels callable failed for {tag!r} "
+                    f"({type(error).__name__}: {error}); writing row indices instead.",
+                    category=RuntimeWarning,
+                )
+                spec = None
+        return spec
+
+    def _summary_writer(self, trainer: pl.Trainer) -> Any:
+        """The TensorBoardLogger's writer for maps and scalars (rank 0, training thread)."""
+        if not self.insight.enabled:
+            return None
+        for candidate in trainer.loggers:
+            if is_tensorboard_logger(candidate):
+                # torch's SummaryWriter (or tensorboardX's); rank 0 only, like this hook.
+                experiment: Any = getattr(candidate, "experiment", None)
+                if experiment is not None:
+                    return experiment
+        return None  # the sink opens a writer of its own in the log dir
+
+
+def _rank_zero_warn(message: str, category: type[Warning]) -> None:
+    rank_zero_warn(message, category=category)
+
+
+def _giver(buffers: CopyBuffers, tag: str, matrix: Any) -> Callable[[], None]:
+    """Hands ``matrix`` back to ``buffers`` once the sink wrote it."""
+    return lambda: buffers.give_back(tag, matrix)
