@@ -8,10 +8,16 @@ callbacks keep their row selection fixed); :func:`match_rows` pairs rows by labe
   free to rotate: a rotation changes no cosine similarity. :func:`orthogonal_procrustes` finds
   the rotation (or reflection) ``R`` that best maps one snapshot onto the previous one on their
   shared rows; :func:`align` applies it.
-* **Drift.** :func:`drift` is the mean cosine distance of each row to its previous vector after
-  alignment: large while the embedding is still moving, near zero once training has converged.
+* **Cosine frame.** Drift, neighbours and similarities are measured on *mean-centred* unit
+  rows (:func:`centered_unit_rows`): each row scaled to length 1, then the mean of those rows
+  removed. Word vectors often share one dominant direction (on gensim's lee corpus the mean
+  pairwise cosine exceeds 0.99), so plain cosines all read ~1.00 and a still-moving embedding
+  looks frozen; centring removes the shared direction and keeps what tells rows apart.
+* **Drift.** :func:`drift` is the mean cosine distance (centred) of each row to its previous
+  vector after alignment: large while the embedding is still moving, near zero once training
+  has converged. :func:`row_drift` gives the per-row distances.
 * **Neighbour overlap.** :func:`neighbor_overlap` is the mean fraction of each row's ``k``
-  nearest neighbours (cosine) that were also its neighbours before: 1.0 means every
+  nearest neighbours (centred cosine) that were also its neighbours before: 1.0 means every
   neighbourhood is stable. It needs no alignment at all.
 * **Neighbour tables.** :func:`neighbor_table` lists the nearest neighbours of a few probe rows;
   :func:`format_neighbor_table` renders them as a Markdown table for TensorBoard's TEXT tab.
@@ -44,6 +50,7 @@ __all__ = [
     "DEFAULT_MAX_ROWS",
     "Neighbors",
     "align",
+    "centered_unit_rows",
     "drift",
     "format_neighbor_table",
     "match_rows",
@@ -52,6 +59,7 @@ __all__ = [
     "neighbor_table",
     "orthogonal_procrustes",
     "overlap_of_neighbor_sets",
+    "row_drift",
 ]
 
 #: Rows used by :func:`drift` and :func:`neighbor_overlap` unless told otherwise. The k-NN
@@ -68,7 +76,8 @@ class Neighbors:
     Attributes:
         query: the probe's label.
         labels: neighbour labels, nearest first.
-        similarities: their cosine similarities to the probe.
+        similarities: their cosine similarities to the probe, on mean-centred unit rows
+            (see :func:`centered_unit_rows`).
     """
 
     query: str
@@ -107,6 +116,34 @@ def _head(matrix: _FloatArray, max_rows: int | None) -> _FloatArray:
 def _unit_rows(matrix: _FloatArray) -> _FloatArray:
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     return matrix / np.where(norms == 0, 1, norms)
+
+
+def centered_unit_rows(matrix: Any) -> _FloatArray:
+    """The cosine frame every measure here uses: rows scaled to unit length, then mean-centred.
+
+    Cosine similarity between these rows (after scaling them to unit length again) compares
+    directions *relative to the embedding's mean direction*. Word2Vec-style vectors often all
+    point one way (mean pairwise cosine > 0.99 on small corpora), where raw cosines are all
+    ~1.00 and hide how rows differ; centring removes that shared component. A rotation or a
+    uniform scaling of the input rotates the result the same way (no change in any measure).
+    Zero rows stay zero before centring.
+
+    Args:
+        matrix: (N, D) rows.
+
+    Returns:
+        (N, D) array, same floating dtype (float64 for integer input).
+
+    Example:
+        >>> import numpy as np
+        >>> centered_unit_rows(np.array([[2.0, 0.0], [0.0, 3.0]]))
+        array([[ 0.5, -0.5],
+               [-0.5,  0.5]])
+    """
+    unit = _unit_rows(_matrix(matrix, "matrix"))
+    if len(unit) == 0:
+        return unit
+    return np.asarray(unit - unit.mean(axis=0, dtype=np.float64).astype(unit.dtype), unit.dtype)
 
 
 def match_rows(
@@ -210,6 +247,44 @@ def align(
     return np.asarray(cur @ rotation.astype(cur.dtype, copy=False), dtype=cur.dtype)
 
 
+def row_drift(
+    previous: Any,
+    current: Any,
+    *,
+    max_rows: int | None = DEFAULT_MAX_ROWS,
+    aligned: bool = True,
+) -> _FloatArray:
+    """Each row's cosine distance to its previous vector, on mean-centred unit rows.
+
+    Both snapshots go to their own cosine frame first (:func:`centered_unit_rows`, centred on
+    the rows used); with ``aligned``, the current frame is then rotated onto the previous one
+    (orthogonal Procrustes on those rows).
+
+    Args:
+        previous: (N, D) earlier snapshot.
+        current: (N, D) later snapshot, row ``i`` the same item as in ``previous``.
+        max_rows: use at most this many (leading) rows.
+        aligned: rotate ``current`` onto ``previous`` first (a pure rotation is no drift).
+
+    Returns:
+        (min(N, max_rows),) float64 distances in [0, 2].
+
+    Example:
+        >>> import numpy as np
+        >>> x = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]])
+        >>> row_drift(x, -x, aligned=False).tolist()
+        [2.0, 2.0, 2.0, 2.0]
+    """
+    _check_max_rows(max_rows)
+    prev, cur = _pair(previous, current)
+    prev = centered_unit_rows(_head(prev, max_rows)).astype(np.float64)
+    cur = centered_unit_rows(_head(cur, max_rows)).astype(np.float64)
+    if aligned and len(cur):
+        cur = cur @ orthogonal_procrustes(_unit_rows(cur), _unit_rows(prev))
+    cosine = np.einsum("ij,ij->i", _unit_rows(prev), _unit_rows(cur))
+    return np.asarray(1.0 - np.clip(cosine, -1.0, 1.0), dtype=np.float64)
+
+
 def drift(
     previous: Any,
     current: Any,
@@ -219,6 +294,10 @@ def drift(
 ) -> float:
     """Mean cosine distance of each row to its previous vector, after alignment.
 
+    Measured on mean-centred unit rows (see :func:`centered_unit_rows` and :func:`row_drift`):
+    with raw cosines, vectors that share one dominant direction read as frozen (drift ~1e-6)
+    while their neighbourhoods still change.
+
     Args:
         previous: (N, D) earlier snapshot.
         current: (N, D) later snapshot, row ``i`` the same item as in ``previous``.
@@ -226,26 +305,25 @@ def drift(
         aligned: rotate ``current`` onto ``previous`` first (a pure rotation is no drift).
 
     Returns:
-        A number in [0, 2]: 0 when nothing moved (up to rotation).
+        A number in [0, 2]: 0 when nothing moved (up to rotation and scale).
 
     Example:
         >>> import numpy as np
-        >>> drift(np.eye(3), -np.eye(3), aligned=False)
+        >>> x = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]])
+        >>> drift(x, -x, aligned=False)
         2.0
     """
-    _check_max_rows(max_rows)
-    prev, cur = _pair(previous, current)
-    prev, cur = _head(prev, max_rows), _head(cur, max_rows)
-    if aligned:
-        cur = align(cur, prev, max_rows=None)
-    cosine = np.einsum("ij,ij->i", _unit_rows(prev), _unit_rows(cur))
-    return float(np.mean(1.0 - np.clip(cosine, -1.0, 1.0)))
+    distances = row_drift(previous, current, max_rows=max_rows, aligned=aligned)
+    return float(np.mean(distances)) if len(distances) else 0.0
 
 
 def nearest_neighbor_sets(
     matrix: Any, k: int = 10, *, max_rows: int | None = DEFAULT_MAX_ROWS
 ) -> npt.NDArray[np.int64]:
-    """Each row's ``k`` nearest other rows by cosine similarity (self excluded, unordered).
+    """Each row's ``k`` nearest other rows by centred cosine similarity (self excluded, unordered).
+
+    Similarity is the cosine between mean-centred unit rows (:func:`centered_unit_rows`,
+    centred on the rows used).
 
     The building block of :func:`neighbor_overlap`; callers comparing a sequence of snapshots
     keep the previous result instead of recomputing it (the search is quadratic in rows).
@@ -274,7 +352,7 @@ def nearest_neighbor_sets(
     if rows < 2:
         raise ValueError(f"finding neighbours needs at least 2 rows; got {rows}.")
     k = min(int(k), rows - 1)
-    unit = _unit_rows(head.astype(np.float32, copy=False))
+    unit = _unit_rows(centered_unit_rows(head.astype(np.float32, copy=False)))
     scores = unit @ unit.T
     np.fill_diagonal(scores, -np.inf)
     np.negative(scores, out=scores)
@@ -313,7 +391,9 @@ def neighbor_overlap(
     *,
     max_rows: int | None = DEFAULT_MAX_ROWS,
 ) -> float:
-    """Mean overlap of each row's ``k`` nearest neighbours (cosine) between two snapshots.
+    """Mean overlap of each row's ``k`` nearest neighbours between two snapshots.
+
+    Neighbours by cosine on mean-centred unit rows (:func:`nearest_neighbor_sets`).
 
     Neighbours are searched among the same (at most ``max_rows`` leading) rows in both
     snapshots; ties at the k-th place are broken arbitrarily.
@@ -349,7 +429,11 @@ def neighbor_table(
     queries: Sequence[int | str],
     k: int = 10,
 ) -> list[Neighbors]:
-    """The ``k`` nearest rows (cosine) of a few probe rows.
+    """The ``k`` nearest rows of a few probe rows, by centred cosine similarity.
+
+    Similarities are cosines between mean-centred unit rows (:func:`centered_unit_rows`,
+    centred on all of ``matrix``), so they spread over [-1, 1] even when every raw cosine is
+    ~1.00.
 
     Args:
         matrix: (N, D) snapshot.
@@ -365,8 +449,8 @@ def neighbor_table(
 
     Example:
         >>> import numpy as np
-        >>> m = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]])
-        >>> neighbor_table(m, ["a", "b", "c"], ["a"], k=1)[0].labels
+        >>> m = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [-1.0, -0.5]])
+        >>> neighbor_table(m, ["a", "b", "c", "d"], ["a"], k=1)[0].labels
         ['b']
     """
     array = _matrix(matrix, "matrix")
@@ -386,7 +470,7 @@ def neighbor_table(
             rows.append(int(query))
     if not rows:
         return []
-    unit = _unit_rows(array.astype(np.float32, copy=False))
+    unit = _unit_rows(centered_unit_rows(array.astype(np.float32, copy=False)))
     scores = unit[rows] @ unit.T
     scores[np.arange(len(rows)), rows] = -np.inf
     k = min(k, array.shape[0] - 1)
