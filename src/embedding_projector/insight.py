@@ -48,10 +48,12 @@ import numpy.typing as npt
 
 __all__ = [
     "DEFAULT_MAX_ROWS",
+    "Alignment",
     "Neighbors",
     "align",
     "centered_unit_rows",
     "drift",
+    "fit_alignment",
     "format_neighbor_table",
     "match_rows",
     "nearest_neighbor_sets",
@@ -247,18 +249,135 @@ def align(
     return np.asarray(cur @ rotation.astype(cur.dtype, copy=False), dtype=cur.dtype)
 
 
+#: Rows per block when a fit or a transform walks a large matrix (bounds temporary memory).
+_BLOCK_ROWS = 65_536
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """A rotation from one snapshot's cosine frame onto another's (see :func:`fit_alignment`).
+
+    Attributes:
+        rotation: (D, D) orthogonal matrix (float64).
+        source_mean: mean of the source's unit rows over the fitted rows.
+        target_mean: mean of the target's unit rows over the fitted rows.
+        fitted: boolean mask of the rows the final fit used.
+    """
+
+    rotation: npt.NDArray[np.float64]
+    source_mean: npt.NDArray[np.float64]
+    target_mean: npt.NDArray[np.float64]
+    fitted: npt.NDArray[np.bool_]
+
+    def source_frame(self, matrix: Any) -> _FloatArray:
+        """Source rows in the target's cosine frame: unit, centred, rotated."""
+        unit = _unit_rows(_matrix(matrix, "matrix"))
+        mean = self.source_mean.astype(unit.dtype)
+        return np.asarray((unit - mean) @ self.rotation.astype(unit.dtype), dtype=unit.dtype)
+
+    def target_frame(self, matrix: Any) -> _FloatArray:
+        """Target rows in their cosine frame: unit, centred."""
+        unit = _unit_rows(_matrix(matrix, "matrix"))
+        return np.asarray(unit - self.target_mean.astype(unit.dtype), dtype=unit.dtype)
+
+    def distances(self, source: Any, target: Any) -> npt.NDArray[np.float64]:
+        """Cosine distance of each aligned source row to its target row, in [0, 2]."""
+        out = np.empty(len(source), dtype=np.float64)
+        for start in range(0, len(source), _BLOCK_ROWS):
+            block = slice(start, start + _BLOCK_ROWS)
+            moved = _unit_rows(self.source_frame(source[block]))
+            fixed = _unit_rows(self.target_frame(target[block]))
+            out[block] = 1.0 - np.clip(np.einsum("ij,ij->i", moved, fixed), -1.0, 1.0)
+        return out
+
+
+def _frame_fit(
+    source: _FloatArray, target: _FloatArray, keep: npt.NDArray[np.bool_]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """(rotation, source mean, target mean) of the cosine frames, fitted on the kept rows."""
+    rows = np.flatnonzero(keep)
+    dims = source.shape[1]
+    source_sum, target_sum = np.zeros(dims), np.zeros(dims)
+    for start in range(0, len(rows), _BLOCK_ROWS):
+        part = rows[start : start + _BLOCK_ROWS]
+        source_sum += _unit_rows(source[part]).sum(axis=0, dtype=np.float64)
+        target_sum += _unit_rows(target[part]).sum(axis=0, dtype=np.float64)
+    source_mean, target_mean = source_sum / len(rows), target_sum / len(rows)
+    cross = np.zeros((dims, dims))
+    for start in range(0, len(rows), _BLOCK_ROWS):
+        part = rows[start : start + _BLOCK_ROWS]
+        moving = _unit_rows(_unit_rows(source[part]) - source_mean.astype(source.dtype))
+        fixed = _unit_rows(_unit_rows(target[part]) - target_mean.astype(target.dtype))
+        cross += moving.T.astype(np.float64) @ fixed.astype(np.float64)
+    u, _, vt = np.linalg.svd(cross)
+    return np.asarray(u @ vt, dtype=np.float64), source_mean, target_mean
+
+
+def fit_alignment(source: Any, target: Any, *, trim: float = 0.0) -> Alignment:
+    """Rotate ``source``'s cosine frame onto ``target``'s: orthogonal Procrustes, centred.
+
+    Each snapshot's rows are scaled to unit length and centred on their mean (the frame of
+    :func:`centered_unit_rows`); the rotation is the orthogonal Procrustes solution between
+    those rows, each scaled to unit length again so every row counts the same. With ``trim``,
+    the fit is repeated once without the ``trim`` fraction of rows that moved the most, so a
+    few words that really changed do not tilt the rotation of all the others.
+
+    Args:
+        source: (N, D) rows to rotate.
+        target: (N, D) rows to rotate onto; row ``i`` is the same item in both.
+        trim: fraction in [0, 0.5) of the worst-fitting rows left out of the second fit.
+
+    Returns:
+        An :class:`Alignment`.
+
+    Raises:
+        ValueError: shapes differ, fewer than 2 rows, NaN/Inf values, or a bad ``trim``.
+
+    Example:
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(0)
+        >>> a = rng.normal(size=(100, 4)) + 5.0
+        >>> q, _ = np.linalg.qr(rng.normal(size=(4, 4)))
+        >>> fit = fit_alignment(a @ q, a)
+        >>> bool(fit.distances(a @ q, a).max() < 1e-9)
+        True
+    """
+    src, tgt = _matrix(source, "source"), _matrix(target, "target")
+    if src.shape != tgt.shape:
+        raise ValueError(
+            f"source and target must have the same shape; got {src.shape} and {tgt.shape}."
+        )
+    if len(src) < 2:
+        raise ValueError(f"an alignment needs at least 2 rows; got {len(src)}.")
+    if not (np.isfinite(src).all() and np.isfinite(tgt).all()):
+        raise ValueError("source and target must be finite (no NaN or Inf).")
+    if isinstance(trim, bool) or not 0.0 <= float(trim) < 0.5:
+        raise ValueError(f"trim must be a fraction in [0, 0.5); got {trim!r}.")
+    keep = np.ones(len(src), dtype=bool)
+    rotation, source_mean, target_mean = _frame_fit(src, tgt, keep)
+    fit = Alignment(rotation, source_mean, target_mean, keep)
+    dropped = int(len(src) * float(trim))
+    if dropped and len(src) - dropped >= 2:
+        worst = np.argpartition(-fit.distances(src, tgt), dropped - 1)[:dropped]
+        keep = keep.copy()
+        keep[worst] = False
+        rotation, source_mean, target_mean = _frame_fit(src, tgt, keep)
+        fit = Alignment(rotation, source_mean, target_mean, keep)
+    return fit
+
+
 def row_drift(
     previous: Any,
     current: Any,
     *,
     max_rows: int | None = DEFAULT_MAX_ROWS,
     aligned: bool = True,
-) -> _FloatArray:
+) -> npt.NDArray[np.float64]:
     """Each row's cosine distance to its previous vector, on mean-centred unit rows.
 
     Both snapshots go to their own cosine frame first (:func:`centered_unit_rows`, centred on
     the rows used); with ``aligned``, the current frame is then rotated onto the previous one
-    (orthogonal Procrustes on those rows).
+    (:func:`fit_alignment` on those rows).
 
     Args:
         previous: (N, D) earlier snapshot.
@@ -277,11 +396,13 @@ def row_drift(
     """
     _check_max_rows(max_rows)
     prev, cur = _pair(previous, current)
-    prev = centered_unit_rows(_head(prev, max_rows)).astype(np.float64)
-    cur = centered_unit_rows(_head(cur, max_rows)).astype(np.float64)
-    if aligned and len(cur):
-        cur = cur @ orthogonal_procrustes(_unit_rows(cur), _unit_rows(prev))
-    cosine = np.einsum("ij,ij->i", _unit_rows(prev), _unit_rows(cur))
+    prev, cur = _head(prev, max_rows), _head(cur, max_rows)
+    if len(prev) == 0:
+        return np.zeros(0)
+    if aligned and len(prev) >= 2:
+        return fit_alignment(cur, prev).distances(cur, prev)
+    frames = centered_unit_rows(prev.astype(np.float64)), centered_unit_rows(cur.astype(np.float64))
+    cosine = np.einsum("ij,ij->i", _unit_rows(frames[0]), _unit_rows(frames[1]))
     return np.asarray(1.0 - np.clip(cosine, -1.0, 1.0), dtype=np.float64)
 
 
