@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -102,6 +103,19 @@ def test_planted_change_through_tensorboard(
         assert by_label[word.label][3] == str(word.rank)
         assert by_label[word.label][2] == f"{word.overlap:.2f}"
     assert summary.median_displacement < 1e-5
+    # The TEXT table and the scalars, as TensorBoard's own plugins serve them.
+    text = shared_tensorboard.wait_for(
+        lambda: json.loads(
+            shared_tensorboard.get("/data/plugin/text/text", run=run, tag="compare/most_changed")
+        )
+    )
+    assert f"<strong>{summary.most_changed[0].label}</strong>" in text[0]["text"]
+    scalar = json.loads(
+        shared_tensorboard.get(
+            "/data/plugin/scalars/scalars", run=run, tag="compare/mean_overlap_at_k"
+        )
+    )
+    assert scalar[0][2] == pytest.approx(summary.mean_overlap, abs=1e-6)
 
 
 def moved_rows(labels: list[str], moved: list[str]) -> list[int]:
@@ -131,7 +145,7 @@ def test_change_table_tsv_text_and_scalars(tmp_path: Path, planted: dict[str, An
     assert scalars["compare/median_aligned_displacement"] == pytest.approx(
         summary.median_displacement, abs=1e-6
     )
-    text_events = acc.Tensors("compare/most_changed/text_summary")
+    text_events = acc.Tensors("compare/most_changed")
     text = text_events[0].tensor_proto.string_val[0].decode("utf-8")
     assert "| rank | word | overlap@10 |" in text
     assert f"**{summary.most_changed[0].label}**" in text

@@ -39,6 +39,7 @@ import logging
 import os
 import re
 import shlex
+import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -51,7 +52,7 @@ import numpy.typing as npt
 from . import insight
 from ._compare_report import ChangedWord, changes_table, changes_tsv, describe_summary
 from .errors import InvalidEmbeddingError
-from .selection import as_word_list, check_count, nearest_neighbors, unique_in_order
+from .selection import as_word_list, check_count, unique_in_order
 from .writer import MAX_PROJECTOR_ROWS, ProjectorWriter
 
 __all__ = ["ChangedWord", "CompareSummary", "compare_embeddings"]
@@ -64,8 +65,7 @@ MAX_SHARED_ROWS = MAX_PROJECTOR_ROWS // 2
 CHANGES_FILENAME = "compare_changes.tsv"
 #: Fraction of the worst-fitting rows left out of the second alignment fit.
 ALIGNMENT_TRIM = 0.1
-#: Query rows per neighbour-search batch, and rows per block searched (bounds memory).
-_QUERY_BATCH = 256
+#: Rows per block when walking the shared rows (bounds temporary memory).
 _SEARCH_BLOCK = 65_536
 _RUN_SOURCE = re.compile(r"^(?P<logdir>.+)::(?P<tag>.+?)(?:@(?P<step>\d+))?$")
 
@@ -508,22 +508,8 @@ def _neighbour_sets(
     rows: npt.NDArray[np.float32], k: int, stage: str, progress: CompareProgress | None
 ) -> npt.NDArray[np.int64]:
     """Each row's ``k`` nearest other rows by centred cosine, searched in bounded batches."""
-    frame = insight.centered_unit_rows(rows).astype(np.float32, copy=False)
-    count = len(frame)
-    sets = np.empty((count, k), dtype=np.int64)
-    for start in range(0, count, _QUERY_BATCH):
-        stop = min(start + _QUERY_BATCH, count)
-        found, _ = nearest_neighbors(
-            frame,
-            frame[start:stop],
-            k,
-            block_rows=_SEARCH_BLOCK,
-            exclude_self=list(range(start, stop)),
-        )
-        sets[start:stop] = found
-        if progress is not None:
-            progress(stage, stop, count)
-    return sets
+    report = None if progress is None else lambda done, total: progress(stage, done, total)
+    return insight.nearest_neighbor_sets(rows, k, max_rows=None, progress=report)
 
 
 def _row_overlap(
@@ -631,11 +617,38 @@ def _atomic_text(path: Path, text: str) -> None:
 def _log_events(
     logdir: Path, tag: str, step: int, table: str, summary_fields: dict[str, Any]
 ) -> None:
-    from tensorboardX import SummaryWriter
+    """The TEXT table and the scalars, in an event file of the run.
 
-    with SummaryWriter(str(logdir), filename_suffix=".compare") as events:
-        events.add_text(f"{tag}/most_changed", table, step)
-        events.add_scalar(f"{tag}/mean_overlap_at_k", summary_fields["mean_overlap"], step)
-        events.add_scalar(
-            f"{tag}/median_aligned_displacement", summary_fields["median_displacement"], step
-        )
+    Written with TensorBoard's own event writer and protos: tensorboardX's ``SummaryWriter``
+    would import torch (seconds) when it is installed.
+    """
+    from tensorboard.compat.proto.event_pb2 import Event
+    from tensorboard.compat.proto.summary_pb2 import Summary
+    from tensorboard.compat.proto.tensor_pb2 import TensorProto
+    from tensorboard.compat.proto.tensor_shape_pb2 import TensorShapeProto
+    from tensorboard.compat.proto.types_pb2 import DT_STRING
+    from tensorboard.plugins.text import metadata as text_metadata
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+    text = TensorProto(
+        dtype=DT_STRING,
+        string_val=[table.encode("utf-8")],
+        tensor_shape=TensorShapeProto(dim=[TensorShapeProto.Dim(size=1)]),
+    )
+    values = [
+        Summary.Value(
+            tag=f"{tag}/most_changed",
+            tensor=text,
+            metadata=text_metadata.create_summary_metadata(display_name="", description=""),
+        ),
+        Summary.Value(tag=f"{tag}/mean_overlap_at_k", simple_value=summary_fields["mean_overlap"]),
+        Summary.Value(
+            tag=f"{tag}/median_aligned_displacement",
+            simple_value=summary_fields["median_displacement"],
+        ),
+    ]
+    events = EventFileWriter(str(logdir), filename_suffix=".compare")
+    try:
+        events.add_event(Event(wall_time=time.time(), step=step, summary=Summary(value=values)))
+    finally:
+        events.close()

@@ -39,7 +39,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -249,6 +249,9 @@ def align(
     return np.asarray(cur @ rotation.astype(cur.dtype, copy=False), dtype=cur.dtype)
 
 
+#: Similarity scores held at once by :func:`nearest_neighbor_sets` (16 MiB of float32).
+SCORE_BLOCK_VALUES = 1 << 22
+
 #: Rows per block when a fit or a transform walks a large matrix (bounds temporary memory).
 _BLOCK_ROWS = 65_536
 
@@ -439,7 +442,11 @@ def drift(
 
 
 def nearest_neighbor_sets(
-    matrix: Any, k: int = 10, *, max_rows: int | None = DEFAULT_MAX_ROWS
+    matrix: Any,
+    k: int = 10,
+    *,
+    max_rows: int | None = DEFAULT_MAX_ROWS,
+    progress: Callable[[int, int], None] | None = None,
 ) -> npt.NDArray[np.int64]:
     """Each row's ``k`` nearest other rows by centred cosine similarity (self excluded, unordered).
 
@@ -453,6 +460,8 @@ def nearest_neighbor_sets(
         matrix: (N, D) snapshot.
         k: neighbours per row (capped at N - 1, N counted after ``max_rows``).
         max_rows: use at most this many (leading) rows.
+        progress: called as ``progress(rows_done, rows)`` after each batch of query rows
+            (the search runs in batches whose scores hold about 4 million numbers).
 
     Returns:
         (min(N, max_rows), k) row indices.
@@ -474,10 +483,18 @@ def nearest_neighbor_sets(
         raise ValueError(f"finding neighbours needs at least 2 rows; got {rows}.")
     k = min(int(k), rows - 1)
     unit = _unit_rows(centered_unit_rows(head.astype(np.float32, copy=False)))
-    scores = unit @ unit.T
-    np.fill_diagonal(scores, -np.inf)
-    np.negative(scores, out=scores)
-    return np.argpartition(scores, k - 1, axis=1)[:, :k].astype(np.int64)
+    sets = np.empty((rows, k), dtype=np.int64)
+    # Queries in batches so one batch's scores hold about SCORE_BLOCK_VALUES numbers.
+    batch = max(1, min(rows, SCORE_BLOCK_VALUES // rows))
+    for start in range(0, rows, batch):
+        stop = min(start + batch, rows)
+        scores = unit[start:stop] @ unit.T
+        scores[np.arange(stop - start), np.arange(start, stop)] = -np.inf
+        np.negative(scores, out=scores)
+        sets[start:stop] = np.argpartition(scores, k - 1, axis=1)[:, :k]
+        if progress is not None:
+            progress(stop, rows)
+    return sets
 
 
 def overlap_of_neighbor_sets(before: Any, after: Any) -> float:
