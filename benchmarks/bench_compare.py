@@ -162,15 +162,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=20_000, help="top rows of each file")
     parser.add_argument("--no-recipe", action="store_true", help="skip the (slow) recipe")
     parser.add_argument("--child", nargs=2, metavar=("CASE", "ARGS"), help=argparse.SUPPRESS)
+    parser.add_argument("--generate", nargs=2, type=int, help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
     if options.child:
         run_child(*options.child)
+        return 0
+    if options.generate:
+        rows, dims = options.generate
+        generate(
+            CACHE / f"compare-a-{rows}x{dims}.bin",
+            CACHE / f"compare-b-{rows}x{dims}.bin",
+            rows,
+            dims,
+        )
         return 0
     rows, dims, top = options.rows, options.dims, min(options.top, options.rows)
     path_a = CACHE / f"compare-a-{rows}x{dims}.bin"
     path_b = CACHE / f"compare-b-{rows}x{dims}.bin"
     if not (path_a.exists() and path_b.exists()):
-        generate(path_a, path_b, rows, dims)
+        # In a child: a child's ru_maxrss starts from its parent's RSS at fork (Linux keeps
+        # the high-water mark across exec), so this process must stay small.
+        subprocess.run([sys.executable, __file__, "--generate", str(rows), str(dims)], check=True)
     common: dict[str, object] = {"a": str(path_a), "b": str(path_b), "top": top}
     plan = [("baseline", "baseline (imports + tiny compare)"), ("ours", "compare_embeddings")]
     if not options.no_recipe:

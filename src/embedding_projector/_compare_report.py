@@ -1,15 +1,32 @@
-"""Text that :mod:`embedding_projector.compare` writes and prints: the change table and summary."""
+"""What :mod:`embedding_projector.compare` writes and prints: tensor, change table, summary."""
 
 from __future__ import annotations
 
+import os
+import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from .insight import _markdown_cell
-from .writer import escape_label
+import numpy as np
+import numpy.typing as npt
 
-__all__ = ["ChangedWord", "changes_table", "changes_tsv", "describe_summary"]
+from .insight import _markdown_cell
+from .writer import ProjectorWriter, Snapshot, escape_label
+
+__all__ = [
+    "CHANGES_FILENAME",
+    "ChangedWord",
+    "changes_table",
+    "changes_tsv",
+    "describe_summary",
+    "write_outputs",
+]
+
+#: The file of most-changed words, in the run directory.
+CHANGES_FILENAME = "compare_changes.tsv"
 
 #: Most-changed rows shown in the TEXT table (the TSV file holds ``top`` of them).
 TEXT_TABLE_ROWS = 50
@@ -123,3 +140,99 @@ def describe_summary(summary: Any, max_words: int = 20) -> str:
     lines.append("View it with:")
     lines.append(f"  {summary.tensorboard_command}")
     return "\n".join(lines)
+
+
+def write_outputs(
+    logdir: str | os.PathLike[str],
+    combined: npt.NDArray[np.float32],
+    labels: list[str],
+    overlap: npt.NDArray[np.float64],
+    rank: npt.NDArray[np.int64],
+    fields: dict[str, Any],
+    *,
+    tag: str,
+    step: int,
+) -> tuple[Snapshot, Path, Path]:
+    """The tensor and its metadata, the TSV, the TEXT table and the scalars.
+
+    Returns:
+        (the snapshot, the run directory, the TSV's path).
+    """
+    names: tuple[str, str] = fields["names"]
+    k: int = fields["k"]
+    overlap_text = [f"{value:.2f}" for value in overlap.tolist()]
+    rank_text = [str(value) for value in rank.tolist()]
+    metadata = [
+        [label, name, value, position]
+        for name in names
+        for label, value, position in zip(labels, overlap_text, rank_text, strict=True)
+    ]
+    writer = ProjectorWriter(logdir)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Writing \d+ rows for tag", category=UserWarning)
+        snapshot = writer.add_embedding(
+            combined,
+            metadata=metadata,
+            global_step=step,
+            tag=tag,
+            metadata_header=["label", "source", f"overlap@{k}", "change rank"],
+            name_suffix=f"{names[0]} vs {names[1]}",
+        )
+    changed: list[ChangedWord] = fields["most_changed"]
+    changes_path = writer.logdir / CHANGES_FILENAME
+    _atomic_text(changes_path, changes_tsv(changed, names, k))
+    table = changes_table(changed, names, k, len(labels))
+    _log_events(writer.logdir, tag, step, table, fields)
+    return snapshot, writer.logdir, changes_path
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, then rename it (umask respected)."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "x", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def _log_events(
+    logdir: Path, tag: str, step: int, table: str, summary_fields: dict[str, Any]
+) -> None:
+    """The TEXT table and the scalars, in an event file of the run.
+
+    Written with TensorBoard's own event writer and protos: tensorboardX's ``SummaryWriter``
+    would import torch (seconds) when it is installed.
+    """
+    from tensorboard.compat.proto.event_pb2 import Event
+    from tensorboard.compat.proto.summary_pb2 import Summary
+    from tensorboard.compat.proto.tensor_pb2 import TensorProto
+    from tensorboard.compat.proto.tensor_shape_pb2 import TensorShapeProto
+    from tensorboard.compat.proto.types_pb2 import DT_STRING
+    from tensorboard.plugins.text import metadata as text_metadata
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+    text = TensorProto(
+        dtype=DT_STRING,
+        string_val=[table.encode("utf-8")],
+        tensor_shape=TensorShapeProto(dim=[TensorShapeProto.Dim(size=1)]),
+    )
+    values = [
+        Summary.Value(
+            tag=f"{tag}/most_changed",
+            tensor=text,
+            metadata=text_metadata.create_summary_metadata(display_name="", description=""),
+        ),
+        Summary.Value(tag=f"{tag}/mean_overlap_at_k", simple_value=summary_fields["mean_overlap"]),
+        Summary.Value(
+            tag=f"{tag}/median_aligned_displacement",
+            simple_value=summary_fields["median_displacement"],
+        ),
+    ]
+    events = EventFileWriter(str(logdir), filename_suffix=".compare")
+    try:
+        events.add_event(Event(wall_time=time.time(), step=step, summary=Summary(value=values)))
+    finally:
+        events.close()

@@ -39,8 +39,6 @@ import logging
 import os
 import re
 import shlex
-import time
-import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,19 +48,17 @@ import numpy as np
 import numpy.typing as npt
 
 from . import insight
-from ._compare_report import ChangedWord, changes_table, changes_tsv, describe_summary
+from ._compare_report import CHANGES_FILENAME, ChangedWord, describe_summary, write_outputs
 from .errors import InvalidEmbeddingError
-from .selection import as_word_list, check_count, unique_in_order
-from .writer import MAX_PROJECTOR_ROWS, ProjectorWriter
+from .selection import as_word_list, check_count, read_word_list, unique_in_order
+from .writer import MAX_PROJECTOR_ROWS
 
-__all__ = ["ChangedWord", "CompareSummary", "compare_embeddings"]
+__all__ = ["CHANGES_FILENAME", "ChangedWord", "CompareSummary", "compare_embeddings"]
 
 logger = logging.getLogger(__name__)
 
 #: Shared rows written at most: both sets together fill the projector's 100,000 rows.
 MAX_SHARED_ROWS = MAX_PROJECTOR_ROWS // 2
-#: The file of most-changed words, in the run directory.
-CHANGES_FILENAME = "compare_changes.tsv"
 #: Fraction of the worst-fitting rows left out of the second alignment fit.
 ALIGNMENT_TRIM = 0.1
 #: Rows per block when walking the shared rows (bounds temporary memory).
@@ -179,18 +175,55 @@ def compare_embeddings(
         ...                    names=("epoch 1", "epoch 50"), limit=20000)  # doctest: +SKIP
     """
     _check_options(names, k, top, tag, step, limit, sample, near_k, seed)
-    selection: dict[str, Any] = {
+    selection = {
         "limit": limit,
-        "words": words,
+        "words": read_word_list(words) if words is not None else None,
         "near": unique_in_order(as_word_list(near)) if near is not None else None,
         "near_k": near_k,
         "sample": sample,
         "seed": seed,
     }
-    if words is not None:
-        from .selection import read_word_list
+    matched = _shared_rows(a, b, selection, names, progress)
+    combined, overlap, rank, fields = _measure(matched, names, k, top, progress)
+    written_step = 0 if step is None else int(step)
+    snapshot, run_dir, changes_path = write_outputs(
+        logdir, combined, matched.labels, overlap, rank, fields, tag=tag, step=written_step
+    )
+    logger.info("compared %d shared rows into %s", len(matched.labels), run_dir)
+    return CompareSummary(
+        **fields,
+        tag=tag,
+        step=snapshot.step,
+        tensor_name=snapshot.tensor_name,
+        logdir=run_dir,
+        tensor_path=snapshot.tensor_path,
+        metadata_path=snapshot.metadata_path,
+        changes_path=changes_path,
+        tensorboard_command=f"tensorboard --logdir {shlex.quote(str(run_dir))}",
+    )
 
-        selection["words"] = read_word_list(words)
+
+@dataclass
+class _Matched:
+    """The shared rows of both sources (A's order), and what only one side has."""
+
+    labels: list[str]
+    rows_a: npt.NDArray[np.float32]
+    rows_b: npt.NDArray[np.float32]
+    sources: tuple[str, str]
+    only_a: list[str]
+    only_b: list[str]
+    shared: int
+    notes: list[str]
+
+
+def _shared_rows(
+    a: Any,
+    b: Any,
+    selection: dict[str, Any],
+    names: tuple[str, str],
+    progress: CompareProgress | None,
+) -> _Matched:
     labels_a, matrix_a, source_a = _read_checked(a, selection, names[0], progress)
     labels_b, matrix_b, source_b = _read_checked(b, selection, names[1], progress)
     index_a, index_b, only_a, only_b = _match(labels_a, labels_b)
@@ -211,11 +244,23 @@ def compare_embeddings(
         index_a, index_b = index_a[:MAX_SHARED_ROWS], index_b[:MAX_SHARED_ROWS]
     labels = [labels_a[i] for i in index_a]
     rows_a = _take(matrix_a, index_a)
-    del matrix_a
+    del matrix_a  # keep at most one full selection besides the shared rows
     rows_b = _take(matrix_b, index_b)
-    del matrix_b
-    dims = (int(rows_a.shape[1]), int(rows_b.shape[1]))
-    rows_a, rows_b, alignment = _common_dimension(rows_a, rows_b, names)
+    return _Matched(labels, rows_a, rows_b, (source_a, source_b), only_a, only_b, shared, notes)
+
+
+def _measure(
+    matched: _Matched,
+    names: tuple[str, str],
+    k: int,
+    top: int,
+    progress: CompareProgress | None,
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float64], npt.NDArray[np.int64], dict[str, Any]]:
+    """Align, search neighbours, rank the changes: (combined tensor, overlap, rank, fields)."""
+    labels = matched.labels
+    dims = (int(matched.rows_a.shape[1]), int(matched.rows_b.shape[1]))
+    rows_a, rows_b, alignment = _common_dimension(matched.rows_a, matched.rows_b, names)
+    matched.rows_a = matched.rows_b = np.empty((0, 0), dtype=np.float32)  # drop references
     fit = insight.fit_alignment(rows_b, rows_a, trim=ALIGNMENT_TRIM)
     displacement = fit.distances(rows_b, rows_a)
     k = min(k, len(labels) - 1)
@@ -236,35 +281,24 @@ def compare_embeddings(
         )
         for position, row in enumerate(order[:top].tolist())
     ]
-    del sets_a, sets_b
     combined = _stack_aligned(rows_a, rows_b, fit)
-    del rows_a, rows_b
-    alignment += f"; fitted on {int(fit.fitted.sum()):,} of {len(labels):,} shared rows"
-    return _write(
-        logdir,
-        combined,
-        labels,
-        overlap,
-        rank,
-        changed,
-        summary_fields={
-            "names": names,
-            "sources": (source_a, source_b),
-            "shared": shared,
-            "written": len(labels),
-            "only_in_a": only_a,
-            "only_in_b": only_b,
-            "dims": dims,
-            "alignment": alignment,
-            "k": k,
-            "mean_overlap": float(overlap.mean()),
-            "median_displacement": float(np.median(displacement)),
-            "most_changed": changed,
-            "notes": notes,
-        },
-        tag=tag,
-        step=0 if step is None else int(step),
-    )
+    fields = {
+        "names": names,
+        "sources": matched.sources,
+        "shared": matched.shared,
+        "written": len(labels),
+        "only_in_a": matched.only_a,
+        "only_in_b": matched.only_b,
+        "dims": dims,
+        "alignment": f"{alignment}; fitted on {int(fit.fitted.sum()):,} of "
+        f"{len(labels):,} shared rows",
+        "k": k,
+        "mean_overlap": float(overlap.mean()),
+        "median_displacement": float(np.median(displacement)),
+        "most_changed": changed,
+        "notes": matched.notes,
+    }
+    return combined, overlap, rank, fields
 
 
 # --------------------------------------------------------------------------- options
@@ -546,109 +580,3 @@ def _stack_aligned(
         stop = count + start + len(block)
         combined[count + start : stop] = block @ transform + mean_a.astype(np.float32)
     return combined
-
-
-# --------------------------------------------------------------------------- writing
-
-
-def _write(
-    logdir: str | os.PathLike[str],
-    combined: npt.NDArray[np.float32],
-    labels: list[str],
-    overlap: npt.NDArray[np.float64],
-    rank: npt.NDArray[np.int64],
-    changed: list[ChangedWord],
-    *,
-    summary_fields: dict[str, Any],
-    tag: str,
-    step: int,
-) -> CompareSummary:
-    """The tensor and its metadata, ``compare_changes.tsv``, the TEXT table and scalars."""
-    names: tuple[str, str] = summary_fields["names"]
-    k: int = summary_fields["k"]
-    overlap_text = [f"{value:.2f}" for value in overlap.tolist()]
-    rank_text = [str(value) for value in rank.tolist()]
-    count = len(labels)
-    metadata = [
-        [label, name, value, position]
-        for name in names
-        for label, value, position in zip(labels, overlap_text, rank_text, strict=True)
-    ]
-    writer = ProjectorWriter(logdir)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r"Writing \d+ rows for tag", category=UserWarning)
-        snapshot = writer.add_embedding(
-            combined,
-            metadata=metadata,
-            global_step=step,
-            tag=tag,
-            metadata_header=["label", "source", f"overlap@{k}", "change rank"],
-            name_suffix=f"{names[0]} vs {names[1]}",
-        )
-    changes_path = writer.logdir / CHANGES_FILENAME
-    _atomic_text(changes_path, changes_tsv(changed, names, k))
-    _log_events(writer.logdir, tag, step, changes_table(changed, names, k, count), summary_fields)
-    logger.info("compared %d shared rows into %s", count, writer.logdir)
-    return CompareSummary(
-        **summary_fields,
-        tag=tag,
-        step=snapshot.step,
-        tensor_name=snapshot.tensor_name,
-        logdir=writer.logdir,
-        tensor_path=snapshot.tensor_path,
-        metadata_path=snapshot.metadata_path,
-        changes_path=changes_path,
-        tensorboard_command=f"tensorboard --logdir {shlex.quote(str(writer.logdir))}",
-    )
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it (umask respected)."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temporary, "x", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-
-
-def _log_events(
-    logdir: Path, tag: str, step: int, table: str, summary_fields: dict[str, Any]
-) -> None:
-    """The TEXT table and the scalars, in an event file of the run.
-
-    Written with TensorBoard's own event writer and protos: tensorboardX's ``SummaryWriter``
-    would import torch (seconds) when it is installed.
-    """
-    from tensorboard.compat.proto.event_pb2 import Event
-    from tensorboard.compat.proto.summary_pb2 import Summary
-    from tensorboard.compat.proto.tensor_pb2 import TensorProto
-    from tensorboard.compat.proto.tensor_shape_pb2 import TensorShapeProto
-    from tensorboard.compat.proto.types_pb2 import DT_STRING
-    from tensorboard.plugins.text import metadata as text_metadata
-    from tensorboard.summary.writer.event_file_writer import EventFileWriter
-
-    text = TensorProto(
-        dtype=DT_STRING,
-        string_val=[table.encode("utf-8")],
-        tensor_shape=TensorShapeProto(dim=[TensorShapeProto.Dim(size=1)]),
-    )
-    values = [
-        Summary.Value(
-            tag=f"{tag}/most_changed",
-            tensor=text,
-            metadata=text_metadata.create_summary_metadata(display_name="", description=""),
-        ),
-        Summary.Value(tag=f"{tag}/mean_overlap_at_k", simple_value=summary_fields["mean_overlap"]),
-        Summary.Value(
-            tag=f"{tag}/median_aligned_displacement",
-            simple_value=summary_fields["median_displacement"],
-        ),
-    ]
-    events = EventFileWriter(str(logdir), filename_suffix=".compare")
-    try:
-        events.add_event(Event(wall_time=time.time(), step=step, summary=Summary(value=values)))
-    finally:
-        events.close()
