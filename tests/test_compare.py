@@ -355,3 +355,18 @@ def test_cli_errors_are_one_line_and_exit_2(
 
 def test_package_exports() -> None:
     assert "compare_embeddings" in ep.__all__ and "CompareSummary" in ep.__all__
+
+
+def test_progress_reports_reading_and_neighbour_stages(tmp_path: Path) -> None:
+    matrix, labels = _matrix(300, seed=9)
+    path = write(tmp_path / "a.bin", word2vec_bytes(labels, matrix, binary=True))
+    seen: dict[str, tuple[int, int | None]] = {}
+
+    def progress(stage: str, done: int, total: int | None) -> None:
+        seen[stage] = (done, total)
+
+    compare_embeddings(
+        path, (matrix, labels), tmp_path / "run", names=("x", "y"), progress=progress
+    )
+    assert seen["neighbours x"] == seen["neighbours y"] == (300, 300)
+    assert seen["reading x"][0] == path.stat().st_size

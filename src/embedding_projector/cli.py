@@ -196,6 +196,8 @@ def _run_compare(args: argparse.Namespace) -> int:
         if stage not in bars:
             from tqdm import tqdm
 
+            for bar in bars.values():  # one bar at a time: a new stage ends the last one
+                bar.close()
             reading = stage.startswith("reading")
             bars[stage] = tqdm(
                 total=total,
