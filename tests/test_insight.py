@@ -257,3 +257,45 @@ def test_centered_unit_rows_remove_a_shared_direction() -> None:
     )
     assert insight.drift(collinear, 3.0 * collinear @ rotation) == pytest.approx(0, abs=1e-9)
     assert insight.row_drift(collinear, collinear).shape == (200,)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    rows=st.integers(min_value=4, max_value=80),
+    dim=st.integers(min_value=2, max_value=10),
+    seed=st.integers(min_value=0, max_value=2**32 - 1),
+)
+def test_fit_alignment_is_procrustes_on_centred_unit_rows(rows: int, dim: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    target = rng.normal(size=(max(rows, dim + 2), dim)) + rng.normal(size=dim) * 3
+    source = rng.normal(size=target.shape)
+
+    def frame(m: np.ndarray) -> np.ndarray:
+        unit = m / np.linalg.norm(m, axis=1, keepdims=True)
+        centred = unit - unit.mean(axis=0)
+        return centred / np.linalg.norm(centred, axis=1, keepdims=True)
+
+    reference, _ = scipy.linalg.orthogonal_procrustes(frame(source), frame(target))
+    fit = insight.fit_alignment(source, target)
+    np.testing.assert_allclose(fit.rotation, reference, atol=1e-8)
+    # A rotated, scaled copy is recovered exactly.
+    rotation = random_rotation(dim, rng)
+    turned = insight.fit_alignment(2.5 * target @ rotation, target)
+    np.testing.assert_allclose(turned.rotation, rotation.T, atol=1e-8)
+    assert turned.distances(2.5 * target @ rotation, target).max() < 1e-9
+
+
+def test_fit_alignment_trim_ignores_the_rows_that_moved() -> None:
+    rng = np.random.default_rng(11)
+    target = rng.normal(size=(400, 8)) + 2.0
+    source = target @ random_rotation(8, rng)
+    moved = rng.choice(400, size=20, replace=False)
+    source[moved] = rng.normal(size=(20, 8)) * 3
+    plain = insight.fit_alignment(source, target)
+    trimmed = insight.fit_alignment(source, target, trim=0.1)
+    still = np.setdiff1d(np.arange(400), moved)
+    assert trimmed.distances(source, target)[still].max() < 1e-9
+    assert plain.distances(source, target)[still].max() > 1e-4  # the moved rows tilt a plain fit
+    assert not trimmed.fitted[moved].any()
+    with pytest.raises(ValueError, match="trim"):
+        insight.fit_alignment(source, target, trim=0.5)
