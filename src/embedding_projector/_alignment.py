@@ -87,6 +87,11 @@ def orthogonal_procrustes(source: Any, target: Any) -> npt.NDArray[np.float64]:
     if not (np.isfinite(src).all() and np.isfinite(tgt).all()):
         raise ValueError("source and target must be finite (no NaN or Inf).")
     cross = src.astype(np.float64, copy=False).T @ tgt.astype(np.float64, copy=False)
+    return _nearest_orthogonal(cross)
+
+
+def _nearest_orthogonal(cross: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """The Procrustes rotation from the cross-product matrix ``source.T @ target``."""
     u, _, vt = np.linalg.svd(cross)
     return np.asarray(u @ vt, dtype=np.float64)
 
@@ -151,8 +156,9 @@ def _frame_fit(
         moving = _unit_rows(_unit_rows(source[part]) - source_mean.astype(source.dtype))
         fixed = _unit_rows(_unit_rows(target[part]) - target_mean.astype(target.dtype))
         cross += moving.T.astype(np.float64) @ fixed.astype(np.float64)
-    u, _, vt = np.linalg.svd(cross)
-    return np.asarray(u @ vt, dtype=np.float64), source_mean, target_mean
+    # The cross product is accumulated block by block (bounded memory), so the solution is
+    # taken from it directly: the same one orthogonal_procrustes() gives.
+    return _nearest_orthogonal(cross), source_mean, target_mean
 
 
 def fit_alignment(source: Any, target: Any, *, trim: float = 0.0) -> Alignment:
