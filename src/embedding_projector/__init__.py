@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+from .compare import CompareSummary, compare_embeddings
 from .errors import (
     ConfigError,
     DiskReserveError,
@@ -45,6 +46,7 @@ __version__ = "0.1.0"
 __all__ = [
     "MAX_PROJECTOR_ROWS",
     "MAX_SPRITE_SIDE",
+    "CompareSummary",
     "ConfigError",
     "DiskReserveError",
     "EmbeddingProjectorError",
@@ -61,6 +63,7 @@ __all__ = [
     "VectorFileError",
     "__version__",
     "add_embedding",
+    "compare_embeddings",
     "escape_label",
     "export_embeddings",
     "glyph_images",

@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_export_command(subparsers)
     _add_demo_command(subparsers)
+    _add_compare_command(subparsers)
     return parser
 
 
@@ -106,6 +107,141 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+# --------------------------------------------------------------------------- compare
+
+_COMPARE_EPILOG = """\
+A and B: vector files (as for export), or a snapshot of a projector run written as
+LOGDIR::TAG@STEP (@STEP omitted: the latest step). The selection applies to each source;
+rows are matched by label; B is rotated onto A (orthogonal Procrustes on the shared rows).
+
+examples:
+  embedding-projector compare epoch1.bin epoch50.bin --logdir runs/cmp --limit 20000
+  embedding-projector compare runs/exp1::words@1 runs/exp1::words@9 --logdir runs/cmp
+  embedding-projector compare w2v.bin fasttext.vec --logdir runs/cmp --near king --near-k 200
+"""
+
+#: CLI options that are not ``compare_embeddings`` parameters of the same name.
+COMPARE_FLAG_TO_PARAMETER = {"quiet": "progress"}
+
+
+def _add_compare_command(subparsers: Any) -> None:
+    """``embedding-projector compare``: two embeddings in one aligned projector view."""
+    compare = subparsers.add_parser(
+        "compare",
+        help="show two embeddings aligned in one projector view, and what changed",
+        description=(
+            "Match the rows of two embeddings by label, rotate B onto A, write both as one\n"
+            "projector tensor, and list the words whose neighbourhoods changed most."
+        ),
+        epilog=_COMPARE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    compare.add_argument("a", metavar="A", help="reference: vector file or LOGDIR::TAG@STEP")
+    compare.add_argument("b", metavar="B", help="compared with A and aligned onto it")
+    compare.add_argument("--logdir", required=True, help="run directory to write into")
+    compare.add_argument(
+        "--names",
+        nargs=2,
+        default=("a", "b"),
+        metavar=("NAME_A", "NAME_B"),
+        help="the sources' names in the metadata and report (default: a b)",
+    )
+    select = compare.add_argument_group("selection (each source; combine freely)")
+    select.add_argument("--limit", type=_non_negative, metavar="N", help="the first N rows")
+    select.add_argument("--words", metavar="FILE", help="UTF-8 file of words, one per line")
+    select.add_argument("--near", nargs="+", metavar="W", help="query words and their neighbours")
+    select.add_argument(
+        "--near-k",
+        type=_non_negative,
+        default=10,
+        metavar="K",
+        help="neighbours per --near word (default: %(default)s)",
+    )
+    select.add_argument("--sample", type=_non_negative, metavar="N", help="N random rows")
+    select.add_argument("--seed", type=int, default=0, metavar="S", help="seed of --sample")
+    output = compare.add_argument_group("comparison and output")
+    output.add_argument(
+        "--k",
+        type=_positive,
+        default=10,
+        metavar="K",
+        help="neighbourhood size of overlap@K (default: %(default)s)",
+    )
+    output.add_argument(
+        "--top",
+        type=_positive,
+        default=100,
+        metavar="N",
+        help="most-changed words in the table and TSV file (default: %(default)s)",
+    )
+    output.add_argument("--tag", default="compare", help="tensor tag (default: %(default)s)")
+    output.add_argument("--step", type=_non_negative, metavar="N", help="step (default: 0)")
+    compare.add_argument("--quiet", action="store_true", help="no progress bars, no summary")
+    compare.set_defaults(handler=_run_compare)
+
+
+def _run_compare(args: argparse.Namespace) -> int:
+    from .compare import compare_embeddings
+    from .errors import EmbeddingProjectorError
+
+    prog = "embedding-projector compare"
+    if args.words is not None and not Path(args.words).is_file():
+        print(f"{prog}: error: --words {args.words}: no such file", file=sys.stderr)
+        return 2
+    bars: dict[str, Any] = {}
+
+    def progress(stage: str, done: int, total: int | None) -> None:
+        if stage not in bars:
+            from tqdm import tqdm
+
+            for bar in bars.values():  # one bar at a time: a new stage ends the last one
+                bar.close()
+            reading = stage.startswith("reading")
+            bars[stage] = tqdm(
+                total=total,
+                desc=stage,
+                file=sys.stderr,
+                delay=0.5,
+                leave=False,
+                unit="B" if reading else " rows",
+                unit_scale=reading,
+                unit_divisor=1024,
+            )
+        bars[stage].update(done - bars[stage].n)
+
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            summary = compare_embeddings(
+                args.a,
+                args.b,
+                args.logdir,
+                names=tuple(args.names),
+                limit=args.limit,
+                words=args.words,
+                near=args.near,
+                near_k=args.near_k,
+                sample=args.sample,
+                seed=args.seed,
+                k=args.k,
+                top=args.top,
+                tag=args.tag,
+                step=args.step,
+                progress=None if args.quiet else progress,
+            )
+    except (EmbeddingProjectorError, ValueError, OSError, TypeError, ImportError) as error:
+        print(f"{prog}: error: {' '.join(str(error).split())}", file=sys.stderr)
+        return 2
+    finally:
+        for bar in bars.values():
+            bar.close()
+    for warning in caught:
+        print(f"{prog}: warning: {warning.message}", file=sys.stderr)
+    if not args.quiet:
+        print(summary.describe())
+    return 0
 
 
 # --------------------------------------------------------------------------- export

@@ -8,10 +8,16 @@ callbacks keep their row selection fixed); :func:`match_rows` pairs rows by labe
   free to rotate: a rotation changes no cosine similarity. :func:`orthogonal_procrustes` finds
   the rotation (or reflection) ``R`` that best maps one snapshot onto the previous one on their
   shared rows; :func:`align` applies it.
-* **Drift.** :func:`drift` is the mean cosine distance of each row to its previous vector after
-  alignment: large while the embedding is still moving, near zero once training has converged.
+* **Cosine frame.** Drift, neighbours and similarities are measured on *mean-centred* unit
+  rows (:func:`centered_unit_rows`): each row scaled to length 1, then the mean of those rows
+  removed. Word vectors often share one dominant direction (on gensim's lee corpus the mean
+  pairwise cosine exceeds 0.99), so plain cosines all read ~1.00 and a still-moving embedding
+  looks frozen; centring removes the shared direction and keeps what tells rows apart.
+* **Drift.** :func:`drift` is the mean cosine distance (centred) of each row to its previous
+  vector after alignment: large while the embedding is still moving, near zero once training
+  has converged. :func:`row_drift` gives the per-row distances.
 * **Neighbour overlap.** :func:`neighbor_overlap` is the mean fraction of each row's ``k``
-  nearest neighbours (cosine) that were also its neighbours before: 1.0 means every
+  nearest neighbours (centred cosine) that were also its neighbours before: 1.0 means every
   neighbourhood is stable. It needs no alignment at all.
 * **Neighbour tables.** :func:`neighbor_table` lists the nearest neighbours of a few probe rows;
   :func:`format_neighbor_table` renders them as a Markdown table for TensorBoard's TEXT tab.
@@ -33,18 +39,30 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from ._alignment import (  # re-exported: insight is their public home
+    Alignment,
+    _matrix,
+    _unit_rows,
+    centered_unit_rows,
+    fit_alignment,
+    orthogonal_procrustes,
+)
+
 __all__ = [
     "DEFAULT_MAX_ROWS",
+    "Alignment",
     "Neighbors",
     "align",
+    "centered_unit_rows",
     "drift",
+    "fit_alignment",
     "format_neighbor_table",
     "match_rows",
     "nearest_neighbor_sets",
@@ -52,6 +70,7 @@ __all__ = [
     "neighbor_table",
     "orthogonal_procrustes",
     "overlap_of_neighbor_sets",
+    "row_drift",
 ]
 
 #: Rows used by :func:`drift` and :func:`neighbor_overlap` unless told otherwise. The k-NN
@@ -68,21 +87,13 @@ class Neighbors:
     Attributes:
         query: the probe's label.
         labels: neighbour labels, nearest first.
-        similarities: their cosine similarities to the probe.
+        similarities: their cosine similarities to the probe, on mean-centred unit rows
+            (see :func:`centered_unit_rows`).
     """
 
     query: str
     labels: list[str]
     similarities: list[float]
-
-
-def _matrix(value: Any, name: str) -> _FloatArray:
-    array = np.asarray(value)
-    if array.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D matrix (rows x dimensions); got {array.shape}.")
-    if not np.issubdtype(array.dtype, np.floating):
-        array = array.astype(np.float64)
-    return array
 
 
 def _pair(previous: Any, current: Any) -> tuple[_FloatArray, _FloatArray]:
@@ -102,11 +113,6 @@ def _check_max_rows(max_rows: int | None) -> None:
 
 def _head(matrix: _FloatArray, max_rows: int | None) -> _FloatArray:
     return matrix if max_rows is None else matrix[:max_rows]
-
-
-def _unit_rows(matrix: _FloatArray) -> _FloatArray:
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return matrix / np.where(norms == 0, 1, norms)
 
 
 def match_rows(
@@ -137,41 +143,6 @@ def match_rows(
             prev_index.append(lookup[label])
             cur_index.append(index)
     return np.asarray(prev_index, dtype=np.int64), np.asarray(cur_index, dtype=np.int64)
-
-
-def orthogonal_procrustes(source: Any, target: Any) -> npt.NDArray[np.float64]:
-    """The orthogonal matrix ``R`` minimising ``||source @ R - target||_F``.
-
-    The classic solution (Schönemann 1966): with ``U S Vt = svd(source.T @ target)``,
-    ``R = U @ Vt``. Same convention as ``scipy.linalg.orthogonal_procrustes``.
-
-    Args:
-        source: (N, D) matrix to be rotated.
-        target: (N, D) matrix it should match, row for row.
-
-    Returns:
-        (D, D) orthogonal matrix (float64).
-
-    Raises:
-        ValueError: the shapes differ or are not 2-D.
-
-    Example:
-        >>> import numpy as np
-        >>> a = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
-        >>> rotate90 = np.array([[0.0, 1.0], [-1.0, 0.0]])
-        >>> np.allclose(orthogonal_procrustes(a, a @ rotate90), rotate90)
-        True
-    """
-    src, tgt = _matrix(source, "source"), _matrix(target, "target")
-    if src.shape != tgt.shape:
-        raise ValueError(
-            f"source and target must have the same shape; got {src.shape} and {tgt.shape}."
-        )
-    if not (np.isfinite(src).all() and np.isfinite(tgt).all()):
-        raise ValueError("source and target must be finite (no NaN or Inf).")
-    cross = src.astype(np.float64, copy=False).T @ tgt.astype(np.float64, copy=False)
-    u, _, vt = np.linalg.svd(cross)
-    return np.asarray(u @ vt, dtype=np.float64)
 
 
 def align(
@@ -210,6 +181,50 @@ def align(
     return np.asarray(cur @ rotation.astype(cur.dtype, copy=False), dtype=cur.dtype)
 
 
+#: Similarity scores held at once by :func:`nearest_neighbor_sets` (8 MiB of float32).
+SCORE_BLOCK_VALUES = 1 << 21
+
+
+def row_drift(
+    previous: Any,
+    current: Any,
+    *,
+    max_rows: int | None = DEFAULT_MAX_ROWS,
+    aligned: bool = True,
+) -> npt.NDArray[np.float64]:
+    """Each row's cosine distance to its previous vector, on mean-centred unit rows.
+
+    Both snapshots go to their own cosine frame first (:func:`centered_unit_rows`, centred on
+    the rows used); with ``aligned``, the current frame is then rotated onto the previous one
+    (:func:`fit_alignment` on those rows).
+
+    Args:
+        previous: (N, D) earlier snapshot.
+        current: (N, D) later snapshot, row ``i`` the same item as in ``previous``.
+        max_rows: use at most this many (leading) rows.
+        aligned: rotate ``current`` onto ``previous`` first (a pure rotation is no drift).
+
+    Returns:
+        (min(N, max_rows),) float64 distances in [0, 2].
+
+    Example:
+        >>> import numpy as np
+        >>> x = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]])
+        >>> row_drift(x, -x, aligned=False).tolist()
+        [2.0, 2.0, 2.0, 2.0]
+    """
+    _check_max_rows(max_rows)
+    prev, cur = _pair(previous, current)
+    prev, cur = _head(prev, max_rows), _head(cur, max_rows)
+    if len(prev) == 0:
+        return np.zeros(0)
+    if aligned and len(prev) >= 2:
+        return fit_alignment(cur, prev).distances(cur, prev)
+    frames = centered_unit_rows(prev.astype(np.float64)), centered_unit_rows(cur.astype(np.float64))
+    cosine = np.einsum("ij,ij->i", _unit_rows(frames[0]), _unit_rows(frames[1]))
+    return np.asarray(1.0 - np.clip(cosine, -1.0, 1.0), dtype=np.float64)
+
+
 def drift(
     previous: Any,
     current: Any,
@@ -219,6 +234,10 @@ def drift(
 ) -> float:
     """Mean cosine distance of each row to its previous vector, after alignment.
 
+    Measured on mean-centred unit rows (see :func:`centered_unit_rows` and :func:`row_drift`):
+    with raw cosines, vectors that share one dominant direction read as frozen (drift ~1e-6)
+    while their neighbourhoods still change.
+
     Args:
         previous: (N, D) earlier snapshot.
         current: (N, D) later snapshot, row ``i`` the same item as in ``previous``.
@@ -226,26 +245,29 @@ def drift(
         aligned: rotate ``current`` onto ``previous`` first (a pure rotation is no drift).
 
     Returns:
-        A number in [0, 2]: 0 when nothing moved (up to rotation).
+        A number in [0, 2]: 0 when nothing moved (up to rotation and scale).
 
     Example:
         >>> import numpy as np
-        >>> drift(np.eye(3), -np.eye(3), aligned=False)
+        >>> x = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]])
+        >>> drift(x, -x, aligned=False)
         2.0
     """
-    _check_max_rows(max_rows)
-    prev, cur = _pair(previous, current)
-    prev, cur = _head(prev, max_rows), _head(cur, max_rows)
-    if aligned:
-        cur = align(cur, prev, max_rows=None)
-    cosine = np.einsum("ij,ij->i", _unit_rows(prev), _unit_rows(cur))
-    return float(np.mean(1.0 - np.clip(cosine, -1.0, 1.0)))
+    distances = row_drift(previous, current, max_rows=max_rows, aligned=aligned)
+    return float(np.mean(distances)) if len(distances) else 0.0
 
 
 def nearest_neighbor_sets(
-    matrix: Any, k: int = 10, *, max_rows: int | None = DEFAULT_MAX_ROWS
+    matrix: Any,
+    k: int = 10,
+    *,
+    max_rows: int | None = DEFAULT_MAX_ROWS,
+    progress: Callable[[int, int], None] | None = None,
 ) -> npt.NDArray[np.int64]:
-    """Each row's ``k`` nearest other rows by cosine similarity (self excluded, unordered).
+    """Each row's ``k`` nearest other rows by centred cosine similarity (self excluded, unordered).
+
+    Similarity is the cosine between mean-centred unit rows (:func:`centered_unit_rows`,
+    centred on the rows used).
 
     The building block of :func:`neighbor_overlap`; callers comparing a sequence of snapshots
     keep the previous result instead of recomputing it (the search is quadratic in rows).
@@ -254,6 +276,8 @@ def nearest_neighbor_sets(
         matrix: (N, D) snapshot.
         k: neighbours per row (capped at N - 1, N counted after ``max_rows``).
         max_rows: use at most this many (leading) rows.
+        progress: called as ``progress(rows_done, rows)`` after each batch of query rows
+            (the search runs in batches whose scores hold about 2 million numbers).
 
     Returns:
         (min(N, max_rows), k) row indices.
@@ -274,11 +298,19 @@ def nearest_neighbor_sets(
     if rows < 2:
         raise ValueError(f"finding neighbours needs at least 2 rows; got {rows}.")
     k = min(int(k), rows - 1)
-    unit = _unit_rows(head.astype(np.float32, copy=False))
-    scores = unit @ unit.T
-    np.fill_diagonal(scores, -np.inf)
-    np.negative(scores, out=scores)
-    return np.argpartition(scores, k - 1, axis=1)[:, :k].astype(np.int64)
+    unit = _unit_rows(centered_unit_rows(head.astype(np.float32, copy=False)))
+    sets = np.empty((rows, k), dtype=np.int64)
+    # Queries in batches so one batch's scores hold about SCORE_BLOCK_VALUES numbers.
+    batch = max(1, min(rows, SCORE_BLOCK_VALUES // rows))
+    for start in range(0, rows, batch):
+        stop = min(start + batch, rows)
+        scores = unit[start:stop] @ unit.T
+        scores[np.arange(stop - start), np.arange(start, stop)] = -np.inf
+        np.negative(scores, out=scores)
+        sets[start:stop] = np.argpartition(scores, k - 1, axis=1)[:, :k]
+        if progress is not None:
+            progress(stop, rows)
+    return sets
 
 
 def overlap_of_neighbor_sets(before: Any, after: Any) -> float:
@@ -313,7 +345,9 @@ def neighbor_overlap(
     *,
     max_rows: int | None = DEFAULT_MAX_ROWS,
 ) -> float:
-    """Mean overlap of each row's ``k`` nearest neighbours (cosine) between two snapshots.
+    """Mean overlap of each row's ``k`` nearest neighbours between two snapshots.
+
+    Neighbours by cosine on mean-centred unit rows (:func:`nearest_neighbor_sets`).
 
     Neighbours are searched among the same (at most ``max_rows`` leading) rows in both
     snapshots; ties at the k-th place are broken arbitrarily.
@@ -349,7 +383,11 @@ def neighbor_table(
     queries: Sequence[int | str],
     k: int = 10,
 ) -> list[Neighbors]:
-    """The ``k`` nearest rows (cosine) of a few probe rows.
+    """The ``k`` nearest rows of a few probe rows, by centred cosine similarity.
+
+    Similarities are cosines between mean-centred unit rows (:func:`centered_unit_rows`,
+    centred on all of ``matrix``), so they spread over [-1, 1] even when every raw cosine is
+    ~1.00.
 
     Args:
         matrix: (N, D) snapshot.
@@ -365,8 +403,8 @@ def neighbor_table(
 
     Example:
         >>> import numpy as np
-        >>> m = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]])
-        >>> neighbor_table(m, ["a", "b", "c"], ["a"], k=1)[0].labels
+        >>> m = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [-1.0, -0.5]])
+        >>> neighbor_table(m, ["a", "b", "c", "d"], ["a"], k=1)[0].labels
         ['b']
     """
     array = _matrix(matrix, "matrix")
@@ -386,7 +424,7 @@ def neighbor_table(
             rows.append(int(query))
     if not rows:
         return []
-    unit = _unit_rows(array.astype(np.float32, copy=False))
+    unit = _unit_rows(centered_unit_rows(array.astype(np.float32, copy=False)))
     scores = unit[rows] @ unit.T
     scores[np.arange(len(rows)), rows] = -np.inf
     k = min(k, array.shape[0] - 1)

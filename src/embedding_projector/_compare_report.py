@@ -1,0 +1,238 @@
+"""What :mod:`embedding_projector.compare` writes and prints: tensor, change table, summary."""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from .insight import _markdown_cell
+from .writer import ProjectorWriter, Snapshot, escape_label
+
+__all__ = [
+    "CHANGES_FILENAME",
+    "ChangedWord",
+    "changes_table",
+    "changes_tsv",
+    "describe_summary",
+    "write_outputs",
+]
+
+#: The file of most-changed words, in the run directory.
+CHANGES_FILENAME = "compare_changes.tsv"
+
+#: Most-changed rows shown in the TEXT table (the TSV file holds ``top`` of them).
+TEXT_TABLE_ROWS = 50
+
+
+@dataclass(frozen=True)
+class ChangedWord:
+    """One word whose neighbourhood changed between the two sources.
+
+    Attributes:
+        rank: 1 for the most changed word.
+        label: the word.
+        overlap: fraction of its ``k`` neighbours in A that are also its neighbours in B.
+        displacement: cosine distance (centred) between its two vectors after alignment.
+        neighbors_a: its nearest neighbours in A, nearest first.
+        neighbors_b: its nearest neighbours in B, nearest first.
+    """
+
+    rank: int
+    label: str
+    overlap: float
+    displacement: float
+    neighbors_a: list[str]
+    neighbors_b: list[str]
+
+
+def changes_tsv(changed: Sequence[ChangedWord], names: tuple[str, str], k: int) -> str:
+    """``compare_changes.tsv``: one line per word, most changed first, with a header."""
+    header = [
+        "rank",
+        "label",
+        f"overlap@{k}",
+        "displacement",
+        f"neighbours in {escape_label(names[0])}",
+        f"neighbours in {escape_label(names[1])}",
+    ]
+    lines = ["\t".join(header)]
+    for word in changed:
+        cells = [
+            str(word.rank),
+            escape_label(word.label),
+            f"{word.overlap:.4f}",
+            f"{word.displacement:.6f}",
+            ", ".join(escape_label(label) for label in word.neighbors_a),
+            ", ".join(escape_label(label) for label in word.neighbors_b),
+        ]
+        lines.append("\t".join(cells))
+    return "\n".join(lines) + "\n"
+
+
+def changes_table(
+    changed: Sequence[ChangedWord], names: tuple[str, str], k: int, shared: int
+) -> str:
+    """The Markdown table for TensorBoard's TEXT tab (the first 50 most changed words)."""
+    a, b = (_markdown_cell(name) for name in names)
+    lines = [
+        f"Words whose {k} nearest neighbours changed most between **{a}** and **{b}** "
+        f"(among {shared:,} shared words; neighbours by centred cosine):",
+        "",
+        f"| rank | word | overlap@{k} | displacement | neighbours in {a} | neighbours in {b} |",
+        "|---|---|---|---|---|---|",
+    ]
+    for word in changed[:TEXT_TABLE_ROWS]:
+        lines.append(
+            f"| {word.rank} | **{_markdown_cell(word.label)}** | {word.overlap:.2f} | "
+            f"{word.displacement:.3f} | "
+            + ", ".join(_markdown_cell(label) for label in word.neighbors_a)
+            + " | "
+            + ", ".join(_markdown_cell(label) for label in word.neighbors_b)
+            + " |"
+        )
+    return "\n".join(lines)
+
+
+def _listing(words: Sequence[str], max_words: int) -> str:
+    shown = ", ".join(words[:max_words])
+    more = len(words) - max_words
+    return shown + (f", ... ({more:,} more)" if more > 0 else "")
+
+
+def describe_summary(summary: Any, max_words: int = 20) -> str:
+    """What the CLI prints for a :class:`~embedding_projector.compare.CompareSummary`."""
+    a, b = summary.names
+    lines = [
+        f"Compared {a!r} ({summary.sources[0]}, {summary.dims[0]} dims) with {b!r} "
+        f"({summary.sources[1]}, {summary.dims[1]} dims)",
+        f"  shared labels: {summary.shared:,} (written: {summary.written:,} of each, "
+        f"{2 * summary.written:,} points)",
+        f"  only in {a!r}: {len(summary.only_in_a):,}"
+        + (f" ({_listing(summary.only_in_a, max_words)})" if summary.only_in_a else ""),
+        f"  only in {b!r}: {len(summary.only_in_b):,}"
+        + (f" ({_listing(summary.only_in_b, max_words)})" if summary.only_in_b else ""),
+        f"  alignment: {summary.alignment}",
+        f"  mean overlap@{summary.k}: {summary.mean_overlap:.3f}; median aligned displacement "
+        f"(centred cosine distance): {summary.median_displacement:.4f}",
+    ]
+    lines.extend(f"  note: {note}" for note in summary.notes)
+    if summary.most_changed:
+        lines.append(f"Most changed (lowest overlap@{summary.k} first):")
+        width = max(len(word.label) for word in summary.most_changed[:max_words])
+        for word in summary.most_changed[:max_words]:
+            lines.append(
+                f"  {word.rank:>3}. {word.label:<{width}}  overlap {word.overlap:.2f}  "
+                f"moved {word.displacement:.3f}  {a}: {', '.join(word.neighbors_a[:5])}  "
+                f"{b}: {', '.join(word.neighbors_b[:5])}"
+            )
+    lines.append(f"  tensor:   {summary.tensor_path} ({summary.tensor_name!r})")
+    if summary.metadata_path is not None:
+        lines.append(f"  metadata: {summary.metadata_path}")
+    lines.append(f"  changes:  {summary.changes_path}")
+    lines.append("View it with:")
+    lines.append(f"  {summary.tensorboard_command}")
+    return "\n".join(lines)
+
+
+def write_outputs(
+    logdir: str | os.PathLike[str],
+    combined: npt.NDArray[np.float32],
+    labels: list[str],
+    overlap: npt.NDArray[np.float64],
+    rank: npt.NDArray[np.int64],
+    fields: dict[str, Any],
+    *,
+    tag: str,
+    step: int,
+) -> tuple[Snapshot, Path, Path]:
+    """The tensor and its metadata, the TSV, the TEXT table and the scalars.
+
+    Returns:
+        (the snapshot, the run directory, the TSV's path).
+    """
+    names: tuple[str, str] = fields["names"]
+    k: int = fields["k"]
+    overlap_text = [f"{value:.2f}" for value in overlap.tolist()]
+    rank_text = [str(value) for value in rank.tolist()]
+    metadata = [
+        [label, name, value, position]
+        for name in names
+        for label, value, position in zip(labels, overlap_text, rank_text, strict=True)
+    ]
+    writer = ProjectorWriter(logdir)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Writing \d+ rows for tag", category=UserWarning)
+        snapshot = writer.add_embedding(
+            combined,
+            metadata=metadata,
+            global_step=step,
+            tag=tag,
+            metadata_header=["label", "source", f"overlap@{k}", "change rank"],
+            name_suffix=f"{names[0]} vs {names[1]}",
+        )
+    changed: list[ChangedWord] = fields["most_changed"]
+    changes_path = writer.logdir / CHANGES_FILENAME
+    _atomic_text(changes_path, changes_tsv(changed, names, k))
+    table = changes_table(changed, names, k, len(labels))
+    _log_events(writer.logdir, tag, step, table, fields)
+    return snapshot, writer.logdir, changes_path
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, then rename it (umask respected)."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "x", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def _log_events(
+    logdir: Path, tag: str, step: int, table: str, summary_fields: dict[str, Any]
+) -> None:
+    """The TEXT table and the scalars, in an event file of the run.
+
+    Written with TensorBoard's own event writer and protos: tensorboardX's ``SummaryWriter``
+    would import torch (seconds) when it is installed.
+    """
+    from tensorboard.compat.proto.event_pb2 import Event
+    from tensorboard.compat.proto.summary_pb2 import Summary
+    from tensorboard.compat.proto.tensor_pb2 import TensorProto
+    from tensorboard.compat.proto.tensor_shape_pb2 import TensorShapeProto
+    from tensorboard.compat.proto.types_pb2 import DT_STRING
+    from tensorboard.plugins.text import metadata as text_metadata
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+    text = TensorProto(
+        dtype=DT_STRING,
+        string_val=[table.encode("utf-8")],
+        tensor_shape=TensorShapeProto(dim=[TensorShapeProto.Dim(size=1)]),
+    )
+    values = [
+        Summary.Value(
+            tag=f"{tag}/most_changed",
+            tensor=text,
+            metadata=text_metadata.create_summary_metadata(display_name="", description=""),
+        ),
+        Summary.Value(tag=f"{tag}/mean_overlap_at_k", simple_value=summary_fields["mean_overlap"]),
+        Summary.Value(
+            tag=f"{tag}/median_aligned_displacement",
+            simple_value=summary_fields["median_displacement"],
+        ),
+    ]
+    events = EventFileWriter(str(logdir), filename_suffix=".compare")
+    try:
+        events.add_event(Event(wall_time=time.time(), step=step, summary=Summary(value=values)))
+    finally:
+        events.close()

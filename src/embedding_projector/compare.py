@@ -1,0 +1,582 @@
+"""Compare two embeddings in one aligned projector view: what changed, and where.
+
+:func:`compare_embeddings` reads two sources (anything the exporter reads, or a snapshot of a
+projector run written as ``"runs/exp1::words@3"``: log dir, tag, step), matches their rows by
+label, rotates B onto A on the shared rows and writes one projector tensor holding both sets:
+A as it is and B aligned onto A, so each word's two points sit near each other unless its
+place really changed. Beside it: a TEXT table and ``compare_changes.tsv`` of the words whose
+neighbourhoods changed most, and two scalars.
+
+What is measured (the cosine frame of :mod:`embedding_projector.insight`: rows scaled to unit
+length, then mean-centred, so that vectors sharing one dominant direction are still told
+apart):
+
+* **overlap@k** of a word: the fraction of its ``k`` nearest neighbours in A that are also
+  among its ``k`` nearest in B (neighbours among the shared rows). 1.0: unchanged.
+* **aligned displacement**: the cosine distance between the word in A and in B after B is
+  rotated onto A (orthogonal Procrustes, :func:`~embedding_projector.insight.fit_alignment`,
+  fitted again without the 10 % of rows that moved most so a few real changes do not tilt
+  the rotation of all the others). 0: the same place.
+* **change rank**: 1 for the lowest overlap (ties: the larger displacement first).
+
+When the dimensions differ, the source with more dimensions is projected onto its top
+principal components first (as many as the other one has); the summary says which.
+
+Example:
+    >>> import numpy as np, tempfile
+    >>> rng = np.random.default_rng(0)
+    >>> a = rng.normal(size=(200, 8))
+    >>> q, _ = np.linalg.qr(rng.normal(size=(8, 8)))
+    >>> labels = [f"w{i}" for i in range(200)]
+    >>> summary = compare_embeddings((a, labels), (a @ q, labels), tempfile.mkdtemp(), k=5)
+    >>> summary.shared, round(summary.mean_overlap, 3), summary.median_displacement < 1e-6
+    (200, 1.0, True)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shlex
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from . import insight
+from ._compare_report import CHANGES_FILENAME, ChangedWord, describe_summary, write_outputs
+from .errors import InvalidEmbeddingError
+from .selection import as_word_list, check_count, read_word_list, unique_in_order
+from .writer import MAX_PROJECTOR_ROWS
+
+__all__ = ["CHANGES_FILENAME", "ChangedWord", "CompareSummary", "compare_embeddings"]
+
+logger = logging.getLogger(__name__)
+
+#: Shared rows written at most: both sets together fill the projector's 100,000 rows.
+MAX_SHARED_ROWS = MAX_PROJECTOR_ROWS // 2
+#: Fraction of the worst-fitting rows left out of the second alignment fit.
+ALIGNMENT_TRIM = 0.1
+#: Rows per block when walking the shared rows (bounds temporary memory).
+_SEARCH_BLOCK = 65_536
+_RUN_SOURCE = re.compile(r"^(?P<logdir>.+)::(?P<tag>.+?)(?:@(?P<step>\d+))?$")
+
+#: ``progress(stage, done, total)``: stage is ``"reading <name>"`` (bytes) or
+#: ``"neighbours <name>"`` (rows).
+CompareProgress = Callable[[str, int, "int | None"], None]
+
+
+@dataclass(frozen=True)
+class CompareSummary:
+    """What :func:`compare_embeddings` found and wrote.
+
+    Attributes:
+        names: the two sources' names (the ``source`` metadata column).
+        sources: descriptions of the two sources.
+        shared: labels found in both selections.
+        written: shared labels written (at most 50,000; the tensor holds twice as many rows).
+        only_in_a: labels selected in A but not found in B, in A's order.
+        only_in_b: labels selected in B but not found in A, in B's order.
+        dims: the two sources' dimensions.
+        alignment: how B was put onto A, in words.
+        k: neighbourhood size of ``overlap@k``.
+        mean_overlap: mean overlap@k over the written rows.
+        median_displacement: median aligned displacement (centred cosine distance).
+        most_changed: the most changed words, most changed first.
+        tag: the tag written.
+        step: the step written.
+        tensor_name: the name the projector's dropdown shows.
+        logdir: the run directory.
+        tensor_path: the tensor file.
+        metadata_path: the metadata file.
+        changes_path: ``compare_changes.tsv``.
+        notes: things worth knowing (rows capped, missing words, ...).
+        tensorboard_command: the command that shows the comparison.
+    """
+
+    names: tuple[str, str]
+    sources: tuple[str, str]
+    shared: int
+    written: int
+    only_in_a: list[str]
+    only_in_b: list[str]
+    dims: tuple[int, int]
+    alignment: str
+    k: int
+    mean_overlap: float
+    median_displacement: float
+    most_changed: list[ChangedWord]
+    tag: str
+    step: int
+    tensor_name: str
+    logdir: Path
+    tensor_path: Path
+    metadata_path: Path | None
+    changes_path: Path
+    notes: list[str] = field(default_factory=list)
+    tensorboard_command: str = ""
+
+    def describe(self, max_words: int = 20) -> str:
+        """A human-readable report (what the CLI prints): counts, most changed, the command."""
+        return describe_summary(self, max_words)
+
+
+def compare_embeddings(
+    a: Any,
+    b: Any,
+    logdir: str | os.PathLike[str],
+    *,
+    names: tuple[str, str] = ("a", "b"),
+    limit: int | None = None,
+    words: str | os.PathLike[str] | Iterable[str] | None = None,
+    near: str | Iterable[str] | None = None,
+    near_k: int = 10,
+    sample: int | None = None,
+    seed: int = 0,
+    k: int = 10,
+    top: int = 100,
+    tag: str = "compare",
+    step: int | None = None,
+    progress: CompareProgress | None = None,
+) -> CompareSummary:
+    """Write two embeddings as one aligned projector tensor and report what changed.
+
+    Args:
+        a: the reference source: a vector file path, a gensim ``KeyedVectors`` or model, a
+            ``(matrix, labels)`` pair, or ``"LOGDIR::TAG@STEP"`` (a snapshot of a projector
+            run; ``@STEP`` omitted: its latest step).
+        b: the source compared with ``a``; aligned onto it.
+        logdir: the run directory to write into (created if missing).
+        names: the two sources' names in the ``source`` metadata column and the report.
+        limit, words, near, near_k, sample, seed: the row selection, as in
+            :func:`~embedding_projector.export.export_embeddings`, applied to each source on
+            its own (``sample`` therefore draws different words from each; prefer ``limit``,
+            ``words`` and ``near`` to compare the same words).
+        k: neighbourhood size for overlap@k (among the shared rows).
+        top: most-changed words in the TEXT table and ``compare_changes.tsv``.
+        tag: the tensor's tag (also the scalars' and text's prefix).
+        step: the step number (default 0).
+        progress: called as ``progress(stage, done, total)`` while reading and searching.
+
+    Returns:
+        A :class:`CompareSummary`.
+
+    Raises:
+        InvalidEmbeddingError: a source is empty, has duplicated labels or NaN/Inf rows, or
+            the two share fewer than 2 labels; the message names the source. Nothing written.
+        VectorFileError: a file cannot be read. ValueError: a bad option.
+
+    Example:
+        >>> compare_embeddings("epoch1.bin", "epoch50.bin", "runs/cmp",
+        ...                    names=("epoch 1", "epoch 50"), limit=20000)  # doctest: +SKIP
+    """
+    _check_options(names, k, top, tag, step, limit, sample, near_k, seed)
+    selection = {
+        "limit": limit,
+        "words": read_word_list(words) if words is not None else None,
+        "near": unique_in_order(as_word_list(near)) if near is not None else None,
+        "near_k": near_k,
+        "sample": sample,
+        "seed": seed,
+    }
+    matched = _shared_rows(a, b, selection, names, progress)
+    combined, overlap, rank, fields = _measure(matched, names, k, top, progress)
+    written_step = 0 if step is None else int(step)
+    snapshot, run_dir, changes_path = write_outputs(
+        logdir, combined, matched.labels, overlap, rank, fields, tag=tag, step=written_step
+    )
+    logger.info("compared %d shared rows into %s", len(matched.labels), run_dir)
+    return CompareSummary(
+        **fields,
+        tag=tag,
+        step=snapshot.step,
+        tensor_name=snapshot.tensor_name,
+        logdir=run_dir,
+        tensor_path=snapshot.tensor_path,
+        metadata_path=snapshot.metadata_path,
+        changes_path=changes_path,
+        tensorboard_command=f"tensorboard --logdir {shlex.quote(str(run_dir))}",
+    )
+
+
+@dataclass
+class _Matched:
+    """The shared rows of both sources (A's order), and what only one side has."""
+
+    labels: list[str]
+    rows_a: npt.NDArray[np.float32]
+    rows_b: npt.NDArray[np.float32]
+    sources: tuple[str, str]
+    only_a: list[str]
+    only_b: list[str]
+    shared: int
+    notes: list[str]
+
+
+def _shared_rows(
+    a: Any,
+    b: Any,
+    selection: dict[str, Any],
+    names: tuple[str, str],
+    progress: CompareProgress | None,
+) -> _Matched:
+    labels_a, matrix_a, source_a = _read_checked(a, selection, names[0], progress)
+    labels_b, matrix_b, source_b = _read_checked(b, selection, names[1], progress)
+    index_a, index_b, only_a, only_b = _match(labels_a, labels_b)
+    if len(index_a) < 2:
+        raise InvalidEmbeddingError(
+            f"{names[0]!r} ({source_a}) and {names[1]!r} ({source_b}) share "
+            f"{len(index_a)} label(s) among the selected rows ({len(labels_a):,} and "
+            f"{len(labels_b):,}); comparing needs at least 2. Check that both use the same "
+            "kind of labels, or select rows both have (words=, limit=). Nothing was written."
+        )
+    notes: list[str] = []
+    shared = len(index_a)
+    if shared > MAX_SHARED_ROWS:
+        notes.append(
+            f"{shared:,} shared labels: kept the first {MAX_SHARED_ROWS:,} (A's order), as "
+            f"the projector shows at most {MAX_PROJECTOR_ROWS:,} rows (both sets together)"
+        )
+        index_a, index_b = index_a[:MAX_SHARED_ROWS], index_b[:MAX_SHARED_ROWS]
+    labels = [labels_a[i] for i in index_a]
+    rows_a = _take(matrix_a, index_a)
+    del matrix_a  # keep at most one full selection besides the shared rows
+    rows_b = _take(matrix_b, index_b)
+    return _Matched(labels, rows_a, rows_b, (source_a, source_b), only_a, only_b, shared, notes)
+
+
+def _measure(
+    matched: _Matched,
+    names: tuple[str, str],
+    k: int,
+    top: int,
+    progress: CompareProgress | None,
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float64], npt.NDArray[np.int64], dict[str, Any]]:
+    """Align, search neighbours, rank the changes: (combined tensor, overlap, rank, fields)."""
+    labels = matched.labels
+    dims = (int(matched.rows_a.shape[1]), int(matched.rows_b.shape[1]))
+    rows_a, rows_b, alignment = _common_dimension(matched.rows_a, matched.rows_b, names)
+    matched.rows_a = matched.rows_b = np.empty((0, 0), dtype=np.float32)  # drop references
+    fit = insight.fit_alignment(rows_b, rows_a, trim=ALIGNMENT_TRIM)
+    displacement = fit.distances(rows_b, rows_a)
+    k = min(k, len(labels) - 1)
+    sets_a = _neighbour_sets(rows_a, k, f"neighbours {names[0]}", progress)
+    sets_b = _neighbour_sets(rows_b, k, f"neighbours {names[1]}", progress)
+    overlap = _row_overlap(sets_a, sets_b)
+    order = np.lexsort((-displacement, overlap))  # lowest overlap first, then most moved
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(1, len(order) + 1)
+    changed = [
+        ChangedWord(
+            rank=position + 1,
+            label=labels[row],
+            overlap=float(overlap[row]),
+            displacement=float(displacement[row]),
+            neighbors_a=[labels[i] for i in sets_a[row]],
+            neighbors_b=[labels[i] for i in sets_b[row]],
+        )
+        for position, row in enumerate(order[:top].tolist())
+    ]
+    combined = _stack_aligned(rows_a, rows_b, fit)
+    fields = {
+        "names": names,
+        "sources": matched.sources,
+        "shared": matched.shared,
+        "written": len(labels),
+        "only_in_a": matched.only_a,
+        "only_in_b": matched.only_b,
+        "dims": dims,
+        "alignment": f"{alignment}; fitted on {int(fit.fitted.sum()):,} of "
+        f"{len(labels):,} shared rows",
+        "k": k,
+        "mean_overlap": float(overlap.mean()),
+        "median_displacement": float(np.median(displacement)),
+        "most_changed": changed,
+        "notes": matched.notes,
+    }
+    return combined, overlap, rank, fields
+
+
+# --------------------------------------------------------------------------- options
+
+
+def _check_options(
+    names: object,
+    k: object,
+    top: object,
+    tag: object,
+    step: object,
+    limit: object,
+    sample: object,
+    near_k: object,
+    seed: object,
+) -> None:
+    if (
+        not isinstance(names, (tuple, list))
+        or len(names) != 2
+        or not all(isinstance(name, str) and name.strip() for name in names)
+        or names[0] == names[1]
+    ):
+        raise ValueError(f"names must be two different non-empty strings; got {names!r}.")
+    for name, value in (("k", k), ("top", top)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+    if not isinstance(tag, str) or not tag.strip():
+        raise ValueError(f"tag must be a non-empty string; got {tag!r}.")
+    for name, value in (("step", step), ("limit", limit), ("sample", sample), ("near_k", near_k)):
+        check_count(name, value)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"seed must be an integer; got {seed!r}.")
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _read_source(
+    source: Any,
+    selection: dict[str, Any],
+    progress: Callable[[int, int | None], None] | None = None,
+) -> tuple[list[str], npt.NDArray[np.float32]]:
+    """The selected rows of one source: (labels, float32 matrix), in selection order.
+
+    The one place that reads; built on the exporter's internals (to become its public
+    ``load_rows``). Duplicated labels are an error here, not "first one kept".
+    """
+    from .export import _pick_rows, _select_in_memory
+
+    run = _parse_run_source(source)
+    if run is not None:
+        keys, matrix = _read_run(*run)
+        picked = _select_in_memory(matrix, keys, None, selection)
+    else:
+        picked, _ = _pick_rows(
+            source,
+            selection,
+            format="auto",
+            binary=None,
+            encoding="utf-8",
+            unicode_errors="strict",
+            progress=progress,
+        )
+    duplicates = list(picked.duplicates) or _repeated(picked.keys)
+    if duplicates:
+        raise InvalidEmbeddingError(
+            f"duplicated labels ({len(duplicates)}): {', '.join(duplicates[:10])}"
+            + (", ..." if len(duplicates) > 10 else "")
+            + "; rows are matched by label, so each label must occur once"
+        )
+    return list(picked.keys), np.asarray(picked.matrix, dtype=np.float32)
+
+
+def _read_run(
+    logdir: Path, tag: str, step: int | None
+) -> tuple[list[str], npt.NDArray[np.float32]]:
+    """One snapshot of a projector run, through its ``projector_config.pbtxt``."""
+    from google.protobuf import text_format
+    from tensorboard.plugins.projector import projector_config_pb2
+
+    from .writer import step_dirname, tag_dirname
+
+    config_path = logdir / "projector_config.pbtxt"
+    config = projector_config_pb2.ProjectorConfig()
+    try:
+        text_format.Parse(config_path.read_text(encoding="utf-8"), config)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{config_path}: no projector config in that run") from None
+    except text_format.ParseError as error:
+        raise InvalidEmbeddingError(f"{config_path} does not parse: {error}") from error
+    found: dict[int, Any] = {}
+    for entry in config.embeddings:  # later entries win (rewrites come later)
+        parts = entry.tensor_path.split("/")
+        if len(parts) >= 3 and parts[1] == tag_dirname(tag) and parts[0].isdigit():
+            found[int(parts[0])] = entry
+    if not found or (step is not None and step not in found):
+        raise InvalidEmbeddingError(
+            f"{logdir} has no snapshot of tag {tag!r}"
+            + (f" at step {step}" if step is not None else "")
+            + f"; steps of that tag: {sorted(found) or 'none'}"
+        )
+    entry = found[max(found) if step is None else step]
+    tensor_file = logdir / entry.tensor_path
+    if entry.tensor_shape:
+        matrix = np.fromfile(tensor_file, dtype="<f4").reshape(tuple(entry.tensor_shape))
+    else:
+        matrix = np.loadtxt(tensor_file, delimiter="\t", dtype=np.float32, ndmin=2)
+    if not entry.metadata_path:
+        raise InvalidEmbeddingError(
+            f"snapshot {step_dirname(max(found) if step is None else step)}/{tag} of "
+            f"{logdir} has no labels (metadata); rows are matched by label"
+        )
+    lines = (logdir / entry.metadata_path).read_text(encoding="utf-8").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    if len(lines) == len(matrix) + 1:  # several columns: a header line, labels first
+        lines = lines[1:]
+    return [line.split("\t", 1)[0] for line in lines], matrix.astype(np.float32, copy=False)
+
+
+def _parse_run_source(source: Any) -> tuple[Path, str, int | None] | None:
+    if not isinstance(source, (str, os.PathLike)):
+        return None
+    match = _RUN_SOURCE.match(os.fspath(source))
+    if match is None or Path(os.fspath(source)).exists():
+        return None
+    step = match.group("step")
+    return (
+        Path(match.group("logdir")).expanduser(),
+        match.group("tag"),
+        (int(step) if step is not None else None),
+    )
+
+
+def _read_checked(
+    source: Any, selection: dict[str, Any], name: str, progress: CompareProgress | None
+) -> tuple[list[str], npt.NDArray[np.float32], str]:
+    """Read one source; empty, NaN and duplicates are errors naming it."""
+    description = _describe(source)
+    stage = f"reading {name}"
+    on_bytes = None if progress is None else lambda done, total: progress(stage, done, total)
+    try:
+        labels, matrix = _read_source(source, selection, on_bytes)
+    except InvalidEmbeddingError as error:
+        raise InvalidEmbeddingError(
+            f"source {name!r} ({description}): {error}. Nothing was written."
+        ) from error
+    if len(labels) == 0 or matrix.ndim != 2 or matrix.shape[1] == 0:
+        raise InvalidEmbeddingError(
+            f"source {name!r} ({description}) is empty: no rows selected (shape "
+            f"{matrix.shape}). Check the file or the selection. Nothing was written."
+        )
+    bad = np.flatnonzero(~np.isfinite(matrix).all(axis=1))
+    if len(bad):
+        shown = ", ".join(repr(labels[i]) for i in bad[:5])
+        raise InvalidEmbeddingError(
+            f"source {name!r} ({description}) has {len(bad)} row(s) with NaN or Inf values "
+            f"({shown}{', ...' if len(bad) > 5 else ''}); fix or leave out those rows. "
+            "Nothing was written."
+        )
+    return labels, matrix, description
+
+
+def _describe(source: Any) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return os.fspath(source)
+    if isinstance(source, tuple):
+        return "(matrix, labels)"
+    return type(source).__name__
+
+
+def _repeated(keys: Sequence[str]) -> list[str]:
+    seen: set[str] = set()
+    repeated: dict[str, None] = {}
+    for key in keys:
+        if key in seen:
+            repeated[key] = None
+        seen.add(key)
+    return list(repeated)
+
+
+def _match(
+    labels_a: Sequence[str], labels_b: Sequence[str]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], list[str], list[str]]:
+    """Rows of the shared labels (A's order) and the labels only one side has."""
+    lookup_b = {label: index for index, label in enumerate(labels_b)}
+    index_a = [i for i, label in enumerate(labels_a) if label in lookup_b]
+    index_b = [lookup_b[labels_a[i]] for i in index_a]
+    in_a = set(labels_a)
+    only_a = [label for label in labels_a if label not in lookup_b]
+    only_b = [label for label in labels_b if label not in in_a]
+    return (
+        np.asarray(index_a, dtype=np.int64),
+        np.asarray(index_b, dtype=np.int64),
+        only_a,
+        only_b,
+    )
+
+
+def _take(matrix: npt.NDArray[np.float32], index: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+    """``matrix[index]``, without a copy when ``index`` is every row in order."""
+    if len(index) == len(matrix) and np.array_equal(index, np.arange(len(matrix))):
+        return matrix
+    return matrix[index]
+
+
+# --------------------------------------------------------------------------- the maths
+
+
+def _principal_projection(matrix: npt.NDArray[np.float32], dims: int) -> npt.NDArray[np.float32]:
+    """``matrix`` projected onto its top ``dims`` principal axes (the mean's part kept)."""
+    mean = matrix.mean(axis=0, dtype=np.float64)
+    scatter = np.zeros((matrix.shape[1], matrix.shape[1]))
+    for start in range(0, len(matrix), _SEARCH_BLOCK):
+        block = matrix[start : start + _SEARCH_BLOCK].astype(np.float64) - mean
+        scatter += block.T @ block
+    _, vectors = np.linalg.eigh(scatter)  # ascending eigenvalues
+    axes = vectors[:, ::-1][:, :dims].astype(np.float32)
+    return np.asarray(matrix @ axes, dtype=np.float32)
+
+
+def _common_dimension(
+    rows_a: npt.NDArray[np.float32], rows_b: npt.NDArray[np.float32], names: tuple[str, str]
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], str]:
+    dims_a, dims_b = rows_a.shape[1], rows_b.shape[1]
+    method = "orthogonal Procrustes of B onto A on centred unit rows"
+    if dims_a == dims_b:
+        return rows_a, rows_b, f"{method} ({dims_a} dims)"
+    dims = min(dims_a, dims_b)
+    larger = names[0] if dims_a > dims else names[1]
+    text = (
+        f"{larger!r} ({max(dims_a, dims_b)} dims) projected onto its top {dims} principal "
+        f"components to match the other's {dims} dims, then {method}"
+    )
+    if dims_a > dims:
+        return _principal_projection(rows_a, dims), rows_b, text
+    return rows_a, _principal_projection(rows_b, dims), text
+
+
+def _neighbour_sets(
+    rows: npt.NDArray[np.float32], k: int, stage: str, progress: CompareProgress | None
+) -> npt.NDArray[np.int64]:
+    """Each row's ``k`` nearest other rows by centred cosine, searched in bounded batches."""
+    report = None if progress is None else lambda done, total: progress(stage, done, total)
+    return insight.nearest_neighbor_sets(rows, k, max_rows=None, progress=report)
+
+
+def _row_overlap(
+    sets_a: npt.NDArray[np.int64], sets_b: npt.NDArray[np.int64]
+) -> npt.NDArray[np.float64]:
+    """Per row, the fraction of its neighbours in A that are also its neighbours in B."""
+    out = np.empty(len(sets_a), dtype=np.float64)
+    for start in range(0, len(sets_a), _SEARCH_BLOCK):
+        part_a, part_b = (
+            sets_a[start : start + _SEARCH_BLOCK],
+            sets_b[start : start + _SEARCH_BLOCK],
+        )
+        hits = (part_a[:, :, None] == part_b[:, None, :]).any(axis=2).sum(axis=1)
+        out[start : start + _SEARCH_BLOCK] = hits / sets_a.shape[1]
+    return out
+
+
+def _stack_aligned(
+    rows_a: npt.NDArray[np.float32], rows_b: npt.NDArray[np.float32], fit: insight.Alignment
+) -> npt.NDArray[np.float32]:
+    """A as it is, then B rotated (and scaled, translated) onto A: one (2N, D) matrix."""
+    count = len(rows_a)
+    kept = np.flatnonzero(fit.fitted)
+    mean_a = rows_a[kept].mean(axis=0, dtype=np.float64)
+    mean_b = rows_b[kept].mean(axis=0, dtype=np.float64)
+    spread_a = float(np.sum((rows_a[kept] - mean_a) ** 2))
+    spread_b = float(np.sum((rows_b[kept] - mean_b) ** 2))
+    scale = np.sqrt(spread_a / spread_b) if spread_b > 0 else 1.0
+    transform = (fit.rotation * scale).astype(np.float32)
+    combined = np.empty((2 * count, rows_a.shape[1]), dtype=np.float32)
+    combined[:count] = rows_a
+    for start in range(0, count, _SEARCH_BLOCK):
+        block = rows_b[start : start + _SEARCH_BLOCK] - mean_b.astype(np.float32)
+        stop = count + start + len(block)
+        combined[count + start : stop] = block @ transform + mean_a.astype(np.float32)
+    return combined
