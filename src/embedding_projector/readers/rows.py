@@ -137,6 +137,7 @@ def select_rows(
     counts: list[int] | None = None,
     columns: Mapping[str, list[str]] | None = None,
     key_column: str = "word",
+    unique_keys: bool = False,
 ) -> SelectedRows:
     """Select rows of a matrix (in memory, mapped, or any :class:`RowBlocks`) by its labels.
 
@@ -147,13 +148,15 @@ def select_rows(
         counts: real word counts per row (shown as a ``count`` column).
         columns: further metadata columns, one value per row.
         key_column: the name of the label column.
+        unique_keys: the keys are known to be distinct (row numbers): skip the duplicate check.
     """
-    seen: dict[str, None] = {}
     duplicates: dict[str, None] = {}
-    for key in keys:
-        if key in seen:
-            duplicates[key] = None
-        seen[key] = None
+    if not unique_keys:
+        seen: set[str] = set()
+        for key in keys:
+            if key in seen:
+                duplicates[key] = None
+            seen.add(key)
     chosen = select_keys(
         keys,
         limit=selection.limit,

@@ -17,6 +17,7 @@ from typing import Any
 from ..errors import VectorFileError
 from ..selection import RowSelection
 from ._files import detect_format
+from .arrays import select_from_array_file
 from .memory import load_with_gensim, select_in_memory
 from .options import SourceOptions
 from .rows import SelectedRows
@@ -99,6 +100,8 @@ def _read(
 ) -> SelectedRows:
     if kind in ("word2vec", "glove"):
         return select_from_file(path, selection, options, progress=progress)
+    if kind in ("npy", "npz"):
+        return select_from_array_file(path, selection, options)
     if kind in ("fasttext", "keyedvectors"):
         loaded = load_with_gensim(path, "fasttext" if kind == "fasttext" else "keyedvectors")
         rows = select_in_memory(loaded, selection)
@@ -117,10 +120,30 @@ def detect_source(path: Path) -> str:
         return _detect_directory(path)
     if not path.exists():
         raise VectorFileError(_missing_message(path), str(path))
-    kind = _SUFFIXES.get(path.suffix.lower())
+    kind = _sniff(path) or _SUFFIXES.get(path.suffix.lower())
     if kind is not None:
         return kind
     return detect_format(path)
+
+
+def _sniff(path: Path) -> str | None:
+    """The format its magic bytes say (arrays, tables, safetensors), or None."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(9)
+    except OSError:
+        return None
+    if head.startswith(b"\x93NUMPY"):
+        return "npy"
+    if head.startswith(b"PK\x03\x04") and path.suffix.lower() == ".npz":
+        return "npz"
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    if head.startswith(b"ARROW1") or head.startswith(b"\xff\xff\xff\xff"):
+        return "arrow"
+    if len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < 2**27:
+        return "safetensors"
+    return None
 
 
 def _detect_directory(path: Path) -> str:

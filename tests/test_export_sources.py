@@ -1,0 +1,210 @@
+"""Exporting today's embedding files: NumPy arrays, Parquet/Arrow tables, safetensors and
+Hugging Face model folders — served back by a real TensorBoard."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from embedding_projector.cli import main
+from embedding_projector.errors import VectorFileError
+from embedding_projector.export import ExportSummary, RowSelection, SourceOptions, export_embeddings
+from embedding_projector.readers import load_rows
+from embedding_projector.selection import select_keys
+from tb_server import TensorBoard, parse_metadata
+from vector_files import japanese_words, random_vectors
+
+RunFactory = Callable[[], tuple[Path, str]]
+
+
+def served(
+    tb: TensorBoard, run: str, summary: ExportSummary
+) -> tuple[np.ndarray, list[str], list[list[str]]]:
+    """(tensor, header, rows) as TensorBoard serves them."""
+    tb.wait_for_run(run)
+    tensor = tb.tensor(run, summary.tensor_name)
+    header, rows = parse_metadata(tb.metadata(run, summary.tensor_name))
+    assert header is not None
+    return tensor, header, rows
+
+
+def column(header: list[str], rows: list[list[str]], name: str) -> list[str]:
+    index = header.index(name)
+    return [row[index] for row in rows]
+
+
+def nothing_written(logdir: Path) -> bool:
+    return not logdir.exists() or not any(p.is_file() for p in logdir.rglob("*"))
+
+
+# --------------------------------------------------------------------------- NumPy
+
+
+def test_npy_with_tsv_labels_through_tensorboard(
+    tmp_path: Path, shared_tensorboard: TensorBoard, shared_run: RunFactory
+) -> None:
+    vectors = random_vectors(500, 16, seed=3)
+    titles = japanese_words(500)
+    np.save(tmp_path / "docs.npy", vectors)
+    labels = tmp_path / "docs.tsv"
+    labels.write_text(
+        "title\tlang\n"
+        + "".join(f"{t}\t{'ja' if i % 2 else 'en'}\n" for i, t in enumerate(titles)),
+        encoding="utf-8",
+    )
+    run_dir, run = shared_run()
+    selection = RowSelection(words=[titles[321]], near=[titles[7]], near_k=4, limit=20)
+    summary = export_embeddings(
+        tmp_path / "docs.npy", run_dir, selection, source_options=SourceOptions(labels=str(labels))
+    )
+    expected = select_keys(
+        titles, words=[titles[321]], near=[titles[7]], near_k=4, limit=20, vectors=vectors
+    )
+    tensor, header, rows = served(shared_tensorboard, run, summary)
+    assert header == ["title", "rank", "lang", "near", "selected by"]
+    assert column(header, rows, "title") == expected.keys
+    assert column(header, rows, "lang") == ["ja" if i % 2 else "en" for i in expected.indices]
+    np.testing.assert_array_equal(tensor, vectors[expected.indices])
+    assert np.fromfile(summary.tensor_path, dtype="<f4").tobytes() == (
+        vectors[expected.indices].astype("<f4").tobytes()
+    )
+
+
+def test_npz_member_with_plain_labels_and_npy_without_labels(
+    tmp_path: Path, shared_tensorboard: TensorBoard, shared_run: RunFactory
+) -> None:
+    vectors = random_vectors(40, 5, seed=8).astype(np.float16)
+    np.savez_compressed(tmp_path / "m.npz", emb=vectors, other=np.zeros(3))
+    (tmp_path / "l.txt").write_text("\n".join(f"w{i}" for i in range(40)) + "\n", "utf-8")
+    with pytest.raises(VectorFileError, match=r"holds 2 arrays \(emb, other\); pick one"):
+        load_rows(tmp_path / "m.npz")
+    with pytest.raises(VectorFileError, match="has no array 'nope'"):
+        load_rows(tmp_path / "m.npz", options=SourceOptions(tensor="nope"))
+    run_dir, run = shared_run()
+    summary = export_embeddings(
+        tmp_path / "m.npz",
+        run_dir,
+        RowSelection(sample=10, seed=2),
+        source_options=SourceOptions(tensor="emb", labels=str(tmp_path / "l.txt")),
+    )
+    tensor, header, rows = served(shared_tensorboard, run, summary)
+    expected = select_keys([f"w{i}" for i in range(40)], sample=10, seed=2)
+    assert header == ["label", "rank"] and column(header, rows, "label") == expected.keys
+    np.testing.assert_array_equal(tensor, vectors[expected.indices].astype(np.float32))
+    # Without labels, rows are named by their number.
+    np.save(tmp_path / "plain.npy", vectors.astype(np.float32))
+    rows_read = load_rows(tmp_path / "plain.npy", RowSelection(words=["3", "39", "40"]))
+    assert rows_read.key_column == "row" and rows_read.keys == ["3", "39"]
+    assert rows_read.missing == ["40"]
+
+
+@pytest.mark.parametrize(
+    ("case", "pattern"),
+    [
+        ("1-D", r"shape \(12,\) \(1-D\); expected a 2-D matrix"),
+        ("3-D", r"shape \(2, 3, 4\) \(3-D\)"),
+        ("strings", "holds <U1 values; expected numbers"),
+        ("truncated", "not a readable NumPy file"),
+        ("label count", "holds 6 rows but the labels file .* has 5 labels"),
+        ("tsv fields", "line 3 has 1 tab-separated fields; the header has 2"),
+    ],
+)
+def test_bad_arrays_raise_vector_file_error_and_write_nothing(
+    tmp_path: Path, case: str, pattern: str
+) -> None:
+    path = tmp_path / "a.npy"
+    labels: str | None = None
+    if case == "1-D":
+        np.save(path, np.zeros(12, dtype=np.float32))
+    elif case == "3-D":
+        np.save(path, np.zeros((2, 3, 4), dtype=np.float32))
+    elif case == "strings":
+        np.save(path, np.array([["a", "b"], ["c", "d"]]))
+    elif case == "truncated":
+        np.save(path, random_vectors(100, 8))
+        path.write_bytes(path.read_bytes()[:-50])
+    else:
+        np.save(path, random_vectors(6, 3))
+        labels = str(tmp_path / "labels.txt")
+        if case == "label count":
+            Path(labels).write_text("a\nb\nc\nd\ne\n", "utf-8")
+        else:
+            Path(labels).write_text("w\tn\na\t1\nb\n", "utf-8")
+    logdir = tmp_path / "logs"
+    with pytest.raises(VectorFileError, match=pattern) as raised:
+        export_embeddings(path, logdir, source_options=SourceOptions(labels=labels))
+    assert str(path) in str(raised.value) or (labels and labels in str(raised.value))
+    assert nothing_written(logdir)
+
+
+@pytest.mark.slow
+def test_selecting_rows_of_a_big_memory_mapped_npy_reads_only_those_rows(tmp_path: Path) -> None:
+    rows, dims = 300_000, 768  # 880 MB, written sparse: only the header and a few rows
+    path = tmp_path / "big.npy"
+    header = np.lib.format.header_data_from_array_1_0(np.zeros((1, dims), dtype="<f4"))
+    header["shape"] = (rows, dims)
+    with open(path, "wb") as handle:
+        np.lib.format.write_array_header_1_0(handle, header)
+        start = handle.tell()
+        handle.truncate(start + rows * dims * 4)
+        handle.seek(start + 12_345 * dims * 4)
+        handle.write(np.full(dims, 0.5, dtype="<f4").tobytes())
+    size_mib = path.stat().st_size / 2**20
+    script = textwrap.dedent(
+        f"""
+        import resource, sys
+        import numpy as np
+        from embedding_projector.export import RowSelection, export_embeddings
+        summary = export_embeddings({str(path)!r}, {str(tmp_path / "logs")!r},
+                                    RowSelection(limit=10_000, words=["12345"]))
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        with open(summary.tensor_path, "rb") as handle:  # TSV (zeros are short) or float32
+            first = handle.read(768 * 4)
+        if summary.tensor_path.suffix == ".tsv":
+            first = np.array(first.split(b"\\n")[0].split(b"\\t"), dtype=np.float32)
+        else:
+            first = np.frombuffer(first, dtype="<f4")
+        assert summary.rows == 10_001 and (first == 0.5).all(), (summary, first)
+        print(peak)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")},
+    )
+    assert result.returncode == 0, result.stderr
+    peak_mib = float(result.stdout.split()[-1])
+    # The interpreter, numpy, protobuf and the writer take ~150 MiB; the file is 880 MiB.
+    assert peak_mib < size_mib / 3, (peak_mib, size_mib)
+
+
+def test_cli_exports_npy_with_labels(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    np.save(tmp_path / "v.npy", random_vectors(30, 4))
+    (tmp_path / "l.txt").write_text("".join(f"item {i}\n" for i in range(30)), "utf-8")
+    code = main(
+        [
+            "export",
+            str(tmp_path / "v.npy"),
+            "--labels",
+            str(tmp_path / "l.txt"),
+            "--logdir",
+            str(tmp_path / "o"),
+            "--words",
+            str(tmp_path / "l.txt"),
+            "--limit",
+            "3",
+        ]
+    )
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "Wrote 30 rows x 4 dims" in out
