@@ -208,3 +208,139 @@ def test_cli_exports_npy_with_labels(tmp_path: Path, capsys: pytest.CaptureFixtu
     out, err = capsys.readouterr()
     assert code == 0, err
     assert "Wrote 30 rows x 4 dims" in out
+
+
+# --------------------------------------------------------------------------- Parquet / Arrow
+
+
+def _table(rows: int, dims: int, *, fixed: bool, seed: int = 0) -> tuple[object, np.ndarray]:
+    pa = pytest.importorskip("pyarrow")
+    vectors = random_vectors(rows, dims, seed=seed)
+    values = pa.array(vectors.ravel())
+    column = (
+        pa.FixedSizeListArray.from_arrays(values, dims)
+        if fixed
+        else pa.ListArray.from_arrays(pa.array(np.arange(0, rows * dims + 1, dims)), values)
+    )
+    words = japanese_words(rows)
+    table = pa.table(
+        {
+            "id": pa.array(np.arange(rows) * 10),
+            "title": words,
+            "source": [f"s{i % 3}" for i in range(rows)],
+            "embedding": column,
+            "score": pa.array(np.linspace(0, 1, rows)),
+        }
+    )
+    return table, vectors
+
+
+@pytest.mark.parametrize("layout", ["parquet file", "parquet dir", "feather", "arrow ipc"])
+def test_tables_through_tensorboard(
+    tmp_path: Path, shared_tensorboard: TensorBoard, shared_run: RunFactory, layout: str
+) -> None:
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    feather = pytest.importorskip("pyarrow.feather")
+    table, vectors = _table(3000, 12, fixed=layout != "parquet file", seed=5)
+    words = japanese_words(3000)
+    if layout == "parquet file":
+        path = tmp_path / "t.parquet"
+        pq.write_table(table, path, row_group_size=700)
+    elif layout == "parquet dir":
+        path = tmp_path / "parts"
+        path.mkdir()
+        for part, start in enumerate(range(0, 3000, 1000)):
+            pq.write_table(table.slice(start, 1000), path / f"part-{part}.parquet")
+    elif layout == "feather":
+        path = tmp_path / "t.feather"
+        feather.write_feather(table, path)
+    else:
+        path = tmp_path / "t.arrow"
+        with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table, max_chunksize=500)
+    run_dir, run = shared_run()
+    selection = RowSelection(words=[words[2999]], near=[words[1500]], near_k=5, sample=7, seed=1)
+    options = SourceOptions(label_columns=["title", "id"], metadata_columns=True)
+    summary = export_embeddings(path, run_dir, selection, source_options=options)
+    expected = select_keys(
+        words, words=[words[2999]], near=[words[1500]], near_k=5, sample=7, seed=1, vectors=vectors
+    )
+    tensor, header, rows = served(shared_tensorboard, run, summary)
+    assert header == ["title", "rank", "id", "source", "score", "near", "selected by"]
+    assert column(header, rows, "title") == expected.keys
+    assert column(header, rows, "id") == [str(i * 10) for i in expected.indices]
+    assert column(header, rows, "source") == [f"s{i % 3}" for i in expected.indices]
+    np.testing.assert_array_equal(tensor, vectors[expected.indices])
+
+
+def test_table_without_labels_and_with_chosen_columns(tmp_path: Path) -> None:
+    pq = pytest.importorskip("pyarrow.parquet")
+    table, vectors = _table(50, 4, fixed=True)
+    pq.write_table(table, tmp_path / "t.parquet")
+    rows = load_rows(
+        tmp_path / "t.parquet",
+        RowSelection(limit=3),
+        SourceOptions(vector_column="embedding", metadata_columns=["source"]),
+    )
+    assert rows.key_column == "row" and rows.keys == ["0", "1", "2"]
+    assert rows.columns == {"source": ["s0", "s1", "s2"]}
+    np.testing.assert_array_equal(rows.matrix, vectors[:3])
+
+
+@pytest.mark.parametrize(
+    ("case", "pattern"),
+    [
+        ("ragged", r"vector column 'embedding' is ragged: row 2 has 3 values, expected 4"),
+        ("null vector", r"vector column 'embedding' is null in row 1"),
+        ("null value", r"holds null values"),
+        ("missing label column", r"has no column 'name' \(label column\)"),
+        ("two list columns", r"has 2 columns of number lists \(a, b\)"),
+        ("not a list", r"column 'title' is string; the vector column must hold lists"),
+        ("truncated", r"(not a readable parquet table|cannot be read past row)"),
+    ],
+)
+def test_bad_tables_raise_vector_file_error_and_write_nothing(
+    tmp_path: Path, case: str, pattern: str
+) -> None:
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    path = tmp_path / "bad.parquet"
+    options = SourceOptions()
+    if case == "ragged":
+        table = pa.table({"embedding": [[1.0, 2, 3, 4], [1.0, 2, 3, 4], [1.0, 2, 3]]})
+    elif case == "null vector":
+        table = pa.table({"embedding": [[1.0, 2, 3, 4], None, [1.0, 2, 3, 4]]})
+    elif case == "null value":
+        table = pa.table({"embedding": [[1.0, 2], [None, 2.0], [1.0, 2]]})
+    elif case == "missing label column":
+        table, _ = _table(5, 3, fixed=True)
+        options = SourceOptions(label_columns=["name"])
+    elif case == "two list columns":
+        table = pa.table({"a": [[1.0, 2.0], [3.0, 4.0]], "b": [[1.0, 2.0], [3.0, 4.0]]})
+    elif case == "not a list":
+        table, _ = _table(5, 3, fixed=True)
+        options = SourceOptions(vector_column="title")
+    else:
+        table, _ = _table(2000, 16, fixed=True)
+    pq.write_table(table, path, row_group_size=500)
+    if case == "truncated":
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    logdir = tmp_path / "logs"
+    with pytest.raises(VectorFileError, match=pattern) as raised:
+        export_embeddings(path, logdir, source_options=options)
+    assert str(path) in str(raised.value)
+    assert nothing_written(logdir)
+
+
+def test_cli_exports_a_parquet_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pq = pytest.importorskip("pyarrow.parquet")
+    table, _ = _table(40, 6, fixed=False)
+    pq.write_table(table, tmp_path / "t.parquet")
+    args = ["export", str(tmp_path / "t.parquet"), "--logdir", str(tmp_path / "o")]
+    code = main([*args, "--label-column", "title", "--label-column", "id", "--metadata-columns"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "Wrote 40 rows x 6 dims" in out and "(title, rank, id, source, score)" in out
+    code = main([*args, "--vector-column", "nope"])
+    assert code == 2 and "has no column 'nope' (vector column)" in capsys.readouterr().err

@@ -102,6 +102,10 @@ def _read(
         return select_from_file(path, selection, options, progress=progress)
     if kind in ("npy", "npz"):
         return select_from_array_file(path, selection, options)
+    if kind in ("parquet", "arrow"):
+        from .arrow import select_from_table
+
+        return select_from_table(path, selection, options)
     if kind in ("fasttext", "keyedvectors"):
         loaded = load_with_gensim(path, "fasttext" if kind == "fasttext" else "keyedvectors")
         rows = select_in_memory(loaded, selection)
@@ -147,6 +151,12 @@ def _sniff(path: Path) -> str | None:
 
 
 def _detect_directory(path: Path) -> str:
+    if (path / "config.json").is_file() or any(path.glob("*.safetensors")):
+        return "huggingface"
+    for file in sorted(path.rglob("*")):
+        kind = _SUFFIXES.get(file.suffix.lower())
+        if kind in ("parquet", "arrow") and file.is_file():
+            return kind
     raise VectorFileError(
         "is a directory, not a vector file (nor a Hugging Face model folder with config.json, "
         "nor a directory of Parquet/Arrow files)",
