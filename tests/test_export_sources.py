@@ -344,3 +344,132 @@ def test_cli_exports_a_parquet_table(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "Wrote 40 rows x 6 dims" in out and "(title, rank, id, source, score)" in out
     code = main([*args, "--vector-column", "nope"])
     assert code == 2 and "has no column 'nope' (vector column)" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- safetensors / HF
+
+SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str], np.ndarray]:
+    """A tiny BERT saved with save_pretrained and a WordLevel tokenizer trained here."""
+    transformers = pytest.importorskip("transformers")
+    tokenizers = pytest.importorskip("tokenizers")
+    from gensim.test.utils import datapath
+
+    folder = tmp_path_factory.mktemp("hf") / "tiny-bert"
+    tokenizer = tokenizers.Tokenizer(tokenizers.models.WordLevel(unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = tokenizers.pre_tokenizers.Whitespace()
+    trainer = tokenizers.trainers.WordLevelTrainer(vocab_size=600, special_tokens=SPECIAL)
+    tokenizer.train([datapath("lee_background.cor")], trainer)
+    config = transformers.BertConfig(
+        vocab_size=tokenizer.get_vocab_size() + 7,  # padded: rows without a token
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=37,
+    )
+    model = transformers.BertForMaskedLM(config)
+    model.save_pretrained(folder)
+    tokenizer.save(str(folder / "tokenizer.json"))
+    vocab = tokenizer.get_vocab()
+    tokens = [f"<row {i}>" for i in range(config.vocab_size)]
+    for token, index in vocab.items():
+        tokens[index] = token
+    weights = model.get_input_embeddings().weight.detach().numpy().copy()
+    return folder, tokens, weights
+
+
+def test_model_folder_input_embedding_with_vocabulary(
+    tiny_bert: tuple[Path, list[str], np.ndarray],
+    shared_tensorboard: TensorBoard,
+    shared_run: RunFactory,
+) -> None:
+    folder, tokens, weights = tiny_bert
+    run_dir, run = shared_run()
+    selection = RowSelection(words=["[CLS]", "Australia"], near=["government"], near_k=5, limit=8)
+    summary = export_embeddings(folder, run_dir, selection)
+    expected = select_keys(
+        tokens,
+        words=["[CLS]", "Australia"],
+        near=["government"],
+        near_k=5,
+        limit=8,
+        vectors=weights,
+    )
+    tensor, header, rows = served(shared_tensorboard, run, summary)
+    assert header == ["token", "rank", "special", "near", "selected by"]
+    assert column(header, rows, "token") == expected.keys
+    specials = column(header, rows, "special")
+    assert [t for t, s in zip(expected.keys, specials, strict=True) if s == "special"] == [
+        t for t in expected.keys if t in SPECIAL
+    ]
+    np.testing.assert_array_equal(tensor, weights[expected.indices])
+    assert "word_embeddings.weight" in summary.source
+
+
+@pytest.mark.parametrize("variant", ["bf16", "fp16", "sharded"])
+def test_model_folder_variants(tmp_path: Path, variant: str) -> None:
+    transformers = pytest.importorskip("transformers")
+    torch = pytest.importorskip("torch")
+    config = transformers.BertConfig(
+        vocab_size=300, hidden_size=32, num_hidden_layers=1, num_attention_heads=2
+    )
+    model = transformers.BertModel(config)
+    weights = model.get_input_embeddings().weight.detach()
+    if variant == "bf16":
+        model = model.to(torch.bfloat16)
+        expected = weights.to(torch.bfloat16).float().numpy()
+    elif variant == "fp16":
+        model = model.half()
+        expected = weights.half().float().numpy()
+    else:
+        expected = weights.numpy()
+    shard = {"max_shard_size": "20KB"} if variant == "sharded" else {}
+    model.save_pretrained(tmp_path / "m", **shard)
+    if variant == "sharded":
+        assert (tmp_path / "m" / "model.safetensors.index.json").is_file()
+    rows = load_rows(tmp_path / "m", RowSelection(sample=50, seed=3, near=["17"], near_k=3))
+    chosen = select_keys(
+        [str(i) for i in range(300)], sample=50, seed=3, near=["17"], near_k=3, vectors=expected
+    )
+    assert rows.key_column == "row" and rows.keys == chosen.keys
+    np.testing.assert_array_equal(rows.matrix, expected[chosen.indices])
+
+
+def test_bf16_without_torch_reads_the_raw_bits(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    safetensors_torch = pytest.importorskip("safetensors.torch")
+    from embedding_projector.readers.huggingface import SafetensorsBlocks
+
+    weights = torch.randn(70, 6).to(torch.bfloat16)
+    safetensors_torch.save_file(
+        {"emb": weights, "bias": torch.zeros(6)}, tmp_path / "e.safetensors"
+    )
+    blocks = SafetensorsBlocks(tmp_path / "e.safetensors", "emb")
+    blocks._framework = "bits"  # what happens where torch is not installed
+    got = blocks.take(np.array([69, 3, 4, 40], dtype=np.int64))
+    np.testing.assert_array_equal(got, weights.float().numpy()[[69, 3, 4, 40]])
+    # A file's only 2-D tensor is the default; a 1-D one is refused by name.
+    rows = load_rows(tmp_path / "e.safetensors", RowSelection(limit=4))
+    np.testing.assert_array_equal(rows.matrix, weights.float().numpy()[:4])
+    with pytest.raises(VectorFileError, match=r"tensor 'bias' has shape \(6,\) \(1-D\)"):
+        load_rows(tmp_path / "e.safetensors", options=SourceOptions(tensor="bias"))
+
+
+def test_bad_safetensors_and_hub_names(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    safetensors_torch = pytest.importorskip("safetensors.torch")
+    path = tmp_path / "x.safetensors"
+    safetensors_torch.save_file({"a": torch.zeros(4, 3, 2), "b": torch.zeros(5, 4)}, path)
+    with pytest.raises(VectorFileError, match=r"tensor 'a' has shape \(4, 3, 2\) \(3-D\)"):
+        load_rows(path, options=SourceOptions(tensor="a"))
+    with pytest.raises(VectorFileError, match="has no tensor 'c'; its 2-D tensors: b"):
+        load_rows(path, options=SourceOptions(tensor="c"))
+    path.write_bytes(path.read_bytes()[:-20])
+    with pytest.raises(VectorFileError, match="truncated"):
+        export_embeddings(path, tmp_path / "logs")
+    assert nothing_written(tmp_path / "logs")
+    with pytest.raises(VectorFileError, match="never downloads"):
+        load_rows("google-bert/bert-base-uncased")

@@ -83,6 +83,8 @@ def load_rows(
     if not isinstance(source, (str, os.PathLike)):
         return select_in_memory(source, selection)
     path = Path(os.fspath(source)).expanduser()
+    if not path.exists():
+        raise VectorFileError(_missing_message(path), str(path))
     kind = detect_source(path) if options.format == "auto" else options.format
     _check_options_apply(kind, options, path)
     rows = _read(kind, path, selection, options, progress)
@@ -106,6 +108,10 @@ def _read(
         from .arrow import select_from_table
 
         return select_from_table(path, selection, options)
+    if kind in ("safetensors", "huggingface"):
+        from .huggingface import select_from_safetensors
+
+        return select_from_safetensors(path, selection, options)
     if kind in ("fasttext", "keyedvectors"):
         loaded = load_with_gensim(path, "fasttext" if kind == "fasttext" else "keyedvectors")
         rows = select_in_memory(loaded, selection)
@@ -166,7 +172,7 @@ def _detect_directory(path: Path) -> str:
 
 def _missing_message(path: Path) -> str:
     text = str(path)
-    if "/" in text and len(Path(text).parts) == 2 and not text.startswith((".", "/", "~")):
+    if len(path.parts) <= 2 and not path.suffix and not text.startswith((".", "/", "~")):
         return (
             "no such file or folder. If it is a Hugging Face Hub model name: embedding-projector "
             "never downloads anything; download the model first (e.g. `hf download "
