@@ -361,3 +361,32 @@ def test_old_keywords_still_work_with_a_deprecation_warning(
         export_embeddings(path, tmp_path / "x", RowSelection(limit=2), limit=5)
     with pytest.raises(TypeError, match="unexpected keyword"):
         export_embeddings(path, tmp_path / "x", lmit=5)
+
+
+def test_binary_flag_on_a_text_file_says_it_looks_like_text(tmp_path: Path) -> None:
+    words, vectors = japanese_words(5), random_vectors(5, 40, seed=1)
+    path = write(tmp_path / "v.txt", word2vec_bytes(words, vectors, binary=False))
+    with pytest.raises(VectorFileError, match="looks like a word2vec text file") as raised:
+        _export(path, tmp_path / "logs", binary=True)
+    assert "header" not in str(raised.value)
+    assert _projector_files(tmp_path / "logs") == []
+
+
+@pytest.mark.parametrize("source_kind", ["file", "memory"])
+def test_missing_words_suggest_their_case_variant(tmp_path: Path, source_kind: str) -> None:
+    words = ["the", "australia", "King", "of", "paris"]
+    vectors = random_vectors(5, 4, seed=3)
+    source: Any = (vectors, words)
+    if source_kind == "file":
+        source = write(tmp_path / "v.bin", word2vec_bytes(words, vectors, binary=True))
+    summary = _export(
+        source, tmp_path / "logs", words=["Paris", "nowhere"], near=["Australia", "KING"], limit=2
+    )
+    assert summary.missing_words == ["Paris", "nowhere"]
+    assert summary.missing_near == ["Australia", "KING"]
+    assert summary.suggestions == {"Paris": "paris", "Australia": "australia", "KING": "King"}
+    report = summary.describe()
+    assert "missing words (2): Paris (did you mean 'paris'?), nowhere" in report
+    assert "Australia (did you mean 'australia'?), KING (did you mean 'King'?)" in report
+    with pytest.raises(InvalidEmbeddingError, match=r"Australia \(did you mean 'australia'\?\)"):
+        _export(source, tmp_path / "none", near=["Australia"])

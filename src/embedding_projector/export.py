@@ -326,7 +326,7 @@ def _with_hint(word: str, suggestions: dict[str, str]) -> str:
 
 def metadata_table(
     picked: SelectedRows, selection: RowSelection
-) -> tuple[list[str], list[list[str]]]:
+) -> tuple[list[str], list[tuple[str, ...]]]:
     """The metadata header and rows the exporter writes for ``picked``.
 
     Columns: the label column (``word``, ``token``, a table's first label column or ``row``),
@@ -357,4 +357,4 @@ def metadata_table(
                 for reason in picked.reasons
             ]
         )
-    return header, [list(row) for row in zip(*columns, strict=True)]
+    return header, list(zip(*columns, strict=True))

@@ -280,4 +280,15 @@ def inspect_vector_file(
         if binary is None:
             sample = stream.readline()
             binary = not _looks_like_text_row(sample, dims) if sample.strip() else False
+        elif binary:
+            sample = stream.readline()
+            if _looks_like_text_row(sample, dims):
+                raise VectorFileError(
+                    f"binary=True (--binary), but this looks like a word2vec text file: its "
+                    f"first row {sample[:50]!r}... is a word and {dims} numbers in text. Drop "
+                    "binary=True (--binary) to detect it, or pass binary=False (--text)",
+                    str(file_path),
+                    row=0,
+                    offset=header_end,
+                )
     return VectorFileInfo(file_path, "word2vec", binary, compression, rows, dims, header_end, size)

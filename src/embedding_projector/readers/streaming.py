@@ -362,8 +362,12 @@ class _FileSelector:
         for row, (_, (_, vector)) in enumerate(sample_rows):
             matrix[position + row] = vector
         keys = [key for key, _, _, _ in first]
-        keys += [k for k, keep in zip(self.top_keys, top_mask.tolist(), strict=True) if keep]
-        ranks = [index for _, index, _, _ in first] + np.flatnonzero(top_mask).tolist()
+        if top_mask.all():  # the usual case: nothing named among the top rows
+            keys += self.top_keys
+            ranks = [index for _, index, _, _ in first] + list(range(top_count))
+        else:
+            keys += [k for k, keep in zip(self.top_keys, top_mask.tolist(), strict=True) if keep]
+            ranks = [index for _, index, _, _ in first] + np.flatnonzero(top_mask).tolist()
         reasons = [reason for _, _, reason, _ in first]
         reasons += [REASON_TOP] * (len(ranks) - len(first))
         keys += [word for _, (word, _) in sample_rows]

@@ -55,7 +55,9 @@ class RowBlock:
     dims: int
     path: str
     _buffer: bytes = b""
-    _vector_starts: list[int] = field(default_factory=list)
+    _vector_starts: npt.NDArray[np.int64] = field(
+        default_factory=lambda: np.zeros(0, dtype=np.int64)
+    )
     _text_values: list[bytes] = field(default_factory=list)
 
     def __len__(self) -> int:
@@ -86,26 +88,19 @@ class RowBlock:
         return matrix
 
     def _binary_matrix(self, positions: Sequence[int]) -> npt.NDArray[np.float32]:
-        """Gather vectors at arbitrary byte offsets without a Python loop.
+        """Gather vectors at arbitrary byte offsets in one C-level call.
 
-        The buffer is viewed as float32 at each of the 4 byte alignments; rows whose vector
-        starts at that alignment are gathered with one fancy index.
+        The buffer is viewed as overlapping windows of ``4 * dims`` bytes (a strided view, no
+        copy); picking the windows that start at the rows' vectors copies exactly those bytes,
+        which are then viewed as little-endian float32.
         """
-        starts = np.asarray(self._vector_starts, dtype=np.int64)
+        starts = self._vector_starts
         if positions != range(len(starts)):
             starts = starts[np.asarray(positions, dtype=np.int64)]
-        matrix = np.empty((len(starts), self.dims), dtype=np.float32)
-        columns = np.arange(self.dims, dtype=np.int64)
-        alignment = starts % 4
-        for offset in range(4):
-            rows = np.flatnonzero(alignment == offset)
-            if not rows.size:
-                continue
-            view = np.frombuffer(
-                self._buffer, dtype="<f4", offset=offset, count=(len(self._buffer) - offset) // 4
-            )
-            matrix[rows] = view[((starts[rows] - offset) // 4)[:, None] + columns]
-        return matrix
+        data = np.frombuffer(self._buffer, dtype=np.uint8)
+        windows = np.lib.stride_tricks.sliding_window_view(data, 4 * self.dims)
+        matrix = windows[starts].view("<f4")
+        return matrix if matrix.dtype == np.float32 else matrix.astype(np.float32)
 
     def _text_matrix(self, positions: Iterable[int]) -> npt.NDArray[np.float32]:
         chosen = list(positions)
@@ -125,6 +120,40 @@ class RowBlock:
                     offset=self.offsets[position],
                 ) from None
         raise AssertionError("unreachable: a row failed to parse but none does alone")
+
+
+def _binary_row_bounds(
+    buffer: bytes, width: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], int]:
+    """Where the complete binary rows of ``buffer`` start and where their words end.
+
+    Returns ``(word starts, word-ending spaces, end of the last complete row)``. A row is
+    ``word SPACE <width bytes>``, optionally preceded by newlines (word2vec.c writes one after
+    each vector); those are skipped afterwards, all rows at once. A word that is empty after
+    that shows up as ``start >= space``.
+    """
+    find = buffer.find
+    size = len(buffer)
+    word_starts: list[int] = []
+    spaces: list[int] = []
+    add_start, add_space = word_starts.append, spaces.append
+    position = 0
+    while True:
+        space = find(b" ", position)
+        if space < 0 or space + 1 + width > size:
+            break
+        add_start(position)
+        add_space(space)
+        position = space + 1 + width
+    starts = np.asarray(word_starts, dtype=np.int64)
+    ends = np.asarray(spaces, dtype=np.int64)
+    if starts.size:
+        data = np.frombuffer(buffer, dtype=np.uint8)
+        newline = (data[np.minimum(starts, size - 1)] == 10) & (starts < ends)
+        while newline.any():
+            starts[newline] += 1
+            newline = (data[np.minimum(starts, size - 1)] == 10) & (starts < ends)
+    return starts, ends, position
 
 
 class VectorFileReader:
@@ -238,30 +267,18 @@ class VectorFileReader:
             chunk = stream.read(self.buffer_size)
             at_end = not chunk
             buffer += chunk
-            position = 0
-            raws: list[bytes] = []
-            word_starts: list[int] = []
-            starts: list[int] = []
-            size = len(buffer)
-            while True:
-                space = buffer.find(b" ", position)
-                if space < 0 or space + 1 + width > size:
-                    break
-                word_start = position
-                while buffer[word_start] == 10:  # b"\n" after each vector (word2vec.c)
-                    word_start += 1
-                if word_start >= space:
-                    raise VectorFileError(
-                        "empty word (misaligned rows: is the header's dimension count right?)",
-                        self.path,
-                        row=row + len(raws),
-                        offset=base + position,
-                    )
-                raws.append(buffer[word_start:space])
-                word_starts.append(word_start)
-                starts.append(space + 1)
-                position = space + 1 + width
-            offsets = [base + s for s in word_starts]
+            word_starts, spaces, position = _binary_row_bounds(buffer, width)
+            empty = np.flatnonzero(word_starts >= spaces)
+            if empty.size:
+                raise VectorFileError(
+                    "empty word (misaligned rows: is the header's dimension count right?)",
+                    self.path,
+                    row=row + int(empty[0]),
+                    offset=base + int(word_starts[empty[0]]),
+                )
+            raws = [buffer[a:b] for a, b in zip(word_starts.tolist(), spaces.tolist(), strict=True)]
+            starts = spaces + 1
+            offsets = (word_starts + base).tolist()
             words = self._decode_words(raws, row, offsets)
             row += len(raws)
             self._report(stream)
