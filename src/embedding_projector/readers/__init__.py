@@ -10,6 +10,11 @@ RowSelection`, and :func:`load_rows` picks the reader for a source:
   spaces, CRLF line ends, a newline after each binary vector, undecodable bytes in words
   (``unicode_errors``) and duplicate words (the first one wins; the others are reported).
 * fastText ``.bin`` files and saved gensim objects, loaded through gensim (:mod:`.memory`).
+* NumPy ``.npy`` (memory-mapped) and ``.npz`` arrays with a labels file (:mod:`.arrays`).
+* Parquet, Arrow IPC and Feather tables, files or directories, in record batches
+  (:mod:`.arrow`, needs pyarrow).
+* safetensors files and local Hugging Face model folders, read lazily with ``safe_open``
+  (:mod:`.huggingface`, needs safetensors, and tokenizers for ``tokenizer.json``).
 
 What cannot be read — a truncated row, a row with the wrong number of values, a file that is
 not what it claims — raises :class:`~embedding_projector.errors.VectorFileError` with the file
@@ -35,6 +40,9 @@ from ._files import (
     detect_format,
     inspect_vector_file,
 )
+from .arrays import read_labels_file, select_from_array_file
+from .arrow import select_from_table
+from .huggingface import select_from_safetensors
 from .memory import load_with_gensim, select_in_memory
 from .options import FORMATS, Format, SourceOptions
 from .rows import ArrayBlocks, CaseHints, SelectedRows, select_rows
@@ -63,7 +71,11 @@ __all__ = [
     "inspect_vector_file",
     "load_rows",
     "load_with_gensim",
+    "read_labels_file",
+    "select_from_array_file",
     "select_from_file",
+    "select_from_safetensors",
+    "select_from_table",
     "select_in_memory",
     "select_rows",
 ]
