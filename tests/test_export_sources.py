@@ -478,3 +478,19 @@ def test_bad_safetensors_and_hub_names(tmp_path: Path) -> None:
     assert nothing_written(tmp_path / "logs")
     with pytest.raises(VectorFileError, match="never downloads"):
         load_rows("google-bert/bert-base-uncased")
+
+
+def test_cli_exports_a_model_folder_and_refuses_hub_names(
+    tiny_bert: tuple[Path, list[str], np.ndarray],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    folder, _, _ = tiny_bert
+    code = main(["export", str(folder), "--logdir", str(tmp_path / "o"), "--limit", "12"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "Wrote 12 rows x 32 dims" in out and "(token, rank, special)" in out
+    code = main(["export", "bert-base-uncased", "--format", "huggingface", "--logdir", "o"])
+    err = capsys.readouterr().err
+    assert code == 2 and "never downloads" in err
+    assert not Path("o").exists()
