@@ -209,6 +209,23 @@ def detect_format(
     return "glove"
 
 
+def _binary_rows(sample: bytes, dims: int, binary: bool | None, path: Path, offset: int) -> bool:
+    """Binary or text rows, from the first row; ``binary=True`` on text rows is refused."""
+    text = bool(sample.strip()) and _looks_like_text_row(sample, dims)
+    if binary is None:
+        return bool(sample.strip()) and not text
+    if binary and text:
+        raise VectorFileError(
+            f"binary=True (--binary), but this looks like a word2vec text file: its first row "
+            f"{sample[:50]!r}... is a word and {dims} numbers in text. Drop binary=True "
+            "(--binary) to detect it, or pass binary=False (--text)",
+            str(path),
+            row=0,
+            offset=offset,
+        )
+    return binary
+
+
 def inspect_vector_file(
     path: str | os.PathLike[str],
     *,
@@ -277,18 +294,5 @@ def inspect_vector_file(
                 str(file_path),
                 offset=0,
             )
-        if binary is None:
-            sample = stream.readline()
-            binary = not _looks_like_text_row(sample, dims) if sample.strip() else False
-        elif binary:
-            sample = stream.readline()
-            if _looks_like_text_row(sample, dims):
-                raise VectorFileError(
-                    f"binary=True (--binary), but this looks like a word2vec text file: its "
-                    f"first row {sample[:50]!r}... is a word and {dims} numbers in text. Drop "
-                    "binary=True (--binary) to detect it, or pass binary=False (--text)",
-                    str(file_path),
-                    row=0,
-                    offset=header_end,
-                )
+        binary = _binary_rows(stream.readline(), dims, binary, file_path, header_end)
     return VectorFileInfo(file_path, "word2vec", binary, compression, rows, dims, header_end, size)
