@@ -94,6 +94,16 @@ class CaseHints:
                 if word not in variants and len(variants) < 4:
                     variants.append(word)
 
+    def forget(self, words: Iterable[str]) -> None:
+        """Stop looking for these words (they were found as they are)."""
+        for word in words:
+            key = word.casefold()
+            targets = self._targets.get(key)
+            if targets is not None:
+                targets.discard(word)
+                if not targets:
+                    del self._targets[key]
+
     def suggestions(self, missing: Iterable[str]) -> dict[str, str]:
         """``missing word -> variant`` for the missing words that have a case variant."""
         found: dict[str, str] = {}

@@ -162,6 +162,7 @@ class _FileSelector:
             if len(self.query_rows) == len(query_set):
                 break
         self.reader._progress_base = self.reader.info.size
+        self.hints.forget(self.query_rows)
         self.found_queries = [q for q in self.queries if q in self.query_rows]
         self.query_raw_rows = {self.query_rows[q][0]: q for q in self.found_queries}
         if self.found_queries:
@@ -243,7 +244,10 @@ class _FileSelector:
             keep = _first_occurrences(block.words, seen_hashes, self.duplicates)
             first_index = self.unique
             self.unique += len(keep)
+            found_before = len(self.found_words)
             self.add_block(block, keep, first_index)
+            if len(self.found_words) != found_before:  # insertion order: the new ones last
+                self.hints.forget(list(self.found_words)[found_before:])
             done_top = self.top_limit is not None and self.unique >= self.top_limit
             if (
                 self.search is None
@@ -271,7 +275,10 @@ class _FileSelector:
         elif first_index < self.top_limit:
             take = keep[: self.top_limit - first_index]
         if take:
-            self.top_keys.extend(block.words[p] for p in take)
+            if isinstance(take, range) and take.start == 0 and take.step == 1:
+                self.top_keys.extend(block.words[: take.stop])
+            else:
+                self.top_keys.extend([block.words[p] for p in take])
             self.top_blocks.append(block.matrix(take))
         if self.wanted_set and not self.wanted_set.isdisjoint(block.words):
             hits = [
