@@ -250,3 +250,16 @@ def test_progress_bar_goes_to_stderr_on_long_reads(
     assert result.returncode == 0, result.stderr
     assert "reading" in result.stderr and "B/s" in result.stderr
     assert "tensorboard --logdir" in result.stdout
+
+
+def test_quiet_missing_words_name_their_case_variant(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    words = ["australia", "the", "of", "King"]
+    source = write(tmp_path / "v.txt", word2vec_bytes(words, random_vectors(4, 3), binary=False))
+    args = ["export", str(source), "--logdir", str(tmp_path / "o"), "--limit", "3", "--quiet"]
+    assert main([*args, "--near", "Australia", "king"]) == 0
+    err = capsys.readouterr().err
+    assert (
+        "missing words: Australia (did you mean 'australia'?), king (did you mean 'King'?)" in err
+    )

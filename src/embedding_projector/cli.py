@@ -343,7 +343,9 @@ def _run_export(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(summary.describe())
     elif summary.missing:
-        print(f"{prog}: missing words: {', '.join(summary.missing)}", file=sys.stderr)
+        hints = summary.suggestions
+        shown = [f"{w} (did you mean {hints[w]!r}?)" if w in hints else w for w in summary.missing]
+        print(f"{prog}: missing words: {', '.join(shown)}", file=sys.stderr)
     return 0
 
 
