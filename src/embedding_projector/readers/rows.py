@@ -10,6 +10,8 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import mmap
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,8 +23,8 @@ from ..selection import RowBlocks, RowSelection, select_keys
 
 __all__ = ["ArrayBlocks", "CaseHints", "SelectedRows", "select_rows"]
 
-#: Rows per block when a mapped matrix is searched block by block.
-ARRAY_BLOCK_ROWS = 65_536
+#: Bytes of float32 rows per block when a mapped matrix is read or searched block by block.
+ARRAY_BLOCK_BYTES = 32 * 1024 * 1024
 
 
 @dataclass
@@ -121,9 +123,9 @@ class ArrayBlocks:
     unless ``near`` scans it.
     """
 
-    def __init__(self, array: npt.NDArray[Any], block_rows: int = ARRAY_BLOCK_ROWS) -> None:
+    def __init__(self, array: npt.NDArray[Any], block_bytes: int = ARRAY_BLOCK_BYTES) -> None:
         self.array = array
-        self.block_rows = block_rows
+        self.block_rows = max(1, block_bytes // (4 * max(1, array.shape[1])))
 
     def __len__(self) -> int:
         return len(self.array)
@@ -131,12 +133,28 @@ class ArrayBlocks:
     def take(self, indices: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
         order = np.argsort(indices, kind="stable")  # read the file front to back
         out = np.empty((len(indices), self.array.shape[1]), dtype=np.float32)
-        out[order] = self.array[indices[order]]
+        for start in range(0, len(order), self.block_rows):
+            chunk = order[start : start + self.block_rows]
+            out[chunk] = self.array[indices[chunk]]
+            self._release()
         return out
 
     def blocks(self) -> Iterator[tuple[int, npt.NDArray[np.float32]]]:
         for start in range(0, len(self.array), self.block_rows):
-            yield start, np.asarray(self.array[start : start + self.block_rows], dtype=np.float32)
+            block = np.array(self.array[start : start + self.block_rows], dtype=np.float32)
+            self._release()
+            yield start, block
+
+    def _release(self) -> None:
+        """Drop the mapped file pages already copied from this process's resident set.
+
+        They are clean file pages (the kernel keeps them cached), but while mapped they count
+        as this process's RSS: a ``near`` scan of a 3 GB file would look like 3 GB of memory.
+        """
+        mapping = getattr(self.array, "_mmap", None)
+        if mapping is not None and hasattr(mmap, "MADV_DONTNEED"):
+            with contextlib.suppress(OSError, ValueError):  # platform dependent
+                mapping.madvise(mmap.MADV_DONTNEED)
 
 
 def select_rows(
