@@ -43,12 +43,12 @@ _TABLE_SUFFIXES[".ipc"] = "ipc"
 def _pyarrow() -> tuple[Any, Any]:
     try:
         import pyarrow as pa
-        import pyarrow.dataset as ds
+        import pyarrow.parquet as pq
     except ImportError as error:  # pragma: no cover - depends on the environment
         raise ImportError(
             "Reading Parquet/Arrow files needs pyarrow: pip install 'embedding-projector[arrow]'"
         ) from error
-    return pa, ds
+    return pa, pq
 
 
 def select_from_table(
@@ -90,16 +90,17 @@ class TableBlocks:
     """A table's vector column read in record batches (a :class:`~..selection.RowBlocks`)."""
 
     def __init__(self, path: Path, options: SourceOptions) -> None:
-        self.pa, ds = _pyarrow()
+        self.pa, self.pq = _pyarrow()
         self.path = path
-        fmt = self._format(path, options.format)
+        self.format = self._format(path, options.format)
+        self.files = self._files(path)
         try:
-            self.dataset = ds.dataset(str(path), format=fmt)
-            self.schema = self.dataset.schema
-            self.rows = int(self.dataset.count_rows())
+            self.schema = self._schema(self.files[0])
+            self.rows = sum(self._rows(file) for file in self.files)
         except (self.pa.ArrowException, OSError, ValueError) as error:
             raise VectorFileError(
-                f"is not a readable {fmt} table ({error}); truncated or corrupt?", str(path)
+                f"is not a readable {self.format} table ({error}); truncated or corrupt?",
+                str(path),
             ) from error
         self.vector_column = self._vector_column(options.vector_column)
         names = self.schema.names
@@ -125,6 +126,62 @@ class TableBlocks:
                 return _TABLE_SUFFIXES[file.suffix.lower()]
         with open(files[0], "rb") as handle:
             return "parquet" if handle.read(4) == b"PAR1" else "ipc"
+
+    def _files(self, path: Path) -> list[Path]:
+        """The table's files in order (a directory: its files of this format, by path)."""
+        if not path.is_dir():
+            return [path]
+        files = [
+            file
+            for file in sorted(path.rglob("*"))
+            if file.is_file()
+            and not file.name.startswith((".", "_"))
+            and _TABLE_SUFFIXES.get(file.suffix.lower(), self.format) == self.format
+        ]
+        if not files:
+            raise self.error(f"holds no {self.format} files")
+        return files
+
+    def _parquet(self, file: Path) -> Any:
+        # A buffered stream reads a row group's pages as they are decoded, not all at once.
+        return self.pq.ParquetFile(str(file), buffer_size=8 << 20, pre_buffer=False)
+
+    def _ipc(self, file: Path) -> Any:
+        source = self.pa.memory_map(str(file))
+        try:
+            return self.pa.ipc.open_file(source)
+        except self.pa.ArrowInvalid:
+            return self.pa.ipc.open_stream(self.pa.memory_map(str(file)))
+
+    def _schema(self, file: Path) -> Any:
+        return (
+            self._parquet(file).schema_arrow if self.format == "parquet" else self._ipc(file).schema
+        )
+
+    def _rows(self, file: Path) -> int:
+        if self.format == "parquet":
+            return int(self._parquet(file).metadata.num_rows)
+        reader = self._ipc(file)
+        if hasattr(reader, "num_record_batches"):
+            return sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches))
+        return sum(batch.num_rows for batch in reader)
+
+    def _file_batches(self, file: Path, columns: list[str], batch_rows: int) -> Iterator[Any]:
+        if self.format == "parquet":
+            yield from self._parquet(file).iter_batches(
+                batch_size=batch_rows, columns=columns, use_threads=False
+            )
+            return
+        reader = self._ipc(file)
+        batches = (
+            (reader.get_batch(i) for i in range(reader.num_record_batches))
+            if hasattr(reader, "num_record_batches")
+            else iter(reader)
+        )
+        for batch in batches:
+            selected = batch.select(columns)
+            for start in range(0, batch.num_rows, batch_rows):
+                yield selected.slice(start, batch_rows)
 
     def _is_vector_type(self, kind: Any) -> bool:
         types = self.pa.types
@@ -185,15 +242,15 @@ class TableBlocks:
     def _batches(self, columns: list[str], batch_rows: int | None = None) -> Iterator[Any]:
         """``(first row, record batch)`` in table order."""
         start = 0
+        file = self.files[0]
         try:
-            for batch in self.dataset.to_batches(
-                columns=columns, batch_size=batch_rows or self.batch_rows, use_threads=False
-            ):
-                yield start, batch
-                start += batch.num_rows
-        except (self.pa.ArrowException, OSError) as error:
-            raise self.error(
-                f"cannot be read past row {start} ({error}); truncated or corrupt?"
+            for file in self.files:
+                for batch in self._file_batches(file, columns, batch_rows or self.batch_rows):
+                    yield start, batch
+                    start += batch.num_rows
+        except (self.pa.ArrowException, OSError, ValueError) as error:
+            raise VectorFileError(
+                f"cannot be read past row {start} ({error}); truncated or corrupt?", str(file)
             ) from error
 
     def _matrix(self, column: Any, first_row: int) -> npt.NDArray[np.float32]:
