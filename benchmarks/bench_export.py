@@ -4,18 +4,24 @@ The seed recipe is what people do today: ``gensim.models.KeyedVectors.load_word2
 (whole file, or ``limit=``) and tensorboardX ``SummaryWriter.add_embedding`` (TSV text).
 
 Cases (each one runs in a fresh subprocess; wall time and peak RSS are measured there, peak
-RSS from ``resource.getrusage(RUSAGE_SELF).ru_maxrss``; library imports are inside the timed
-region, because a one-shot export pays them):
+RSS from ``VmHWM`` in ``/proc/self/status`` — ``ru_maxrss`` would include the parent's peak —
+else ``resource.getrusage``; library imports are inside the timed region, because a one-shot
+export pays them):
 
 * top 100,000 rows: seed (load all, slice), seed with ``limit``, ``export_embeddings(limit=)``;
 * 10,000 named words scattered across the file: seed (load all, pick), ``words=``;
-* ``near`` of 20 query words (10 neighbours each): seed (load all, ``most_similar``), ``near=``.
+* ``near`` of 20 query words (10 neighbours each): seed (load all, ``most_similar``), ``near=``;
+* a ``.npy`` matrix with a labels file, top 100,000 named rows: seed ``np.load`` + slice,
+  ours memory-mapped (``--labels``);
+* a Parquet table (vector column + title column), top 100,000 named rows: seed
+  ``pandas.read_parquet`` + ``np.stack``, ours in record batches (``--vector-column``).
 
 Usage::
 
-    python benchmarks/bench_export.py              # 1,000,000 x 200 (file cached, ~800 MB)
-    python benchmarks/bench_export.py --quick      # 100,000 x 50, for a smoke run
-    python benchmarks/bench_export.py --rows 300000 --dims 100
+    python benchmarks/bench_export.py              # word2vec 1,000,000 x 200 (~800 MB cached),
+                                                   # npy/Parquet 250,000 x 768 (~730 MB each)
+    python benchmarks/bench_export.py --quick      # 100,000 x 50 / 20,000 x 768: a smoke run
+    python benchmarks/bench_export.py --sources npy parquet --rows 1000000   # the 3 GB files
 
 ``--writer-fix`` also runs our cases with the core writer's empty event file written by
 TensorBoard's own ``EventFileWriter`` instead of tensorboardX's (whose import pulls in torch).
@@ -32,6 +38,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, NamedTuple
 
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".cache"
@@ -77,6 +84,36 @@ def generate(path: Path, rows: int, dims: int) -> None:
     size = path.stat().st_size / 2**20
     took = time.perf_counter() - started
     print(f"generated {path} ({rows:,} x {dims}, {size:,.0f} MiB) in {took:.1f} s")
+
+
+def generate_arrays(npy: Path, parquet: Path, labels: Path, rows: int, dims: int) -> None:
+    """A float32 matrix as .npy (+ a labels file) and as Parquet (vector + title columns)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    npy.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    rng = np.random.default_rng(7)
+    matrix = np.lib.format.open_memmap(
+        npy.with_suffix(".partial.npy"), mode="w+", dtype="<f4", shape=(rows, dims)
+    )
+    names = [word(i) for i in range(rows)]
+    schema = pa.schema([("title", pa.string()), ("embedding", pa.list_(pa.float32(), dims))])
+    with pq.ParquetWriter(parquet.with_suffix(".partial"), schema) as writer:
+        for start in range(0, rows, 50_000):
+            block = rng.normal(size=(min(50_000, rows - start), dims)).astype("<f4")
+            matrix[start : start + len(block)] = block
+            vectors = pa.FixedSizeListArray.from_arrays(pa.array(block.ravel()), dims)
+            titles = pa.array(names[start : start + len(block)])
+            writer.write_table(pa.table({"title": titles, "embedding": vectors}))
+    matrix.flush()
+    del matrix
+    os.replace(npy.with_suffix(".partial.npy"), npy)
+    os.replace(parquet.with_suffix(".partial"), parquet)
+    labels.write_text("\n".join(names) + "\n", encoding="utf-8")
+    took = time.perf_counter() - started
+    print(f"generated {npy.name} and {parquet.name} ({rows:,} x {dims}) in {took:.1f} s")
 
 
 def scattered(rows: int, count: int, offset: int) -> list[str]:
@@ -134,13 +171,50 @@ def case_seed_near(args: dict[str, object]) -> int:
     return len(chosen)
 
 
-def _ours(args: dict[str, object], **options: object) -> int:
+def _ours(
+    args: dict[str, object], reading: dict[str, object] | None = None, **chosen: object
+) -> int:
     if args.get("writer_fix"):
         _apply_writer_fix()
-    from embedding_projector.export import export_embeddings
+    from embedding_projector.export import RowSelection, SourceOptions, export_embeddings
 
-    summary = export_embeddings(str(args["path"]), str(args["logdir"]), **options)  # type: ignore[arg-type]
+    summary = export_embeddings(
+        str(args["path"]),
+        str(args["logdir"]),
+        RowSelection(**chosen),  # type: ignore[arg-type]
+        source_options=SourceOptions(**(reading or {})),  # type: ignore[arg-type]
+    )
     return summary.rows
+
+
+def case_seed_npy(args: dict[str, object]) -> int:
+    import numpy as np
+
+    matrix = np.load(str(args["path"]))
+    labels = Path(str(args["labels"])).read_text("utf-8").split("\n")
+    n = int(args["top"])  # type: ignore[call-overload]
+    _seed_write(str(args["logdir"]), matrix[:n], labels[:n])
+    return n
+
+
+def case_ours_npy(args: dict[str, object]) -> int:
+    return _ours(args, {"labels": str(args["labels"])}, limit=int(args["top"]))  # type: ignore[call-overload]
+
+
+def case_seed_parquet(args: dict[str, object]) -> int:
+    import numpy as np
+    import pandas as pd
+
+    frame = pd.read_parquet(str(args["path"]))
+    n = int(args["top"])  # type: ignore[call-overload]
+    head = frame.head(n)
+    _seed_write(str(args["logdir"]), np.stack(head["embedding"].to_numpy()), list(head["title"]))
+    return n
+
+
+def case_ours_parquet(args: dict[str, object]) -> int:
+    reading = {"vector_column": "embedding", "label_columns": ["title"]}
+    return _ours(args, reading, limit=int(args["top"]))  # type: ignore[call-overload]
 
 
 def _apply_writer_fix() -> None:
@@ -198,7 +272,21 @@ def run_child(name: str, args_json: str) -> None:
     wall = time.perf_counter() - started
     usage = resource.getrusage(resource.RUSAGE_SELF)
     cpu = usage.ru_utime + usage.ru_stime - CPU_AT_START
-    print(json.dumps({"wall": wall, "cpu": cpu, "peak_mib": usage.ru_maxrss / 1024, "rows": rows}))
+    peak = peak_rss_mib()
+    print(json.dumps({"wall": wall, "cpu": cpu, "peak_mib": peak, "rows": rows}))
+
+
+def peak_rss_mib() -> float:
+    """This process's peak RSS. Linux's ``ru_maxrss`` also counts the parent's peak when the
+    child was started by (v)fork + exec, so ``VmHWM`` (reset by exec) is read where it exists."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 # --------------------------------------------------------------------------- driver
@@ -220,19 +308,9 @@ def measure(name: str, args: dict[str, object]) -> dict[str, float]:
         return dict(json.loads(result.stdout.strip().splitlines()[-1]))
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=1_000_000, help="rows in the file")
-    parser.add_argument("--dims", type=int, default=200, help="dimensions")
-    parser.add_argument("--quick", action="store_true", help="100,000 x 50, smaller selections")
-    parser.add_argument("--no-seed", action="store_true", help="skip the (slow) seed recipe")
-    parser.add_argument("--writer-fix", action="store_true", help="also run ours with the fix")
-    parser.add_argument("--child", nargs=2, metavar=("CASE", "ARGS"), help=argparse.SUPPRESS)
-    options = parser.parse_args(argv)
-    if options.child:
-        run_child(*options.child)
-        return 0
-    rows, dims = (100_000, 50) if options.quick else (options.rows, options.dims)
+def _word2vec_plan(options: argparse.Namespace) -> tuple[list[Plan], dict[str, object], str]:
+    rows = options.rows or (100_000 if options.quick else 1_000_000)
+    dims = options.dims or (50 if options.quick else 200)
     top = min(100_000, rows // 2) if options.quick else min(100_000, rows)
     named = min(10_000, rows // 10)
     path = CACHE / f"ja-{rows}x{dims}.bin"
@@ -240,74 +318,144 @@ def main(argv: list[str] | None = None) -> int:
         generate(path, rows, dims)
     words_file = CACHE / f"ja-{rows}x{dims}-words.txt"
     words_file.write_text("\n".join(scattered(rows, named, 3)) + "\n", encoding="utf-8")
-    near = scattered(rows, 20, 11)
     common: dict[str, object] = {
         "path": str(path),
         "top": top,
         "words": str(words_file),
-        "near": near,
+        "near": scattered(rows, 20, 11),
         "near_k": 10,
     }
     plan = [
-        ("baseline", "baseline (imports + tiny write)", "ours"),
-        ("seed_top", f"top {top:,}: seed (load all)", "seed"),
-        ("seed_top_limit", f"top {top:,}: seed (limit=)", "seed"),
-        ("ours_top", f"top {top:,}: export_embeddings", "ours"),
-        ("seed_words", f"{named:,} named words: seed", "seed"),
-        ("ours_words", f"{named:,} named words: export_embeddings", "ours"),
-        ("seed_near", "near 20 words x 10: seed", "seed"),
-        ("ours_near", "near 20 words x 10: export_embeddings", "ours"),
+        Plan("seed_top", f"w2v top {top:,}: seed (load all)", "seed", "top", top * dims),
+        Plan("seed_top_limit", f"w2v top {top:,}: seed (limit=)", "seed", "top", top * dims),
+        Plan("ours_top", f"w2v top {top:,}: export_embeddings", "ours", "top", top * dims),
+        Plan("seed_words", f"w2v {named:,} named words: seed", "seed", "words", named * dims),
+        Plan("ours_words", f"w2v {named:,} named words: ours", "ours", "words", named * dims),
+        Plan("seed_near", "w2v near 20 words x 10: seed", "seed", "near", 220 * dims),
+        Plan("ours_near", "w2v near 20 words x 10: ours", "ours", "near", 220 * dims),
     ]
+    size = path.stat().st_size / 2**20
+    return plan, common, f"word2vec binary {rows:,} x {dims} ({size:,.0f} MiB)"
+
+
+def _array_plan(
+    options: argparse.Namespace, sources: list[str]
+) -> tuple[list[Plan], dict[str, object], str]:
+    rows = options.rows or (20_000 if options.quick else 250_000)
+    dims = options.dims or 768
+    top = min(100_000, rows // 2)
+    npy = CACHE / f"emb-{rows}x{dims}.npy"
+    parquet = CACHE / f"emb-{rows}x{dims}.parquet"
+    labels = CACHE / f"emb-{rows}x{dims}-labels.txt"
+    if not (npy.exists() and parquet.exists() and labels.exists()):
+        generate_arrays(npy, parquet, labels, rows, dims)
+    plan: list[Plan] = []
+    if "npy" in sources:
+        plan += [
+            Plan("seed_npy", f"npy top {top:,}: np.load + add_embedding", "seed", "npy", 0),
+            Plan("ours_npy", f"npy top {top:,}: export_embeddings", "ours", "npy", 0),
+        ]
+    if "parquet" in sources:
+        plan += [
+            Plan("seed_parquet", f"parquet top {top:,}: pandas + add_embedding", "seed", "pq", 0),
+            Plan("ours_parquet", f"parquet top {top:,}: export_embeddings", "ours", "pq", 0),
+        ]
+    plan = [p._replace(values=top * dims) for p in plan]
+    common: dict[str, object] = {"top": top, "labels": str(labels), "npy": str(npy)}
+    common["parquet"] = str(parquet)
+    size = npy.stat().st_size / 2**20
+    return plan, common, f"float32 {rows:,} x {dims} as .npy / Parquet ({size:,.0f} MiB each)"
+
+
+class Plan(NamedTuple):
+    case: str
+    label: str
+    kind: str  # "seed" or "ours"
+    group: str  # cases compared with each other
+    values: int  # selected floats
+
+
+PAIRS = {
+    "ours_top": ["seed_top", "seed_top_limit"],
+    "ours_words": ["seed_words"],
+    "ours_near": ["seed_near"],
+    "ours_npy": ["seed_npy"],
+    "ours_parquet": ["seed_parquet"],
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, help="rows in each file (see the defaults above)")
+    parser.add_argument("--dims", type=int, help="dimensions (word2vec 200, arrays 768)")
+    parser.add_argument("--quick", action="store_true", help="small files, for a smoke run")
+    parser.add_argument(
+        "--sources",
+        nargs="+",
+        choices=("word2vec", "npy", "parquet"),
+        default=["word2vec", "npy", "parquet"],
+        help="which sources to measure (default: all)",
+    )
+    parser.add_argument("--no-seed", action="store_true", help="skip the (slow) seed recipe")
+    parser.add_argument("--writer-fix", action="store_true", help="also run ours with the fix")
+    parser.add_argument("--child", nargs=2, metavar=("CASE", "ARGS"), help=argparse.SUPPRESS)
+    options = parser.parse_args(argv)
+    if options.child:
+        run_child(*options.child)
+        return 0
+    groups = []
+    if "word2vec" in options.sources:
+        groups.append(_word2vec_plan(options))
+    if {"npy", "parquet"} & set(options.sources):
+        groups.append(_array_plan(options, options.sources))
+    floor = measure("baseline", {})  # also warms the page cache and the imports
+    print(
+        f"baseline (interpreter + imports + tiny write): {floor['wall']:.2f} s, "
+        f"{floor['peak_mib']:.0f} MiB peak RSS"
+    )
+    for plan, common, title in groups:
+        print(f"\n{title}")
+        _run_group(plan, common, options)
+    return 0
+
+
+def _run_group(plan: list[Plan], common: dict[str, object], options: argparse.Namespace) -> None:
     variants = [False, True] if options.writer_fix else [False]
-    results: dict[str, dict[str, float]] = {}
-    for name, label, kind in plan:
-        if kind == "seed" and options.no_seed:
+    results: dict[str, dict[str, Any]] = {}
+    for step in plan:
+        if step.kind == "seed" and options.no_seed:
             continue
-        for fix in variants if kind == "ours" else [False]:
-            key = name + (" +fix" if fix else "")
-            results[key] = measure(name, {**common, "writer_fix": fix})
-            results[key]["label"] = label + (" (writer fix)" if fix else "")  # type: ignore[assignment]
+        args = dict(common)
+        if step.group in ("npy", "pq"):
+            args["path"] = common["npy" if step.group == "npy" else "parquet"]
+        for fix in variants if step.kind == "ours" else [False]:
+            key = step.case + (" +fix" if fix else "")
+            results[key] = {**measure(step.case, {**args, "writer_fix": fix}), "plan": step}
+            results[key]["label"] = step.label + (" (writer fix)" if fix else "")
+            result = results[key]
             print(
-                f"  {results[key]['label']:<52} {results[key]['wall']:7.2f} s "
-                f"{results[key]['cpu']:7.2f} cpu s "
-                f"{results[key]['peak_mib']:8.0f} MiB",
+                f"  {result['label']:<52} {result['wall']:7.2f} s {result['cpu']:7.2f} cpu s "
+                f"{result['peak_mib']:8.0f} MiB",
                 flush=True,
             )
-
-    matrix_mib = {
-        "top": top * dims * 4 / 2**20,
-        "words": named * dims * 4 / 2**20,
-        "near": 20 * 11 * dims * 4 / 2**20,
-    }
-    print()
-    print(f"file: {rows:,} x {dims} word2vec binary ({path.stat().st_size / 2**20:,.0f} MiB)")
     print(
         "| case | wall s | CPU s | peak RSS MiB | rows | selected matrix MiB | "
         "seed wall / ours | seed CPU / ours | seed RSS / ours |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    pairs = {
-        "ours_top": ["seed_top", "seed_top_limit"],
-        "ours_words": ["seed_words"],
-        "ours_near": ["seed_near"],
-    }
     for key, result in results.items():
         base = key.split(" ")[0]
-        kind = base.split("_", 1)[1] if "_" in base else ""
-        kind = kind.replace("top_limit", "top")
-        matrix = matrix_mib.get(kind, 0.0)
-        ratios_wall = ratios_cpu = ratios_rss = ""
-        if base in pairs:
-            seeds = [results[s] for s in pairs[base] if s in results]
-            ratios_wall = " / ".join(f"{s['wall'] / result['wall']:.1f}x" for s in seeds)
-            ratios_cpu = " / ".join(f"{s['cpu'] / result['cpu']:.1f}x" for s in seeds)
-            ratios_rss = " / ".join(f"{s['peak_mib'] / result['peak_mib']:.1f}x" for s in seeds)
+        seeds = [results[s] for s in PAIRS.get(base, []) if s in results]
+        ratios = [
+            " / ".join(f"{s[field] / result[field]:.1f}x" for s in seeds)
+            for field in ("wall", "cpu", "peak_mib")
+        ]
+        matrix = result["plan"].values * 4 / 2**20
         print(
             f"| {result['label']} | {result['wall']:.2f} | {result['cpu']:.2f} | "
             f"{result['peak_mib']:.0f} | {int(result['rows']):,} | {matrix:.1f} | "
-            f"{ratios_wall} | {ratios_cpu} | {ratios_rss} |"
+            f"{ratios[0]} | {ratios[1]} | {ratios[2]} |"
         )
-    return 0
 
 
 if __name__ == "__main__":

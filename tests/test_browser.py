@@ -185,10 +185,12 @@ def write_export_run(logdir: Path) -> ExpectedRun:
     """The one-shot exporter on gensim's shipped fastText vectors: a neighbourhood first."""
     from gensim.test.utils import datapath
 
-    from embedding_projector import export_embeddings
+    from embedding_projector.export import RowSelection, export_embeddings
 
     export_embeddings(
-        datapath("lee_fasttext.vec"), logdir / "export", near=["suicide"], near_k=15, limit=300
+        datapath("lee_fasttext.vec"),
+        logdir / "export",
+        RowSelection(near=["suicide"], near_k=15, limit=300),
     )
     return expect_run(logdir, "export", search=("suicide", "officials"))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import inspect
 import os
 import re
@@ -15,7 +16,8 @@ import pytest
 
 from embedding_projector.cli import EXPORT_FLAG_TO_PARAMETER, build_parser, main
 from embedding_projector.export import export_embeddings
-from embedding_projector.selection import select_keys
+from embedding_projector.readers import SourceOptions
+from embedding_projector.selection import RowSelection, select_keys
 from tb_server import TensorBoard, parse_metadata
 from vector_files import japanese_words, random_vectors, word2vec_bytes, write
 
@@ -28,8 +30,23 @@ def _export_parser() -> argparse.ArgumentParser:
     raise AssertionError("no export subcommand")
 
 
+def _api_parameters() -> dict[str, object]:
+    """export_embeddings' parameters, with its option objects expanded into their fields."""
+    parameters: dict[str, object] = {
+        name: parameter.default
+        for name, parameter in inspect.signature(export_embeddings).parameters.items()
+        if parameter.kind is not inspect.Parameter.VAR_KEYWORD
+    }
+    assert parameters.pop("selection") is None and parameters.pop("source_options") is None
+    for options in (RowSelection, SourceOptions):
+        for option in dataclasses.fields(options):
+            assert option.name not in parameters, option.name
+            parameters[option.name] = option.default
+    return parameters
+
+
 def test_every_flag_maps_to_an_export_parameter_and_back() -> None:
-    parameters = set(inspect.signature(export_embeddings).parameters)
+    parameters = set(_api_parameters())
     destinations = {
         action.dest
         for action in _export_parser()._actions
@@ -40,6 +57,10 @@ def test_every_flag_maps_to_an_export_parameter_and_back() -> None:
         f"flags without a parameter: {sorted(mapped - parameters)}; "
         f"parameters without a flag: {sorted(parameters - mapped)}"
     )
+
+
+def test_export_signature_stays_small() -> None:
+    assert len(inspect.signature(export_embeddings).parameters) <= 12
 
 
 def test_glyph_sprites_from_the_command_line(tmp_path: Path) -> None:
@@ -63,10 +84,12 @@ def test_glyph_sprites_from_the_command_line(tmp_path: Path) -> None:
 
 
 def test_flag_defaults_match_the_api() -> None:
-    parameters = inspect.signature(export_embeddings).parameters
+    parameters = _api_parameters()
+    # An appended flag starts from None (argparse cannot append to the field's empty tuple).
+    parameters["label_columns"] = None
     for action in _export_parser()._actions:
         if action.dest in parameters and action.dest not in ("source", "logdir", "words"):
-            assert action.default == parameters[action.dest].default, action.dest
+            assert action.default == parameters[action.dest], action.dest
 
 
 @pytest.fixture
@@ -227,3 +250,16 @@ def test_progress_bar_goes_to_stderr_on_long_reads(
     assert result.returncode == 0, result.stderr
     assert "reading" in result.stderr and "B/s" in result.stderr
     assert "tensorboard --logdir" in result.stdout
+
+
+def test_quiet_missing_words_name_their_case_variant(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    words = ["australia", "the", "of", "King"]
+    source = write(tmp_path / "v.txt", word2vec_bytes(words, random_vectors(4, 3), binary=False))
+    args = ["export", str(source), "--logdir", str(tmp_path / "o"), "--limit", "3", "--quiet"]
+    assert main([*args, "--near", "Australia", "king"]) == 0
+    err = capsys.readouterr().err
+    assert (
+        "missing words: Australia (did you mean 'australia'?), king (did you mean 'King'?)" in err
+    )

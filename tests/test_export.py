@@ -12,7 +12,8 @@ import pytest
 
 from embedding_projector.errors import InvalidEmbeddingError, VectorFileError
 from embedding_projector.export import ExportSummary, export_embeddings
-from embedding_projector.selection import select_keys
+from embedding_projector.readers import SourceOptions
+from embedding_projector.selection import RowSelection, select_keys
 from tb_server import TensorBoard, parse_metadata
 from vector_files import japanese_words, random_vectors, word2vec_bytes, write
 
@@ -20,6 +21,18 @@ gensim_models = pytest.importorskip("gensim.models")
 KeyedVectors = gensim_models.KeyedVectors
 
 RunFactory = Callable[[], tuple[Path, str]]
+
+
+_SELECTION_FIELDS = set(RowSelection.__dataclass_fields__)
+_SOURCE_FIELDS = set(SourceOptions.__dataclass_fields__)
+
+
+def _export(source: Any, logdir: Path, **options: Any) -> ExportSummary:
+    """export_embeddings with its option objects built from flat keywords (as the CLI does)."""
+    selection = RowSelection(**{k: v for k, v in options.items() if k in _SELECTION_FIELDS})
+    reading = SourceOptions(**{k: v for k, v in options.items() if k in _SOURCE_FIELDS})
+    rest = {k: v for k, v in options.items() if k not in _SELECTION_FIELDS | _SOURCE_FIELDS}
+    return export_embeddings(source, logdir, selection, source_options=reading, **rest)
 
 
 def served(
@@ -77,7 +90,7 @@ def test_every_selection_mode_through_tensorboard(
     path, words, vectors = ja_file
     options = _modes(words, tmp_path)[mode]
     run_dir, run = shared_run()
-    summary = export_embeddings(path, run_dir, tag="ja", **options)
+    summary = _export(path, run_dir, tag="ja", **options)
     expected = select_keys(words, vectors=vectors, **options)
 
     tensor, header, rows = served(shared_tensorboard, run, summary)
@@ -105,7 +118,7 @@ def test_missing_words_are_reported_never_dropped_silently(
     ja_file: tuple[Path, list[str], np.ndarray], tmp_path: Path
 ) -> None:
     path, words, _ = ja_file
-    summary = export_embeddings(
+    summary = _export(
         path, tmp_path / "run", words=[words[0], "無い", words[1], "無い"], near=["也無い"]
     )
     assert summary.missing_words == ["無い"]
@@ -127,7 +140,7 @@ def test_fasttext_binary_with_real_counts(
     path = gensim_test_data / "crime-and-punishment.bin"
     expected = load_facebook_vectors(str(path))
     run_dir, run = shared_run()
-    summary = export_embeddings(path, run_dir, limit=30)
+    summary = _export(path, run_dir, limit=30)
     tensor, header, rows = served(shared_tensorboard, run, summary)
     assert header == ["word", "rank", "count"]
     assert column(header, rows, "word") == expected.index_to_key[:30]
@@ -147,10 +160,10 @@ def test_supervised_fasttext_binary_fails_like_gensim(
     with pytest.raises(NotImplementedError, match="Supervised"):
         load_facebook_vectors(str(path))  # gensim cannot read it either
     with pytest.raises(VectorFileError, match=r"Supervised fastText models are not supported"):
-        export_embeddings(path, tmp_path / "logs")
+        _export(path, tmp_path / "logs")
     assert _projector_files(tmp_path / "logs") == []
     # Its text twin (same words and vectors) is read, by the streaming reader.
-    summary = export_embeddings(
+    summary = _export(
         gensim_test_data / "pang_lee_polarity_fasttext.vec",
         tmp_path / "vec",
         unicode_errors="replace",
@@ -167,7 +180,7 @@ def test_saved_keyed_vectors_without_fake_counts(
     saved = tmp_path / "lee.kv"
     kv.save(str(saved))
     run_dir, run = shared_run()
-    summary = export_embeddings(saved, run_dir, words=["night", "day"], limit=5)
+    summary = _export(saved, run_dir, words=["night", "day"], limit=5)
     tensor, header, rows = served(shared_tensorboard, run, summary)
     assert "count" not in header
     assert column(header, rows, "word") == ["night", "day", *kv.index_to_key[:5]]
@@ -183,7 +196,7 @@ def test_trained_word2vec_model_in_memory_has_real_counts(
     corpus = LineSentence(str(gensim_test_data / "lee_background.cor"))
     model = Word2Vec(corpus, vector_size=8, min_count=5, epochs=1, workers=1, seed=1)
     run_dir, run = shared_run()
-    summary = export_embeddings(model, run_dir, near=["government"], near_k=5, limit=10)
+    summary = _export(model, run_dir, near=["government"], near_k=5, limit=10)
     tensor, header, rows = served(shared_tensorboard, run, summary)
     assert header == ["word", "rank", "count", "near", "selected by"]
     words = column(header, rows, "word")
@@ -200,17 +213,17 @@ def test_saved_models_and_old_fasttext_files(gensim_test_data: Path, tmp_path: P
 
     model = Word2Vec([["東京", "大阪", "京都", "東京"]] * 20, vector_size=4, min_count=1, seed=1)
     model.save(str(tmp_path / "w2v.model"))
-    summary = export_embeddings(tmp_path / "w2v.model", tmp_path / "a")
+    summary = _export(tmp_path / "w2v.model", tmp_path / "a")
     assert summary.columns == ["word", "rank", "count"] and summary.rows == 3
     # An old fastText binary has no magic bytes: auto-detection says how to read it.
     old = gensim_test_data / "cp852_fasttext.bin"
     with pytest.raises(VectorFileError, match="format='fasttext'"):
-        export_embeddings(old, tmp_path / "b")
-    summary = export_embeddings(old, tmp_path / "b", format="fasttext", limit=10)
+        _export(old, tmp_path / "b")
+    summary = _export(old, tmp_path / "b", format="fasttext", limit=10)
     assert summary.rows == 10 and summary.dims == load_facebook_vectors(str(old)).vector_size
     # gensim refuses pre-3.8 fastText models: a VectorFileError, not a TypeError.
     with pytest.raises(VectorFileError, match="no longer compatible"):
-        export_embeddings(gensim_test_data / "ft_kv_3.6.0.model.gz", tmp_path / "c")
+        _export(gensim_test_data / "ft_kv_3.6.0.model.gz", tmp_path / "c")
     assert _projector_files(tmp_path / "c") == []
 
 
@@ -218,7 +231,7 @@ def test_matrix_labels_pair(shared_tensorboard: TensorBoard, shared_run: RunFact
     matrix = np.arange(40, dtype=np.float64).reshape(10, 4) / 7
     labels = [f"行{i}" for i in range(10)]
     run_dir, run = shared_run()
-    summary = export_embeddings((matrix, labels), run_dir, words=["行9", "行2"], sample=3)
+    summary = _export((matrix, labels), run_dir, words=["行9", "行2"], sample=3)
     tensor, header, rows = served(shared_tensorboard, run, summary)
     expected = select_keys(labels, words=["行9", "行2"], sample=3)
     assert column(header, rows, "word") == expected.keys
@@ -231,8 +244,8 @@ def test_glove_and_compressed_text(gensim_test_data: Path, tmp_path: Path) -> No
     glove = gensim_test_data / "test_glove.txt"
     gz = tmp_path / "glove.txt.gz"
     gz.write_bytes(gzip.compress(glove.read_bytes()))
-    first = export_embeddings(glove, tmp_path / "a", limit=7)
-    second = export_embeddings(gz, tmp_path / "b", limit=7)
+    first = _export(glove, tmp_path / "a", limit=7)
+    second = _export(gz, tmp_path / "b", limit=7)
     assert first.rows == second.rows == 7 and first.dims == 50
     a = np.fromfile(first.tensor_path, dtype="<f4")
     np.testing.assert_array_equal(a, np.fromfile(second.tensor_path, dtype="<f4"))
@@ -244,9 +257,9 @@ def test_doc2vec_untrained_word_vectors_warn(tmp_path: Path) -> None:
     docs = [TaggedDocument(["a", "b", "c", "d"], [i]) for i in range(5)]
     model = Doc2Vec(docs, vector_size=4, min_count=1, epochs=1, dm=0, workers=1)
     with pytest.warns(UserWarning, match=r"dm=0 and dbow_words=0.*model\.dv"):
-        summary = export_embeddings(model, tmp_path / "words")
+        summary = _export(model, tmp_path / "words")
     assert summary.rows == 4
-    documents = export_embeddings(model.dv, tmp_path / "docs")  # int tags become labels
+    documents = _export(model.dv, tmp_path / "docs")  # int tags become labels
     assert documents.rows == 5
 
 
@@ -258,7 +271,7 @@ def test_over_100000_rows_warns_once_with_how_to_narrow(tmp_path: Path) -> None:
     labels = [str(i) for i in range(100_001)]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        summary = export_embeddings((matrix, labels), tmp_path)
+        summary = _export((matrix, labels), tmp_path)
     messages = [str(w.message) for w in caught]
     assert len(messages) == 1, messages
     assert "100,001 rows selected" in messages[0] and "--limit" in messages[0]
@@ -285,7 +298,7 @@ def test_broken_sources_write_nothing(tmp_path: Path, case: str) -> None:
     }
     logdir = tmp_path / "logs"
     with pytest.raises(VectorFileError):
-        export_embeddings(sources[case], logdir)
+        _export(sources[case], logdir)
     assert _projector_files(logdir) == []
 
 
@@ -294,7 +307,7 @@ def test_too_few_rows_writes_nothing(
 ) -> None:
     path, words, _ = ja_file
     with pytest.raises(InvalidEmbeddingError, match=r"1 row\(s\).*Not in the vocabulary: 無"):
-        export_embeddings(path, tmp_path / "logs", words=[words[0], "無"])
+        _export(path, tmp_path / "logs", words=[words[0], "無"])
     assert _projector_files(tmp_path / "logs") == []
 
 
@@ -314,7 +327,7 @@ def test_bad_options_fail_before_reading(
     tmp_path: Path, options: dict[str, Any], pattern: str
 ) -> None:
     with pytest.raises(ValueError, match=pattern):
-        export_embeddings(tmp_path / "does-not-matter.bin", tmp_path / "logs", **options)
+        _export(tmp_path / "does-not-matter.bin", tmp_path / "logs", **options)
     assert _projector_files(tmp_path / "logs") == []
 
 
@@ -322,6 +335,58 @@ def test_step_and_tag_name_the_snapshot(
     ja_file: tuple[Path, list[str], np.ndarray], tmp_path: Path
 ) -> None:
     path, _, _ = ja_file
-    summary = export_embeddings(path, tmp_path, limit=5, tag="日本語", step=3)
+    summary = _export(path, tmp_path, limit=5, tag="日本語", step=3)
     assert summary.tensor_name.startswith("日本語:000000003")
     assert (summary.step, summary.tag) == (3, "日本語")
+
+
+def test_old_keywords_still_work_with_a_deprecation_warning(
+    ja_file: tuple[Path, list[str], np.ndarray], tmp_path: Path
+) -> None:
+    path, words, _ = ja_file
+    with pytest.warns(DeprecationWarning, match=r"RowSelection\(limit=\.\.\., words=") as caught:
+        old = export_embeddings(path, tmp_path / "old", limit=5, words=[words[9]], binary=True)
+    assert "SourceOptions(binary=...)" in str(caught[0].message)
+    new = export_embeddings(
+        path,
+        tmp_path / "new",
+        RowSelection(limit=5, words=[words[9]]),
+        source_options=SourceOptions(binary=True),
+    )
+    assert old.columns == new.columns and old.rows == new.rows == 6
+    np.testing.assert_array_equal(
+        np.fromfile(old.tensor_path, dtype="<f4"), np.fromfile(new.tensor_path, dtype="<f4")
+    )
+    with pytest.raises(TypeError, match="not both"):
+        export_embeddings(path, tmp_path / "x", RowSelection(limit=2), limit=5)
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        export_embeddings(path, tmp_path / "x", lmit=5)
+
+
+def test_binary_flag_on_a_text_file_says_it_looks_like_text(tmp_path: Path) -> None:
+    words, vectors = japanese_words(5), random_vectors(5, 40, seed=1)
+    path = write(tmp_path / "v.txt", word2vec_bytes(words, vectors, binary=False))
+    with pytest.raises(VectorFileError, match="looks like a word2vec text file") as raised:
+        _export(path, tmp_path / "logs", binary=True)
+    assert "header" not in str(raised.value)
+    assert _projector_files(tmp_path / "logs") == []
+
+
+@pytest.mark.parametrize("source_kind", ["file", "memory"])
+def test_missing_words_suggest_their_case_variant(tmp_path: Path, source_kind: str) -> None:
+    words = ["the", "australia", "King", "of", "paris"]
+    vectors = random_vectors(5, 4, seed=3)
+    source: Any = (vectors, words)
+    if source_kind == "file":
+        source = write(tmp_path / "v.bin", word2vec_bytes(words, vectors, binary=True))
+    summary = _export(
+        source, tmp_path / "logs", words=["Paris", "nowhere"], near=["Australia", "KING"], limit=2
+    )
+    assert summary.missing_words == ["Paris", "nowhere"]
+    assert summary.missing_near == ["Australia", "KING"]
+    assert summary.suggestions == {"Paris": "paris", "Australia": "australia", "KING": "King"}
+    report = summary.describe()
+    assert "missing words (2): Paris (did you mean 'paris'?), nowhere" in report
+    assert "Australia (did you mean 'australia'?), KING (did you mean 'King'?)" in report
+    with pytest.raises(InvalidEmbeddingError, match=r"Australia \(did you mean 'australia'\?\)"):
+        _export(source, tmp_path / "none", near=["Australia"])

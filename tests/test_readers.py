@@ -456,10 +456,10 @@ def test_near_search_batches_do_not_change_the_result(
     monkeypatch: pytest.MonkeyPatch,
     batch_rows: int,
 ) -> None:
-    import embedding_projector.readers as readers
+    import embedding_projector.readers.streaming as streaming
 
     path, words, vectors = japanese_binary
-    monkeypatch.setattr(readers, "NEAR_BATCH_ROWS", batch_rows)
+    monkeypatch.setattr(streaming, "NEAR_BATCH_ROWS", batch_rows)
     options: dict[str, Any] = _selection_cases(words)["all combined"] | {"near_k": 9}
     expected = select_keys(words, vectors=vectors, **options)
     rows = select_from_file(path, buffer_size=4096, **options)

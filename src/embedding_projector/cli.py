@@ -255,6 +255,10 @@ examples:
   embedding-projector export entity_vector.model.bin --logdir runs --limit 10000
   embedding-projector export vectors.vec.gz --logdir runs --near 東京 大阪 --near-k 50
   embedding-projector export glove.6B.100d.txt --logdir runs --words mywords.txt --sample 5000
+  embedding-projector export docs.npy --labels titles.tsv --logdir runs --sample 20000
+  embedding-projector export chunks.parquet --vector-column embedding --label-column text \\
+      --metadata-columns source --logdir runs --limit 50000
+  embedding-projector export ./bert-base-uncased --logdir runs --near king --near-k 100
 """
 
 
@@ -264,11 +268,12 @@ def _add_export_command(subparsers: Any) -> None:
 
     export = subparsers.add_parser(
         "export",
-        help="write pretrained vectors (word2vec, GloVe, fastText, gensim) for the projector",
+        help="write pretrained vectors (word2vec, GloVe, fastText, gensim, NumPy, Parquet, "
+        "safetensors, Hugging Face models) for the projector",
         description=(
-            "Select rows of a vector file or saved gensim model and write them where\n"
-            "TensorBoard's Embedding Projector finds them. Files are streamed: only the\n"
-            "selected rows are kept in memory."
+            "Select rows of a vector file, array, table or model and write them where\n"
+            "TensorBoard's Embedding Projector finds them. Files are streamed or memory-mapped:\n"
+            "only the selected rows are kept in memory."
         ),
         epilog=_EXPORT_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -276,9 +281,28 @@ def _add_export_command(subparsers: Any) -> None:
     export.add_argument(
         "source",
         metavar="SOURCE",
-        help="word2vec .bin/.txt/.vec (.gz/.bz2 too), GloVe .txt, fastText .bin, gensim file",
+        help="word2vec .bin/.txt/.vec (.gz/.bz2 too), GloVe .txt, fastText .bin, gensim file, "
+        ".npy/.npz, Parquet/Arrow/Feather file or directory, .safetensors, model folder",
     )
     export.add_argument("--logdir", required=True, help="run directory to write into")
+    _add_selection_flags(export)
+    output = export.add_argument_group("output")
+    output.add_argument(
+        "--tag", default="embeddings", metavar="NAME", help="embedding name (default: %(default)s)"
+    )
+    output.add_argument("--step", type=_non_negative, metavar="N", help="step number (default: 0)")
+    output.add_argument(
+        "--sprites",
+        choices=("glyphs",),
+        default=None,
+        help="glyphs: draw each word as its point's picture (character/kanji embeddings)",
+    )
+    _add_reading_flags(export, FORMATS)
+    export.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
+    export.set_defaults(handler=_run_export)
+
+
+def _add_selection_flags(export: argparse.ArgumentParser) -> None:
     select = export.add_argument_group("selection (combine freely)")
     select.add_argument("--limit", type=_non_negative, metavar="N", help="the first N rows")
     select.add_argument(
@@ -300,21 +324,13 @@ def _add_export_command(subparsers: Any) -> None:
     select.add_argument(
         "--seed", type=int, default=0, metavar="S", help="seed of --sample (default: %(default)s)"
     )
-    output = export.add_argument_group("output")
-    output.add_argument(
-        "--tag", default="embeddings", metavar="NAME", help="embedding name (default: %(default)s)"
-    )
-    output.add_argument("--step", type=_non_negative, metavar="N", help="step number (default: 0)")
-    output.add_argument(
-        "--sprites",
-        choices=("glyphs",),
-        default=None,
-        help="glyphs: draw each word as its point's picture (character/kanji embeddings)",
-    )
+
+
+def _add_reading_flags(export: argparse.ArgumentParser, formats: Sequence[str]) -> None:
     reading = export.add_argument_group("reading")
     reading.add_argument(
         "--format",
-        choices=FORMATS,
+        choices=formats,
         default="auto",
         help="source format; auto detects it from the file's first bytes (default)",
     )
@@ -338,22 +354,71 @@ def _add_export_command(subparsers: Any) -> None:
         default="strict",
         help="undecodable bytes in words: fail, replace or drop them (default: %(default)s)",
     )
-    export.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
-    export.set_defaults(handler=_run_export)
+    arrays = export.add_argument_group("arrays, tables and models")
+    arrays.add_argument(
+        "--tensor",
+        metavar="NAME",
+        help="the array of a .npz, or the 2-D tensor of a safetensors file or model folder "
+        "(default: the only one / the model's input embedding)",
+    )
+    arrays.add_argument(
+        "--labels",
+        metavar="FILE",
+        help="labels of a .npy/.npz/safetensors: one per line, or a TSV with a header line",
+    )
+    arrays.add_argument(
+        "--vector-column", metavar="COL", help="table column of vectors (default: the list one)"
+    )
+    arrays.add_argument(
+        "--label-column",
+        dest="label_columns",
+        action="append",
+        metavar="COL",
+        help="table column shown as label (repeatable; the first one names the rows)",
+    )
+    arrays.add_argument(
+        "--metadata-columns",
+        nargs="*",
+        default=False,
+        metavar="COL",
+        help="also keep these table columns (no names: every other scalar column)",
+    )
 
 
-#: CLI options that are not ``export_embeddings`` parameters of the same name.
+#: CLI options that are not ``export_embeddings`` parameters (or option fields) of that name.
 EXPORT_FLAG_TO_PARAMETER = {"quiet": "progress"}
 
 
-def _run_export(args: argparse.Namespace) -> int:
-    from .errors import EmbeddingProjectorError
-    from .export import export_embeddings
+def _export_options(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The ``RowSelection`` and ``SourceOptions`` the flags ask for."""
+    from .readers import SourceOptions
+    from .selection import RowSelection
 
-    prog = "embedding-projector export"
-    if args.words is not None and not Path(args.words).is_file():
-        print(f"{prog}: error: --words {args.words}: no such file", file=sys.stderr)
-        return 2
+    selection = RowSelection(
+        limit=args.limit,
+        words=args.words,
+        near=args.near,
+        near_k=args.near_k,
+        sample=args.sample,
+        seed=args.seed,
+    )
+    metadata_columns = args.metadata_columns
+    source_options = SourceOptions(
+        format=args.format,
+        binary=args.binary,
+        encoding=args.encoding,
+        unicode_errors=args.unicode_errors,
+        tensor=args.tensor,
+        labels=args.labels,
+        vector_column=args.vector_column,
+        label_columns=args.label_columns or (),
+        metadata_columns=True if metadata_columns == [] else metadata_columns,
+    )
+    return selection, source_options
+
+
+def _progress_bar() -> tuple[Callable[[int, int | None], None], Callable[[], None]]:
+    """A tqdm byte counter on stderr (shown after 0.5 s) and its closer."""
     bar: Any = None
 
     def progress(done: int, total: int | None) -> None:
@@ -373,24 +438,33 @@ def _run_export(args: argparse.Namespace) -> int:
             )
         bar.update(done - bar.n)
 
+    def close() -> None:
+        if bar is not None:
+            bar.close()
+
+    return progress, close
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from .errors import EmbeddingProjectorError
+    from .export import export_embeddings
+
+    prog = "embedding-projector export"
+    if args.words is not None and not Path(args.words).is_file():
+        print(f"{prog}: error: --words {args.words}: no such file", file=sys.stderr)
+        return 2
+    progress, close_bar = _progress_bar()
     try:
+        selection, source_options = _export_options(args)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             summary = export_embeddings(
                 args.source,
                 args.logdir,
-                limit=args.limit,
-                words=args.words,
-                near=args.near,
-                near_k=args.near_k,
-                sample=args.sample,
-                seed=args.seed,
+                selection,
+                source_options=source_options,
                 tag=args.tag,
                 step=args.step,
-                binary=args.binary,
-                format=args.format,
-                encoding=args.encoding,
-                unicode_errors=args.unicode_errors,
                 progress=None if args.quiet else progress,
                 sprites=args.sprites,
             )
@@ -399,14 +473,15 @@ def _run_export(args: argparse.Namespace) -> int:
         print(f"{prog}: error: {message}", file=sys.stderr)
         return 2
     finally:
-        if bar is not None:
-            bar.close()
+        close_bar()
     for warning in caught:
         print(f"{prog}: warning: {warning.message}", file=sys.stderr)
     if not args.quiet:
         print(summary.describe())
     elif summary.missing:
-        print(f"{prog}: missing words: {', '.join(summary.missing)}", file=sys.stderr)
+        hints = summary.suggestions
+        shown = [f"{w} (did you mean {hints[w]!r}?)" if w in hints else w for w in summary.missing]
+        print(f"{prog}: missing words: {', '.join(shown)}", file=sys.stderr)
     return 0
 
 

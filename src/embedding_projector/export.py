@@ -19,11 +19,11 @@ when several kinds of selection are combined.
 
 Example:
     >>> import numpy as np, tempfile
-    >>> from embedding_projector.export import export_embeddings
+    >>> from embedding_projector.export import RowSelection, export_embeddings
     >>> vectors = np.random.default_rng(0).normal(size=(50, 8))
     >>> labels = [f"w{i}" for i in range(50)]
-    >>> summary = export_embeddings((vectors, labels), tempfile.mkdtemp(), words=["w7", "nope"],
-    ...                             limit=5)
+    >>> summary = export_embeddings((vectors, labels), tempfile.mkdtemp(),
+    ...                             RowSelection(words=["w7", "nope"], limit=5))
     >>> summary.rows, summary.missing_words
     (6, ['nope'])
 """
@@ -34,28 +34,17 @@ import logging
 import os
 import shlex
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
-import numpy.typing as npt
-
 from .errors import InvalidEmbeddingError
-from .readers import FORMATS, ProgressCallback, SelectedRows, detect_format, load_with_gensim
-from .readers import select_from_file as _select_from_file
-from .selection import (
-    REASON_NEAR_PREFIX,
-    as_word_list,
-    check_count,
-    read_word_list,
-    select_keys,
-    unique_in_order,
-)
-from .writer import MAX_PROJECTOR_ROWS, ProjectorWriter
+from .readers import ProgressCallback, SelectedRows, SourceOptions, load_rows
+from .selection import REASON_NEAR_PREFIX, RowSelection, check_count, unique_in_order
+from .writer import MAX_PROJECTOR_ROWS, ProjectorWriter, Snapshot
 
-__all__ = ["ExportSummary", "export_embeddings"]
+__all__ = ["ExportSummary", "RowSelection", "SourceOptions", "export_embeddings"]
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +54,9 @@ COLUMN_COUNT = "count"
 COLUMN_NEAR = "near"
 COLUMN_REASON = "selected by"
 _REASON_LABELS = {"word": "words", "top": "limit", "sample": "sample"}
-_UNICODE_ERRORS = ("strict", "replace", "ignore", "backslashreplace", "surrogateescape")
+#: Keywords of earlier releases, now fields of RowSelection / SourceOptions.
+_SELECTION_KEYWORDS = ("limit", "words", "near", "near_k", "sample", "seed")
+_SOURCE_KEYWORDS = ("binary", "format", "encoding", "unicode_errors")
 
 
 @dataclass(frozen=True)
@@ -90,6 +81,7 @@ class ExportSummary:
         rows_in_source: distinct rows in the source (None if it was not read to the end).
         notes: things worth knowing (header counts disagreeing with the body, ...).
         tensorboard_command: the command that shows the snapshot.
+        suggestions: missing word -> a word of the source that differs only in case.
     """
 
     rows: int
@@ -109,6 +101,7 @@ class ExportSummary:
     rows_in_source: int | None = None
     notes: list[str] = field(default_factory=list)
     tensorboard_command: str = ""
+    suggestions: dict[str, str] = field(default_factory=dict)
 
     @property
     def missing(self) -> list[str]:
@@ -119,7 +112,7 @@ class ExportSummary:
         """A human-readable report (what the CLI prints)."""
 
         def listing(words: Sequence[str]) -> str:
-            shown = ", ".join(words[:max_words])
+            shown = ", ".join(_with_hint(word, self.suggestions) for word in words[:max_words])
             return shown + (
                 f", ... ({len(words) - max_words} more)" if len(words) > max_words else ""
             )
@@ -129,7 +122,7 @@ class ExportSummary:
             f"(tag {self.tag!r}, step {self.step}) from {self.source}"
         ]
         if self.rows_in_source is not None:
-            lines.append(f"  source holds {self.rows_in_source:,} distinct words")
+            lines.append(f"  source holds {self.rows_in_source:,} distinct rows")
         if self.missing_words:
             lines.append(
                 f"  missing words ({len(self.missing_words)}): {listing(self.missing_words)}"
@@ -156,48 +149,36 @@ class ExportSummary:
 def export_embeddings(
     source: Any,
     logdir: str | os.PathLike[str],
+    selection: RowSelection | None = None,
     *,
-    limit: int | None = None,
-    words: str | os.PathLike[str] | Iterable[str] | None = None,
-    near: str | Iterable[str] | None = None,
-    near_k: int = 10,
-    sample: int | None = None,
-    seed: int = 0,
+    source_options: SourceOptions | None = None,
     tag: str = "embeddings",
     step: int | None = None,
-    binary: bool | None = None,
-    format: Literal["auto", "word2vec", "glove", "fasttext", "keyedvectors"] = "auto",
-    encoding: str = "utf-8",
-    unicode_errors: str = "strict",
     progress: ProgressCallback | None = None,
     sprites: Literal["glyphs"] | None = None,
+    **deprecated: Any,
 ) -> ExportSummary:
     """Select rows of pretrained vectors and write them as one projector snapshot.
 
     Args:
         source: a path to a word2vec binary/text (``.bin``, ``.txt``, ``.vec``, also
-            ``.gz``/``.bz2``), GloVe text, fastText ``.bin`` or saved gensim file; a gensim
-            ``KeyedVectors`` or model (``Word2Vec``/``FastText``/``Doc2Vec``: its ``wv``); or a
-            ``(matrix, labels)`` pair.
+            ``.gz``/``.bz2``), GloVe text, fastText ``.bin`` or saved gensim file, a ``.npy`` /
+            ``.npz`` array, a Parquet/Arrow/Feather file or directory, a ``.safetensors`` file
+            or a local Hugging Face model folder; a gensim ``KeyedVectors`` or model
+            (``Word2Vec``/``FastText``/``Doc2Vec``: its ``wv``); or a ``(matrix, labels)`` pair.
         logdir: the run directory to write into (created if missing).
-        limit: the first ``limit`` rows (frequency order in word2vec files).
-        words: words to show first: a list, or a UTF-8 file with one word per line.
-        near: query words; each one and its ``near_k`` nearest neighbours (cosine).
-        near_k: neighbours per query word.
-        sample: this many random rows of the rest (seeded by ``seed``).
-        seed: the sample's seed; the same seed gives the same rows from a file and from the
-            same vectors loaded by gensim.
+        selection: which rows (:class:`RowSelection`: ``words``, then ``near``, then
+            ``limit``, then ``sample``); default: every row.
+        source_options: how to read the source (:class:`SourceOptions`: format, binary,
+            encoding, tensor, labels file, table columns); default: detect everything.
         tag: the embedding's name in the projector.
         step: the step number (default 0).
-        binary: word2vec binary (True) or text (False); None detects it.
-        format: ``"auto"`` (detect from the file's first bytes), ``"word2vec"``, ``"glove"``,
-            ``"fasttext"`` or ``"keyedvectors"`` (a file saved by gensim's ``save``; only
-            load pickles you trust).
-        encoding: the words' encoding in word2vec/GloVe files.
-        unicode_errors: ``"strict"``, ``"replace"`` or ``"ignore"`` for undecodable words.
         progress: called as ``progress(bytes_read, bytes_total)`` while a file is read.
         sprites: ``"glyphs"`` draws each word as its point's image (character, kana, kanji or
             emoji vectors; see :func:`~embedding_projector.glyphs.glyph_images`).
+        deprecated: the keywords of earlier releases (``limit``, ``words``, ``near``,
+            ``near_k``, ``sample``, ``seed``, ``binary``, ``format``, ``encoding``,
+            ``unicode_errors``) still work for one release, with a ``DeprecationWarning``.
 
     With no selection, every row is written. Over 100,000 rows, a warning says how to narrow.
 
@@ -212,60 +193,16 @@ def export_embeddings(
     Example:
         >>> from gensim.test.utils import datapath  # doctest: +SKIP
         >>> summary = export_embeddings(datapath("lee_fasttext.vec"), "runs/lee",
-        ...                             near=["night"], near_k=20, limit=1000)  # doctest: +SKIP
+        ...                             RowSelection(near=["night"], near_k=20, limit=1000))
+        ... # doctest: +SKIP
         >>> print(summary.tensorboard_command)  # doctest: +SKIP
         tensorboard --logdir runs/lee
     """
-    _check_options(
-        limit=limit,
-        sample=sample,
-        near_k=near_k,
-        seed=seed,
-        tag=tag,
-        step=step,
-        format=format,
-        binary=binary,
-        unicode_errors=unicode_errors,
-    )
-    if sprites not in (None, "glyphs"):
-        raise ValueError(f'sprites must be None or "glyphs"; got {sprites!r}.')
-    word_list = read_word_list(words) if words is not None else None
-    near_list = unique_in_order(as_word_list(near)) if near is not None else None
-    options: dict[str, Any] = {
-        "limit": limit,
-        "words": word_list,
-        "near": near_list,
-        "near_k": near_k,
-        "sample": sample,
-        "seed": seed,
-    }
-    picked, description = _pick_rows(
-        source,
-        options,
-        format=format,
-        binary=binary,
-        encoding=encoding,
-        unicode_errors=unicode_errors,
-        progress=progress,
-    )
-    rows, dims = picked.matrix.shape
-    if rows < 2 or dims < 2:
-        missing = unique_in_order([*picked.missing, *picked.missing_near])
-        raise InvalidEmbeddingError(
-            f"the selection has {rows} row(s) of {dims} value(s); the projector needs at least "
-            "2 rows and 2 columns. "
-            + (f"Not in the vocabulary: {', '.join(missing[:20])}. " if missing else "")
-            + "Select more rows (limit, words, near, sample). Nothing was written."
-        )
-    if rows > MAX_PROJECTOR_ROWS:
-        warnings.warn(
-            f"{rows:,} rows selected, but TensorBoard's projector shows only the first "
-            f"{MAX_PROJECTOR_ROWS:,}: narrow the selection with limit= (--limit), sample= "
-            "(--sample), words= (--words) or near= (--near).",
-            UserWarning,
-            stacklevel=2,
-        )
-    header, table = _metadata(picked, options)
+    selection, source_options = _upgrade_keywords(selection, source_options, deprecated)
+    _check_output(tag=tag, step=step, sprites=sprites)
+    picked = load_rows(source, selection, source_options, progress=progress)
+    rows, dims = _check_size(picked)
+    header, table = metadata_table(picked, selection)
     writer = ProjectorWriter(logdir)
     with warnings.catch_warnings():
         # Already said above, with the options that narrow an export.
@@ -278,7 +215,14 @@ def export_embeddings(
             tag=tag,
             metadata_header=header,
         )
-    logger.info("exported %d x %d rows from %s to %s", rows, dims, description, writer.logdir)
+    logger.info("exported %d x %d rows from %s to %s", rows, dims, picked.source, writer.logdir)
+    return _summary(picked, snapshot, writer.logdir, header, tag)
+
+
+def _summary(
+    picked: SelectedRows, snapshot: Snapshot, logdir: Path, header: list[str], tag: str
+) -> ExportSummary:
+    rows, dims = picked.matrix.shape
     return ExportSummary(
         rows=rows,
         dims=dims,
@@ -288,209 +232,116 @@ def export_embeddings(
         tensor_name=snapshot.tensor_name,
         tag=tag,
         step=snapshot.step,
-        logdir=writer.logdir,
+        logdir=logdir,
         tensor_path=snapshot.tensor_path,
         metadata_path=snapshot.metadata_path,
         config_path=snapshot.config_path,
         columns=list(header),
-        source=description,
+        source=picked.source,
         rows_in_source=picked.rows_in_source,
         notes=list(picked.notes),
-        tensorboard_command=f"tensorboard --logdir {shlex.quote(str(writer.logdir))}",
+        tensorboard_command=f"tensorboard --logdir {shlex.quote(str(logdir))}",
+        suggestions=dict(picked.suggestions),
     )
+
+
+def _check_size(picked: SelectedRows) -> tuple[int, int]:
+    """Refuse a selection the projector cannot show; warn over its row limit."""
+    rows, dims = picked.matrix.shape
+    if rows < 2 or dims < 2:
+        missing = unique_in_order([*picked.missing, *picked.missing_near])
+        shown = ", ".join(_with_hint(word, picked.suggestions) for word in missing[:20])
+        raise InvalidEmbeddingError(
+            f"the selection has {rows} row(s) of {dims} value(s); the projector needs at least "
+            "2 rows and 2 columns. "
+            + (f"Not in the vocabulary: {shown}. " if missing else "")
+            + "Select more rows (limit, words, near, sample). Nothing was written."
+        )
+    if rows > MAX_PROJECTOR_ROWS:
+        warnings.warn(
+            f"{rows:,} rows selected, but TensorBoard's projector shows only the first "
+            f"{MAX_PROJECTOR_ROWS:,}: narrow the selection with limit= (--limit), sample= "
+            "(--sample), words= (--words) or near= (--near).",
+            UserWarning,
+            stacklevel=3,
+        )
+    return rows, dims
 
 
 # --------------------------------------------------------------------------- options
 
 
-def _check_options(
-    *,
-    limit: object,
-    sample: object,
-    near_k: object,
-    seed: object,
-    tag: object,
-    step: object,
-    format: object,
-    binary: object,
-    unicode_errors: object,
-) -> None:
-    check_count("limit", limit)
-    check_count("sample", sample)
-    check_count("near_k", near_k)
+def _upgrade_keywords(
+    selection: RowSelection | None,
+    source_options: SourceOptions | None,
+    deprecated: dict[str, Any],
+) -> tuple[RowSelection, SourceOptions]:
+    """Fold the keywords of earlier releases into the option objects (with a warning)."""
+    unknown = sorted(set(deprecated) - {*_SELECTION_KEYWORDS, *_SOURCE_KEYWORDS})
+    if unknown:
+        raise TypeError(
+            f"export_embeddings() got unexpected keyword argument(s): {', '.join(unknown)}. "
+            "Selection options go in RowSelection(...), reading options in SourceOptions(...)."
+        )
+    old_selection = {k: v for k, v in deprecated.items() if k in _SELECTION_KEYWORDS}
+    old_source = {k: v for k, v in deprecated.items() if k in _SOURCE_KEYWORDS}
+    if (old_selection and selection is not None) or (old_source and source_options is not None):
+        raise TypeError(
+            "pass either selection=/source_options= or the old keywords "
+            f"({', '.join(deprecated)}), not both."
+        )
+    if deprecated:
+        new = []
+        if old_selection:
+            new.append(f"RowSelection({', '.join(f'{k}=...' for k in old_selection)})")
+        if old_source:
+            new.append(f"source_options=SourceOptions({', '.join(f'{k}=...' for k in old_source)})")
+        warnings.warn(
+            f"export_embeddings({', '.join(f'{k}=' for k in deprecated)}) is deprecated and "
+            f"will be removed in the next release; pass {' and '.join(new)}.",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+    return (
+        selection or RowSelection(**old_selection),
+        source_options or SourceOptions(**old_source),
+    )
+
+
+def _check_output(*, tag: object, step: object, sprites: object) -> None:
     check_count("step", step)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise ValueError(f"seed must be an integer; got {seed!r}.")
     if not isinstance(tag, str) or not tag.strip():
         raise ValueError(f"tag must be a non-empty string; got {tag!r}.")
-    if format not in FORMATS:
-        raise ValueError(f"format must be one of {', '.join(FORMATS)}; got {format!r}.")
-    if binary is not None and not isinstance(binary, bool):
-        raise ValueError(f"binary must be True, False or None; got {binary!r}.")
-    if unicode_errors not in _UNICODE_ERRORS:
-        raise ValueError(
-            f"unicode_errors must be one of {', '.join(_UNICODE_ERRORS)}; got {unicode_errors!r}."
-        )
+    if sprites not in (None, "glyphs"):
+        raise ValueError(f'sprites must be None or "glyphs"; got {sprites!r}.')
 
 
-# --------------------------------------------------------------------------- sources
-
-
-def _pick_rows(
-    source: Any,
-    options: dict[str, Any],
-    *,
-    format: str,
-    binary: bool | None,
-    encoding: str,
-    unicode_errors: str,
-    progress: ProgressCallback | None,
-) -> tuple[SelectedRows, str]:
-    if isinstance(source, (str, os.PathLike)):
-        path = Path(os.fspath(source)).expanduser()
-        kind = detect_format(path) if format == "auto" else format
-        if kind in ("word2vec", "glove"):
-            picked = _select_from_file(
-                path,
-                format="glove"
-                if format == "glove"
-                else "word2vec"
-                if format == "word2vec"
-                else "auto",
-                binary=binary,
-                encoding=encoding,
-                unicode_errors=unicode_errors,
-                progress=progress,
-                **options,
-            )
-            return picked, str(path)
-        loaded = load_with_gensim(path, "fasttext" if kind == "fasttext" else "keyedvectors")
-        picked, _ = _pick_rows(
-            loaded,
-            options,
-            format="auto",
-            binary=None,
-            encoding=encoding,
-            unicode_errors=unicode_errors,
-            progress=None,
-        )
-        return picked, f"{path} ({kind})"
-    if isinstance(source, tuple) and len(source) == 2:
-        matrix, labels = source
-        keys = [str(label) for label in labels]
-        return _select_in_memory(np.asarray(matrix), keys, None, options), "(matrix, labels)"
-    vectors = _keyed_vectors(source)
-    matrix = np.asarray(vectors.vectors)
-    raw_keys = list(vectors.index_to_key)
-    valid = None
-    if any(key is None for key in raw_keys):
-        # gensim 4.4 keeps its preallocated slots when a word2vec file has duplicate words:
-        # None keys with zero vectors at the end. They are not words.
-        valid = [i for i, key in enumerate(raw_keys) if key is not None]
-        matrix = matrix[valid]
-        raw_keys = [raw_keys[i] for i in valid]
-    counts = _real_counts(vectors, valid, len(raw_keys))
-    keys = [str(key) for key in raw_keys]
-    description = type(source).__name__
-    return _select_in_memory(matrix, keys, counts, options), description
-
-
-def _keyed_vectors(source: Any) -> Any:
-    """A gensim ``KeyedVectors`` from itself or from a model (its ``wv``)."""
-    if hasattr(source, "index_to_key") and hasattr(source, "vectors"):
-        return source
-    wv = getattr(source, "wv", None)
-    if wv is not None and hasattr(wv, "index_to_key"):
-        if getattr(source, "dm", 1) == 0 and not getattr(source, "dbow_words", 0):
-            warnings.warn(
-                "This Doc2Vec model was trained with dm=0 and dbow_words=0, so its word vectors "
-                "(model.wv) were never trained; export model.dv for the document vectors.",
-                UserWarning,
-                stacklevel=4,
-            )
-        return wv
-    raise TypeError(
-        "source must be a path, a gensim KeyedVectors or model, or a (matrix, labels) pair; "
-        f"got {type(source).__name__}."
-    )
-
-
-def _real_counts(vectors: Any, valid: list[int] | None, size: int) -> list[int] | None:
-    """Per-row counts, or None when there are none or they are gensim's made-up ones.
-
-    gensim gives words loaded from a word2vec file without a vocabulary file the count
-    ``vocab_size - index`` (decreasing by exactly 1): that is not a frequency.
-    """
-    expandos = getattr(vectors, "expandos", None)
-    raw = expandos.get("count") if isinstance(expandos, dict) else None
-    if raw is None or size == 0:
-        return None
-    try:
-        values = np.asarray(raw)
-        counts = np.asarray(values[valid] if valid is not None else values, dtype=np.int64)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if counts.shape != (size,):
-        return None
-    if size >= 2 and bool(np.all(np.diff(counts) == -1)):
-        logger.debug("counts decrease by exactly 1 row by row: gensim's placeholders, left out")
-        return None
-    if not counts.any():
-        return None
-    return [int(c) for c in counts]
-
-
-def _select_in_memory(
-    matrix: npt.NDArray[Any],
-    keys: list[str],
-    counts: list[int] | None,
-    options: dict[str, Any],
-) -> SelectedRows:
-    if matrix.ndim != 2 or len(matrix) != len(keys):
-        raise InvalidEmbeddingError(
-            f"matrix has shape {matrix.shape} but there are {len(keys)} labels; pass an (N, D) "
-            "matrix with one label per row."
-        )
-    seen: dict[str, None] = {}
-    duplicates: dict[str, None] = {}
-    for key in keys:
-        if key in seen:
-            duplicates[key] = None
-        seen[key] = None
-    selection = select_keys(
-        keys,
-        limit=options["limit"],
-        words=options["words"],
-        near=options["near"],
-        near_k=options["near_k"],
-        sample=options["sample"],
-        seed=options["seed"],
-        vectors=matrix if options["near"] else None,
-    )
-    indices = np.asarray(selection.indices, dtype=np.int64)
-    return SelectedRows(
-        matrix=np.asarray(matrix[indices]),
-        keys=list(selection.keys),
-        ranks=list(selection.indices),
-        reasons=list(selection.reasons),
-        missing=list(selection.missing),
-        missing_near=list(selection.missing_near),
-        duplicates=list(duplicates),
-        rows_in_source=len(keys),
-        counts=[counts[i] for i in selection.indices] if counts is not None else None,
-    )
+def _with_hint(word: str, suggestions: dict[str, str]) -> str:
+    variant = suggestions.get(word)
+    return f"{word} (did you mean {variant!r}?)" if variant is not None else word
 
 
 # --------------------------------------------------------------------------- metadata
 
 
-def _metadata(picked: SelectedRows, options: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    header = [COLUMN_WORD, COLUMN_RANK]
+def metadata_table(
+    picked: SelectedRows, selection: RowSelection
+) -> tuple[list[str], list[tuple[str, ...]]]:
+    """The metadata header and rows the exporter writes for ``picked``.
+
+    Columns: the label column (``word``, ``token``, a table's first label column or ``row``),
+    ``rank``, the source's further columns, ``count`` (real counts only), ``near`` and, when
+    several kinds of selection are combined, ``selected by``.
+    """
+    header = [picked.key_column, COLUMN_RANK]
     columns: list[list[str]] = [picked.keys, [str(rank + 1) for rank in picked.ranks]]
+    for name, values in picked.columns.items():
+        header.append(name)
+        columns.append(values)
     if picked.counts is not None:
         header.append(COLUMN_COUNT)
         columns.append([str(count) for count in picked.counts])
-    if options["near"]:
+    if selection.near:
         header.append(COLUMN_NEAR)
         columns.append(
             [
@@ -498,8 +349,7 @@ def _metadata(picked: SelectedRows, options: dict[str, Any]) -> tuple[list[str],
                 for reason in picked.reasons
             ]
         )
-    kinds = [name for name in ("words", "near", "limit", "sample") if options[name] is not None]
-    if len(kinds) > 1:
+    if len(selection.kinds()) > 1:
         header.append(COLUMN_REASON)
         columns.append(
             [
@@ -507,4 +357,4 @@ def _metadata(picked: SelectedRows, options: dict[str, Any]) -> tuple[list[str],
                 for reason in picked.reasons
             ]
         )
-    return header, [list(row) for row in zip(*columns, strict=True)]
+    return header, list(zip(*columns, strict=True))

@@ -19,16 +19,18 @@ from __future__ import annotations
 
 import heapq
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
 __all__ = [
     "NeighborSearch",
+    "RowBlocks",
+    "RowSelection",
     "SampleReservoir",
     "Selection",
     "nearest_neighbors",
@@ -72,6 +74,68 @@ class Selection:
             self.indices.append(index)
             self.keys.append(key)
             self.reasons.append(reason)
+
+
+@dataclass(frozen=True)
+class RowSelection:
+    """Which rows to show: ``words``, then ``near``, then ``limit``, then ``sample``.
+
+    One object for the selection options that the exporter, :func:`~embedding_projector.
+    readers.load_rows` and the compare feature share. With nothing set, every row is selected.
+
+    Attributes:
+        limit: the first ``limit`` rows (frequency order in word2vec files).
+        words: rows to show first, by label: a list, or a UTF-8 file with one per line.
+        near: query labels; each one and its ``near_k`` nearest rows by cosine similarity.
+        near_k: neighbours per query.
+        sample: this many seeded random rows of the rest.
+        seed: the sample's seed.
+
+    Raises:
+        ValueError: a negative or non-integer count, or a seed that is not an integer.
+
+    Example:
+        >>> RowSelection(limit=1000, near=["king"], near_k=20).kinds()
+        ['near', 'limit']
+        >>> RowSelection().everything
+        True
+    """
+
+    limit: int | None = None
+    words: str | os.PathLike[str] | Sequence[str] | None = None
+    near: str | Sequence[str] | None = None
+    near_k: int = 10
+    sample: int | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("limit", "sample", "near_k"):
+            check_count(name, getattr(self, name))
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)):
+            raise ValueError(f"seed must be an integer; got {self.seed!r}.")
+        if self.words is not None and not isinstance(self.words, (str, os.PathLike)):
+            object.__setattr__(self, "words", tuple(str(word) for word in self.words))
+        if self.near is not None:
+            object.__setattr__(self, "near", tuple(unique_in_order(as_word_list(self.near))))
+
+    @property
+    def everything(self) -> bool:
+        """True when nothing narrows the selection (every row is selected)."""
+        return self.kinds() == []
+
+    def kinds(self) -> list[str]:
+        """The kinds of selection in use, in display order (``words``, ``near``, ...)."""
+        return [
+            name for name in ("words", "near", "limit", "sample") if getattr(self, name) is not None
+        ]
+
+    def word_list(self) -> list[str] | None:
+        """``words`` as a list (read from the file when it names one), or None."""
+        return read_word_list(self.words) if self.words is not None else None
+
+    def near_list(self) -> list[str] | None:
+        """``near`` as a list of distinct queries, or None."""
+        return list(self.near) if self.near is not None else None
 
 
 def read_word_list(words: str | os.PathLike[str] | Iterable[str]) -> list[str]:
@@ -304,6 +368,68 @@ def nearest_neighbors(
     return search.indices, search.scores
 
 
+@runtime_checkable
+class RowBlocks(Protocol):
+    """A matrix read on demand: the rows asked for, or every row a block at a time.
+
+    What :func:`select_keys` needs to search ``near`` without holding the matrix in memory.
+    """
+
+    def __len__(self) -> int: ...
+
+    def take(self, indices: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+        """The rows ``indices`` (in that order), float32."""
+        ...
+
+    def blocks(self) -> Iterator[tuple[int, npt.NDArray[np.float32]]]:
+        """``(first row, rows)`` for consecutive blocks covering every row once."""
+        ...
+
+
+def _neighbours_of(
+    vectors: npt.NDArray[Any] | RowBlocks, rows: list[int], k: int
+) -> list[list[int]]:
+    """The ``k`` nearest rows to each of ``rows`` (excluding itself), best first."""
+    if isinstance(vectors, RowBlocks) and not isinstance(vectors, np.ndarray):
+        search = NeighborSearch(
+            vectors.take(np.asarray(rows, dtype=np.int64)), k, exclude_self=list(rows)
+        )
+        for start, block in vectors.blocks():
+            search.update(start, block)
+        return [[index for index, _ in search.neighbors(q)] for q in range(len(rows))]
+    matrix = np.asarray(vectors)
+    neighbours, _ = nearest_neighbors(matrix, matrix[rows], k, exclude_self=rows)
+    return [list(row) for row in neighbours.tolist()]
+
+
+def _add_near(
+    selection: Selection,
+    seen: set[int],
+    keys: Sequence[str],
+    index_of: Callable[[str], int | None],
+    queries: list[str],
+    near_k: int,
+    vectors: npt.NDArray[Any] | RowBlocks | None,
+) -> None:
+    """Add each query and its ``near_k`` nearest rows (unknown queries go to missing_near)."""
+    if queries and vectors is None:
+        raise ValueError("near needs the vectors to search: pass vectors=.")
+    found: list[tuple[str, int]] = []
+    for query in queries:
+        index = index_of(query)
+        if index is None:
+            selection.missing_near.append(query)
+        else:
+            found.append((query, index))
+    if found and vectors is not None:
+        neighbours = _neighbours_of(vectors, [i for _, i in found], near_k)
+        for (query, index), row in zip(found, neighbours, strict=True):
+            reason = REASON_NEAR_PREFIX + query
+            selection.add(index, keys[index], reason, seen)
+            for neighbour in row:
+                selection.add(neighbour, keys[neighbour], reason, seen)
+
+
 def select_keys(
     keys: Sequence[str],
     *,
@@ -314,7 +440,7 @@ def select_keys(
     key_to_index: Mapping[str, int] | None = None,
     near: str | Iterable[str] | None = None,
     near_k: int = 10,
-    vectors: npt.NDArray[Any] | None = None,
+    vectors: npt.NDArray[Any] | RowBlocks | None = None,
 ) -> Selection:
     """Select rows by name, neighbourhood, rank and random sample, in that order, no duplicates.
 
@@ -329,7 +455,8 @@ def select_keys(
         near: query keys; each one and its ``near_k`` nearest rows by cosine similarity come
             after ``words`` (unknown queries are reported in ``missing_near``).
         near_k: neighbours per query.
-        vectors: the (N, D) matrix, needed only for ``near``.
+        vectors: the (N, D) matrix (or a :class:`RowBlocks` that reads it block by block, such
+            as a memory-mapped or streamed file), needed only for ``near``.
 
     With none of ``limit``, ``words``, ``near`` or ``sample`` given, every key is selected.
 
@@ -361,26 +488,9 @@ def select_keys(
             else:
                 selection.add(index, keys[index], REASON_WORD, seen)
     if near is not None:
-        queries = unique_in_order(as_word_list(near))
-        if queries and vectors is None:
-            raise ValueError("near needs the vectors to search: pass vectors=.")
-        found: list[tuple[str, int]] = []
-        for query in queries:
-            index = index_of(query)
-            if index is None:
-                selection.missing_near.append(query)
-            else:
-                found.append((query, index))
-        if found and vectors is not None:
-            matrix = np.asarray(vectors)
-            neighbours, _ = nearest_neighbors(
-                matrix, matrix[[i for _, i in found]], near_k, exclude_self=[i for _, i in found]
-            )
-            for (query, index), row in zip(found, neighbours.tolist(), strict=True):
-                reason = REASON_NEAR_PREFIX + query
-                selection.add(index, keys[index], reason, seen)
-                for neighbour in row:
-                    selection.add(neighbour, keys[neighbour], reason, seen)
+        _add_near(
+            selection, seen, keys, index_of, unique_in_order(as_word_list(near)), near_k, vectors
+        )
     if limit is not None:
         for index in range(min(limit, len(keys))):
             selection.add(index, keys[index], REASON_TOP, seen)
