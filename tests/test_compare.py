@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import inspect
 import json
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from embedding_projector import ProjectorWriter, compare_embeddings
 from embedding_projector.cli import COMPARE_FLAG_TO_PARAMETER, build_parser, main
 from embedding_projector.compare import CHANGES_FILENAME, MAX_SHARED_ROWS
 from embedding_projector.errors import InvalidEmbeddingError
+from embedding_projector.selection import RowSelection
 from tb_server import TensorBoard, parse_metadata
 from vector_files import word2vec_bytes, write
 
@@ -173,7 +175,9 @@ def test_two_word2vec_seeds(tmp_path: Path) -> None:
     assert 0 < summary.median_displacement < 0.5
     assert summary.most_changed[0].overlap < summary.mean_overlap
     # Frequent words settle better than rare ones.
-    frequent = compare_embeddings(first, second, tmp_path / "top", limit=300)
+    frequent = compare_embeddings(
+        first, second, tmp_path / "top", selection=RowSelection(limit=300)
+    )
     assert summary.mean_overlap < frequent.mean_overlap < 0.95
 
 
@@ -301,7 +305,14 @@ def _compare_parser() -> argparse.ArgumentParser:
 
 
 def test_cli_flags_match_the_python_api() -> None:
-    parameters = inspect.signature(compare_embeddings).parameters
+    """Every flag is a parameter (the selection object expanded into its fields) and back."""
+    parameters = {
+        name: parameter.default
+        for name, parameter in inspect.signature(compare_embeddings).parameters.items()
+    }
+    assert parameters.pop("selection") is None
+    for option in dataclasses.fields(RowSelection):
+        parameters[option.name] = option.default
     destinations = {
         action.dest
         for action in _compare_parser()._actions
@@ -310,7 +321,7 @@ def test_cli_flags_match_the_python_api() -> None:
     assert {COMPARE_FLAG_TO_PARAMETER.get(d, d) for d in destinations} == set(parameters)
     for action in _compare_parser()._actions:
         if action.dest in parameters and action.dest not in ("a", "b", "logdir", "names"):
-            assert action.default == parameters[action.dest].default, action.dest
+            assert action.default == parameters[action.dest], action.dest
 
 
 def test_cli_end_to_end(
@@ -370,3 +381,20 @@ def test_progress_reports_reading_and_neighbour_stages(tmp_path: Path) -> None:
     )
     assert seen["neighbours x"] == seen["neighbours y"] == (300, 300)
     assert seen["reading x"][0] == path.stat().st_size
+
+
+def test_compare_leaves_only_the_run_behind(tmp_path: Path) -> None:
+    """No refresh run and no lock file after a comparison; the selection must be an object."""
+    from embedding_projector._format import LOCK_FILENAME, REFRESH_DIRNAME
+
+    rng = np.random.default_rng(3)
+    labels = [f"w{i}" for i in range(40)]
+    matrix = rng.normal(size=(40, 6)).astype(np.float32)
+    with pytest.raises(TypeError, match="RowSelection"):
+        compare_embeddings(  # type: ignore[arg-type]
+            (matrix, labels), (matrix, labels), tmp_path / "bad", selection={"limit": 3}
+        )
+    assert not (tmp_path / "bad").exists()
+    compare_embeddings((matrix, labels), (matrix * 2, labels), tmp_path / "run")
+    assert not (tmp_path / "run" / REFRESH_DIRNAME).exists()
+    assert not (tmp_path / "run" / LOCK_FILENAME).exists()

@@ -390,3 +390,14 @@ def test_missing_words_suggest_their_case_variant(tmp_path: Path, source_kind: s
     assert "Australia (did you mean 'australia'?), KING (did you mean 'King'?)" in report
     with pytest.raises(InvalidEmbeddingError, match=r"Australia \(did you mean 'australia'\?\)"):
         _export(source, tmp_path / "none", near=["Australia"])
+
+
+def test_export_leaves_only_the_run_behind(tmp_path: Path) -> None:
+    """No refresh run (a ghost in every dashboard's run list) and no lock file after a one-shot."""
+    from embedding_projector._format import LOCK_FILENAME, REFRESH_DIRNAME
+
+    run = tmp_path / "run"
+    export_embeddings((random_vectors(50, 8), [f"w{i}" for i in range(50)]), run)
+    assert not (run / REFRESH_DIRNAME).exists()
+    assert not (run / LOCK_FILENAME).exists()
+    assert (run / "projector_config.pbtxt").is_file()

@@ -194,7 +194,8 @@ def test_gensim_callback_on_a_full_disk_warns_and_training_goes_on(small_filesys
     with pytest.warns(
         RuntimeWarning,
         # DiskReserveError is the SnapshotWriteError raised before the disk is actually full.
-        match=r"skipped 'words' at step \d+: (SnapshotWriteError|DiskReserveError): .*No space left",
+        match=r"skipped 'words' at step \d+: (SnapshotWriteError|DiskReserveError): "
+        r".*No space left",
     ):
         model = Word2Vec(
             sentences,

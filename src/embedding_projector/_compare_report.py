@@ -167,8 +167,7 @@ def write_outputs(
         for name in names
         for label, value, position in zip(labels, overlap_text, rank_text, strict=True)
     ]
-    writer = ProjectorWriter(logdir)
-    with warnings.catch_warnings():
+    with ProjectorWriter(logdir) as writer, warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r"Writing \d+ rows for tag", category=UserWarning)
         snapshot = writer.add_embedding(
             combined,

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
         ProjectorConfig,
     )
 
-__all__ = ["StoredSnapshot", "find_entry", "read_entry"]
+__all__ = ["StoredSnapshot", "find_entry", "read_entry", "stored_steps"]
 
 
 class StoredSnapshot(NamedTuple):
@@ -38,12 +38,31 @@ class StoredSnapshot(NamedTuple):
     header: list[str] | None
 
 
-def find_entry(config: ProjectorConfig, tag: str, step: int) -> EmbeddingInfo:
-    """The config entry of ``tag`` at ``step``: ours first, else tensorboardX's.
+def stored_steps(config: ProjectorConfig, tag: str) -> list[int]:
+    """Steps of ``tag`` in the config, written by this package or by tensorboardX (sorted)."""
+    found = set(our_steps(config, tag))
+    prefix = f"{tag}:"
+    for entry in config.embeddings:
+        rest = entry.tensor_name[len(prefix) :] if entry.tensor_name.startswith(prefix) else ""
+        if not parse_our_tensor_path(entry.tensor_path) and rest.isdigit():
+            found.add(int(rest))
+    return sorted(found)
+
+
+def find_entry(config: ProjectorConfig, tag: str, step: int | None) -> EmbeddingInfo:
+    """The config entry of ``tag`` at ``step`` (None: the latest): ours first, else tensorboardX's.
 
     Raises:
         SnapshotNotFoundError: neither wrote one; the message lists the steps there are.
     """
+    if step is None:
+        steps = stored_steps(config, tag)
+        if not steps:
+            raise SnapshotNotFoundError(
+                f"no snapshot of tag {tag!r}. (Tags there: "
+                f"{sorted({e.tensor_name.split(':')[0] for e in config.embeddings})}.)"
+            )
+        step = steps[-1]
     tag_dir = tag_dirname(tag)
     tensorboardx_name = f"{tag}:{step_dirname(step)}"  # tensorboardX names its entries so
     fallback = None

@@ -148,19 +148,7 @@ def _add_compare_command(subparsers: Any) -> None:
         metavar=("NAME_A", "NAME_B"),
         help="the sources' names in the metadata and report (default: a b)",
     )
-    select = compare.add_argument_group("selection (each source; combine freely)")
-    select.add_argument("--limit", type=_non_negative, metavar="N", help="the first N rows")
-    select.add_argument("--words", metavar="FILE", help="UTF-8 file of words, one per line")
-    select.add_argument("--near", nargs="+", metavar="W", help="query words and their neighbours")
-    select.add_argument(
-        "--near-k",
-        type=_non_negative,
-        default=10,
-        metavar="K",
-        help="neighbours per --near word (default: %(default)s)",
-    )
-    select.add_argument("--sample", type=_non_negative, metavar="N", help="N random rows")
-    select.add_argument("--seed", type=int, default=0, metavar="S", help="seed of --sample")
+    _add_selection_flags(compare)  # applied to each source
     output = compare.add_argument_group("comparison and output")
     output.add_argument(
         "--k",
@@ -219,12 +207,7 @@ def _run_compare(args: argparse.Namespace) -> int:
                 args.b,
                 args.logdir,
                 names=tuple(args.names),
-                limit=args.limit,
-                words=args.words,
-                near=args.near,
-                near_k=args.near_k,
-                sample=args.sample,
-                seed=args.seed,
+                selection=_row_selection(args),
                 k=args.k,
                 top=args.top,
                 tag=args.tag,
@@ -389,12 +372,11 @@ def _add_reading_flags(export: argparse.ArgumentParser, formats: Sequence[str]) 
 EXPORT_FLAG_TO_PARAMETER = {"quiet": "progress"}
 
 
-def _export_options(args: argparse.Namespace) -> tuple[Any, Any]:
-    """The ``RowSelection`` and ``SourceOptions`` the flags ask for."""
-    from .readers import SourceOptions
+def _row_selection(args: argparse.Namespace) -> Any:
+    """The ``RowSelection`` the selection flags ask for (export and compare)."""
     from .selection import RowSelection
 
-    selection = RowSelection(
+    return RowSelection(
         limit=args.limit,
         words=args.words,
         near=args.near,
@@ -402,6 +384,13 @@ def _export_options(args: argparse.Namespace) -> tuple[Any, Any]:
         sample=args.sample,
         seed=args.seed,
     )
+
+
+def _export_options(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The ``RowSelection`` and ``SourceOptions`` the flags ask for."""
+    from .readers import SourceOptions
+
+    selection = _row_selection(args)
     metadata_columns = args.metadata_columns
     source_options = SourceOptions(
         format=args.format,

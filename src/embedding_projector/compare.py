@@ -39,7 +39,7 @@ import logging
 import os
 import re
 import shlex
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,7 +50,7 @@ import numpy.typing as npt
 from . import insight
 from ._compare_report import CHANGES_FILENAME, ChangedWord, describe_summary, write_outputs
 from .errors import InvalidEmbeddingError
-from .selection import as_word_list, check_count, read_word_list, unique_in_order
+from .selection import RowSelection, check_count
 from .writer import MAX_PROJECTOR_ROWS
 
 __all__ = ["CHANGES_FILENAME", "ChangedWord", "CompareSummary", "compare_embeddings"]
@@ -131,12 +131,7 @@ def compare_embeddings(
     logdir: str | os.PathLike[str],
     *,
     names: tuple[str, str] = ("a", "b"),
-    limit: int | None = None,
-    words: str | os.PathLike[str] | Iterable[str] | None = None,
-    near: str | Iterable[str] | None = None,
-    near_k: int = 10,
-    sample: int | None = None,
-    seed: int = 0,
+    selection: RowSelection | None = None,
     k: int = 10,
     top: int = 100,
     tag: str = "compare",
@@ -152,10 +147,10 @@ def compare_embeddings(
         b: the source compared with ``a``; aligned onto it.
         logdir: the run directory to write into (created if missing).
         names: the two sources' names in the ``source`` metadata column and the report.
-        limit, words, near, near_k, sample, seed: the row selection, as in
-            :func:`~embedding_projector.export.export_embeddings`, applied to each source on
-            its own (``sample`` therefore draws different words from each; prefer ``limit``,
-            ``words`` and ``near`` to compare the same words).
+        selection: the rows to compare (a :class:`~embedding_projector.selection.RowSelection`,
+            as for :func:`~embedding_projector.export.export_embeddings`; default: all rows),
+            applied to each source on its own (``sample`` therefore draws different words from
+            each; prefer ``limit``, ``words`` and ``near`` to compare the same words).
         k: neighbourhood size for overlap@k (among the shared rows).
         top: most-changed words in the TEXT table and ``compare_changes.tsv``.
         tag: the tensor's tag (also the scalars' and text's prefix).
@@ -172,17 +167,17 @@ def compare_embeddings(
 
     Example:
         >>> compare_embeddings("epoch1.bin", "epoch50.bin", "runs/cmp",
-        ...                    names=("epoch 1", "epoch 50"), limit=20000)  # doctest: +SKIP
+        ...                    names=("epoch 1", "epoch 50"),
+        ...                    selection=RowSelection(limit=20000))  # doctest: +SKIP
     """
-    _check_options(names, k, top, tag, step, limit, sample, near_k, seed)
-    selection = {
-        "limit": limit,
-        "words": read_word_list(words) if words is not None else None,
-        "near": unique_in_order(as_word_list(near)) if near is not None else None,
-        "near_k": near_k,
-        "sample": sample,
-        "seed": seed,
-    }
+    _check_options(names, k, top, tag, step)
+    if selection is None:
+        selection = RowSelection()
+    elif not isinstance(selection, RowSelection):
+        raise TypeError(
+            f"selection must be a RowSelection; got {type(selection).__name__} "
+            "(e.g. selection=RowSelection(limit=20000))."
+        )
     matched = _shared_rows(a, b, selection, names, progress)
     combined, overlap, rank, fields = _measure(matched, names, k, top, progress)
     written_step = 0 if step is None else int(step)
@@ -220,7 +215,7 @@ class _Matched:
 def _shared_rows(
     a: Any,
     b: Any,
-    selection: dict[str, Any],
+    selection: RowSelection,
     names: tuple[str, str],
     progress: CompareProgress | None,
 ) -> _Matched:
@@ -310,10 +305,6 @@ def _check_options(
     top: object,
     tag: object,
     step: object,
-    limit: object,
-    sample: object,
-    near_k: object,
-    seed: object,
 ) -> None:
     if (
         not isinstance(names, (tuple, list))
@@ -327,10 +318,7 @@ def _check_options(
             raise ValueError(f"{name} must be a positive integer; got {value!r}.")
     if not isinstance(tag, str) or not tag.strip():
         raise ValueError(f"tag must be a non-empty string; got {tag!r}.")
-    for name, value in (("step", step), ("limit", limit), ("sample", sample), ("near_k", near_k)):
-        check_count(name, value)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise ValueError(f"seed must be an integer; got {seed!r}.")
+    check_count("step", step)
 
 
 # --------------------------------------------------------------------------- reading
@@ -338,30 +326,22 @@ def _check_options(
 
 def _read_source(
     source: Any,
-    selection: dict[str, Any],
+    selection: RowSelection,
     progress: Callable[[int, int | None], None] | None = None,
 ) -> tuple[list[str], npt.NDArray[np.float32]]:
     """The selected rows of one source: (labels, float32 matrix), in selection order.
 
-    The one place that reads; built on the exporter's internals (to become its public
-    ``load_rows``). Duplicated labels are an error here, not "first one kept".
+    Files and in-memory sources go through the exporter's reader (:func:`~embedding_projector.
+    readers.load_rows`); a ``LOGDIR::TAG@STEP`` snapshot through the writer's read-back.
+    Duplicated labels are an error here, not "first one kept".
     """
-    from .export import _pick_rows, _select_in_memory
+    from .readers import load_rows
 
     run = _parse_run_source(source)
     if run is not None:
-        keys, matrix = _read_run(*run)
-        picked = _select_in_memory(matrix, keys, None, selection)
+        picked = load_rows(_read_run(*run), selection)
     else:
-        picked, _ = _pick_rows(
-            source,
-            selection,
-            format="auto",
-            binary=None,
-            encoding="utf-8",
-            unicode_errors="strict",
-            progress=progress,
-        )
+        picked = load_rows(source, selection, progress=progress)
     duplicates = list(picked.duplicates) or _repeated(picked.keys)
     if duplicates:
         raise InvalidEmbeddingError(
@@ -374,49 +354,23 @@ def _read_source(
 
 def _read_run(
     logdir: Path, tag: str, step: int | None
-) -> tuple[list[str], npt.NDArray[np.float32]]:
-    """One snapshot of a projector run, through its ``projector_config.pbtxt``."""
-    from google.protobuf import text_format
-    from tensorboard.plugins.projector import projector_config_pb2
+) -> tuple[npt.NDArray[np.float32], list[str]]:
+    """One snapshot of a projector run as a ``(matrix, labels)`` pair (labels: first column)."""
+    from .errors import SnapshotNotFoundError
+    from .writer import ProjectorWriter
 
-    from .writer import step_dirname, tag_dirname
-
-    config_path = logdir / "projector_config.pbtxt"
-    config = projector_config_pb2.ProjectorConfig()
+    if not (logdir / "projector_config.pbtxt").is_file():
+        raise FileNotFoundError(f"{logdir}: no projector config in that run")
     try:
-        text_format.Parse(config_path.read_text(encoding="utf-8"), config)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{config_path}: no projector config in that run") from None
-    except text_format.ParseError as error:
-        raise InvalidEmbeddingError(f"{config_path} does not parse: {error}") from error
-    found: dict[int, Any] = {}
-    for entry in config.embeddings:  # later entries win (rewrites come later)
-        parts = entry.tensor_path.split("/")
-        if len(parts) >= 3 and parts[1] == tag_dirname(tag) and parts[0].isdigit():
-            found[int(parts[0])] = entry
-    if not found or (step is not None and step not in found):
+        stored = ProjectorWriter(logdir, live_refresh=False).read(tag, step)
+    except SnapshotNotFoundError as error:
+        raise InvalidEmbeddingError(f"{logdir}: {error}") from error
+    if not stored.columns:
         raise InvalidEmbeddingError(
-            f"{logdir} has no snapshot of tag {tag!r}"
-            + (f" at step {step}" if step is not None else "")
-            + f"; steps of that tag: {sorted(found) or 'none'}"
+            f"the snapshot of tag {tag!r} in {logdir} has no labels (metadata); rows are "
+            "matched by label"
         )
-    entry = found[max(found) if step is None else step]
-    tensor_file = logdir / entry.tensor_path
-    if entry.tensor_shape:
-        matrix = np.fromfile(tensor_file, dtype="<f4").reshape(tuple(entry.tensor_shape))
-    else:
-        matrix = np.loadtxt(tensor_file, delimiter="\t", dtype=np.float32, ndmin=2)
-    if not entry.metadata_path:
-        raise InvalidEmbeddingError(
-            f"snapshot {step_dirname(max(found) if step is None else step)}/{tag} of "
-            f"{logdir} has no labels (metadata); rows are matched by label"
-        )
-    lines = (logdir / entry.metadata_path).read_text(encoding="utf-8").split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    if len(lines) == len(matrix) + 1:  # several columns: a header line, labels first
-        lines = lines[1:]
-    return [line.split("\t", 1)[0] for line in lines], matrix.astype(np.float32, copy=False)
+    return stored.matrix, list(stored.columns[0])
 
 
 def _parse_run_source(source: Any) -> tuple[Path, str, int | None] | None:
@@ -434,7 +388,7 @@ def _parse_run_source(source: Any) -> tuple[Path, str, int | None] | None:
 
 
 def _read_checked(
-    source: Any, selection: dict[str, Any], name: str, progress: CompareProgress | None
+    source: Any, selection: RowSelection, name: str, progress: CompareProgress | None
 ) -> tuple[list[str], npt.NDArray[np.float32], str]:
     """Read one source; empty, NaN and duplicates are errors naming it."""
     description = _describe(source)

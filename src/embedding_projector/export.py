@@ -203,8 +203,8 @@ def export_embeddings(
     picked = load_rows(source, selection, source_options, progress=progress)
     rows, dims = _check_size(picked)
     header, table = metadata_table(picked, selection)
-    writer = ProjectorWriter(logdir)
-    with warnings.catch_warnings():
+    # Closing removes the refresh run and the lock file: a one-shot export leaves only the run.
+    with ProjectorWriter(logdir) as writer, warnings.catch_warnings():
         # Already said above, with the options that narrow an export.
         warnings.filterwarnings("ignore", message=r"Writing \d+ rows for tag", category=UserWarning)
         snapshot = writer.add_embedding(

@@ -307,11 +307,12 @@ class ProjectorWriter:
         """All entries of the run's projector config, tensorboardX's included."""
         return list(read_config(self.config_path).embeddings)
 
-    def read(self, tag: str, step: int) -> StoredSnapshot:
+    def read(self, tag: str, step: int | None = None) -> StoredSnapshot:
         """Read a snapshot back through its config entry: (matrix, metadata columns, header).
 
         Ours (binary or TSV tensors) and tensorboardX's (TSV) alike; of a step written twice,
-        the current revision. Labels come back as TensorBoard serves them (escaped).
+        the current revision; ``step=None`` reads the latest step. Labels come back as
+        TensorBoard serves them (escaped).
 
         Raises:
             SnapshotNotFoundError: no snapshot of ``tag`` at ``step`` (a ``LookupError``).
@@ -326,7 +327,8 @@ class ProjectorWriter:
             ((3, 3), [['a', 'b', 'c']], None)
         """
         validate_tag(tag)
-        step = validate_step(step)
+        if step is not None:
+            step = validate_step(step)
         entry = find_entry(read_config(self.config_path), tag, step)
         return read_entry(self.logdir, entry)
 
