@@ -29,6 +29,8 @@ from .errors import (
 from .export import ExportSummary, export_embeddings
 from .fonts import MissingGlyphWarning
 from .glyphs import glyph_images
+from .readers import SourceOptions, load_rows
+from .selection import RowSelection
 from .writer import (
     MAX_PROJECTOR_ROWS,
     MAX_SPRITE_SIDE,
@@ -56,9 +58,11 @@ __all__ = [
     "MissingGlyphWarning",
     "PreparedMetadata",
     "ProjectorWriter",
+    "RowSelection",
     "Snapshot",
     "SnapshotNotFoundError",
     "SnapshotWriteError",
+    "SourceOptions",
     "StoredSnapshot",
     "VectorFileError",
     "__version__",
@@ -67,5 +71,6 @@ __all__ = [
     "escape_label",
     "export_embeddings",
     "glyph_images",
+    "load_rows",
     "prepare_metadata",
 ]
