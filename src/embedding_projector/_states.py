@@ -186,7 +186,7 @@ def projections_json(kind: str, coordinates: npt.NDArray[np.float32]) -> bytes:
         pieces.append(text.view(np.uint8).reshape(rows, _NUMBER_WIDTH))
     constant("},")
     flat = np.concatenate(pieces, axis=1).ravel()
-    body = flat[flat != 0].tobytes()
+    body = bytes(flat[flat != 0].tobytes())
     return b"[" + body[:-1] + b"]"  # drop the last row's trailing comma
 
 

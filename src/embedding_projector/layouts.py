@@ -141,7 +141,9 @@ def check_layout_kind(kind: Any) -> str:
             "t-SNE run on load instead of showing saved coordinates (the page's own t-SNE tab "
             "runs it on up to 10,000 points)."
         )
-    raise ValueError(f"layout must be one of {', '.join(map(repr, LAYOUT_KINDS))}; got {kind!r}.{why}")
+    raise ValueError(
+        f"layout must be one of {', '.join(map(repr, LAYOUT_KINDS))}; got {kind!r}.{why}"
+    )
 
 
 def require_umap() -> Any:
@@ -314,11 +316,14 @@ def umap_layout(
         init=start,
         n_epochs=n_epochs,
         random_state=seed,
+        n_jobs=-1 if seed is None else 1,  # umap-learn warns when a seed overrides n_jobs
         tqdm_kwds={"disable": not progress, "desc": f"UMAP of {rows} rows", "unit": "epoch"},
     )
     coords = np.asarray(model.fit_transform(array), dtype=np.float32)
-    text = label if label is not None else (
-        f"UMAP of all {rows} rows (computed here; the page alone samples 5,000)"
+    text = (
+        label
+        if label is not None
+        else (f"UMAP of all {rows} rows (computed here; the page alone samples 5,000)")
     )
     return ProjectorLayout("umap", coords, text)
 
@@ -473,9 +478,7 @@ class AlignedLayout:
 
     # -- update --------------------------------------------------------------------------------
 
-    def update(
-        self, keys: Sequence[Any] | None, matrix: Any, step: int
-    ) -> list[ProjectorLayout]:
+    def update(self, keys: Sequence[Any] | None, matrix: Any, step: int) -> list[ProjectorLayout]:
         """Place one snapshot in the run's frame.
 
         Args:
@@ -496,7 +499,9 @@ class AlignedLayout:
         rows, dim = array.shape
         row_keys = self._row_keys(keys, rows)
         if self._dim is not None and dim != self._dim:
-            logger.info("layout dimensions changed (%s -> %d); starting a new frame", self._dim, dim)
+            logger.info(
+                "layout dimensions changed (%s -> %d); starting a new frame", self._dim, dim
+            )
             self.reset()
         prev_index, cur_index = self._match(row_keys)
         if self.kind == "umap":
@@ -613,14 +618,14 @@ def _warm_start(
             nearest = np.argmax(unit[block] @ unit[anchors].T, axis=1)
             init[block] = init[anchors[nearest]]
         spread = float(np.std(previous)) or 1.0
-        jitter = np.random.default_rng(0).normal(scale=1e-3 * spread, size=(len(new), init.shape[1]))
+        jitter = np.random.default_rng(0).normal(
+            scale=1e-3 * spread, size=(len(new), init.shape[1])
+        )
         init[new] += jitter
     return init
 
 
-def _similarity_onto(
-    coords: _F32, cur_index: npt.NDArray[np.int64], target: _F32
-) -> _FloatArray:
+def _similarity_onto(coords: _F32, cur_index: npt.NDArray[np.int64], target: _F32) -> _FloatArray:
     """``coords`` turned, uniformly scaled and shifted to best match ``target`` on shared rows."""
     source = coords[cur_index].astype(np.float64)
     goal = target.astype(np.float64)
@@ -629,4 +634,5 @@ def _similarity_onto(
     rotation = insight.orthogonal_procrustes(source_c, goal_c)
     spread = float(np.sum(source_c**2))
     scale = float(np.sum((source_c @ rotation) * goal_c)) / spread if spread > 0 else 1.0
-    return ((coords.astype(np.float64) - source_mean) @ rotation) * scale + goal_mean
+    moved = ((coords.astype(np.float64) - source_mean) @ rotation) * scale + goal_mean
+    return np.asarray(moved, dtype=np.float64)
