@@ -205,3 +205,30 @@ def _to_text(value: object) -> str:
     if isinstance(value, np.generic):
         return str(value.item())
     return str(value)
+
+
+def validate_step(global_step: Any) -> int:
+    """A step as an ``int`` >= 0 (``None`` is 0; 0-d tensors and numpy integers accepted)."""
+    if global_step is None:
+        return 0
+    if isinstance(global_step, bool) or not isinstance(global_step, (int, np.integer)):
+        if hasattr(global_step, "item") and getattr(global_step, "ndim", 1) == 0:
+            global_step = global_step.item()
+        if not isinstance(global_step, (int, np.integer)) or isinstance(global_step, bool):
+            raise InvalidEmbeddingError(
+                f"global_step must be a non-negative integer; got {global_step!r}."
+            )
+    step = int(global_step)
+    if step < 0:
+        raise InvalidEmbeddingError(f"global_step must be >= 0; got {step}.")
+    return step
+
+
+def validate_tag(tag: Any) -> None:
+    """A tag must be a non-empty string that encodes as UTF-8."""
+    if not isinstance(tag, str) or not tag:
+        raise InvalidEmbeddingError(f"tag must be a non-empty string; got {tag!r}.")
+    try:
+        tag.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise InvalidEmbeddingError(f"tag is not valid Unicode text: {error}.") from error

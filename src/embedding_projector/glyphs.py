@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import numpy as np
 import numpy.typing as npt
 
+from ._format import sprite_cell_size
 from .errors import InvalidEmbeddingError
 from .fonts import (
     FontFace,
@@ -73,15 +74,13 @@ Color: TypeAlias = "int | tuple[int, int, int]"
 def default_glyph_size(count: int) -> int:
     """The cell side for ``count`` labels: 64 px, less when 8192 px sprites need it.
 
-    Uses the writer's own rule (:func:`embedding_projector.writer.sprite_cell_size`), so the
+    Uses the writer's own rule (:func:`embedding_projector._format.sprite_cell_size`), so the
     writer never has to downscale what was drawn here.
 
     Example:
         >>> default_glyph_size(100), default_glyph_size(10_000), default_glyph_size(100_000)
         (64, 64, 25)
     """
-    from .writer import sprite_cell_size
-
     if count <= 0:
         return DEFAULT_GLYPH_SIZE
     return max(1, sprite_cell_size(count, DEFAULT_GLYPH_SIZE, DEFAULT_GLYPH_SIZE))

@@ -1,0 +1,165 @@
+"""How bytes reach the disk: atomic replacement, ``O_DIRECT`` for big tensors, temp clean-up.
+
+No layout knowledge beyond the temp-file prefix and the event-file framing lives here; names
+come from :mod:`._format`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from ._format import REFRESH_DIRNAME, TEMP_PREFIX
+
+__all__ = [
+    "atomic_write",
+    "bump_refresh_run",
+    "remove_stale_temp_files",
+    "remove_tree",
+    "write_empty_event_file",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Tensor files at least this big are written with ``O_DIRECT`` where possible (see
+#: ``write_direct``); smaller ones are not worth a second open.
+DIRECT_WRITE_MIN_BYTES = 8 * 1024 * 1024
+_DIRECT_BLOCK = 4096
+_DIRECT_CHUNK = 8 * 1024 * 1024
+
+
+def atomic_write(
+    directory: Path, name: str, data: bytes | npt.NDArray[np.float32], *, direct: bool = False
+) -> Path:
+    """Write to a temp file in the same directory, then rename over ``name``.
+
+    ``direct``: write a big array's aligned head with ``O_DIRECT`` (see :func:`write_direct`).
+    """
+    fd, temp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            start = 0
+            if direct and isinstance(data, np.ndarray) and data.nbytes >= DIRECT_WRITE_MIN_BYTES:
+                start = write_direct(temp, data)
+            # write() rather than ndarray.tofile: it reports ENOSPC with its errno.
+            payload = memoryview(data.data if isinstance(data, np.ndarray) else data).cast("B")
+            handle.seek(start)
+            handle.write(payload[start:])
+        os.replace(temp, directory / name)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+    return directory / name
+
+
+def write_direct(path: str, data: npt.NDArray[np.float32]) -> int:
+    """Write the block-aligned head of ``data`` to ``path`` with ``O_DIRECT``; bytes written.
+
+    A buffered write of a 50 MB tensor cost 75-95 ms of kernel CPU on the 2-core test VM (page
+    cache pages allocated and filled one by one), ``O_DIRECT`` 3 ms: when every core is
+    training, that CPU comes out of training. The data goes through a block-aligned bounce
+    buffer (``O_DIRECT`` needs aligned memory, offsets and lengths); the unaligned tail is
+    left to the caller's buffered write. Returns 0, having written nothing that matters, where the
+    platform or file system does not do ``O_DIRECT`` (tmpfs, some network file systems).
+    """
+    flag = getattr(os, "O_DIRECT", 0)
+    if not flag:
+        return 0
+    source = np.frombuffer(data.data, dtype=np.uint8)
+    aligned = len(source) - len(source) % _DIRECT_BLOCK
+    try:
+        fd = os.open(path, os.O_WRONLY | flag)
+    except OSError as error:
+        if error.errno != errno.EINVAL:
+            raise
+        return 0
+    try:
+        spare = np.empty(_DIRECT_CHUNK + _DIRECT_BLOCK, dtype=np.uint8)
+        shift = -spare.ctypes.data % _DIRECT_BLOCK
+        staging = spare[shift : shift + _DIRECT_CHUNK]  # starts on a block boundary
+        done = 0
+        while done < aligned:
+            size = min(_DIRECT_CHUNK, aligned - done)
+            np.copyto(staging[:size], source[done : done + size])
+            written = 0
+            while written < size:
+                written += os.write(fd, staging[written:size].data)
+            done += size
+    except OSError as error:
+        if error.errno != errno.EINVAL:
+            raise  # ENOSPC, EIO, ...: the caller removes the temp file
+        logger.debug("O_DIRECT refused for %s; writing it buffered", path)
+        return 0  # the buffered write starts over at offset 0
+    finally:
+        os.close(fd)
+    return aligned
+
+
+def remove_stale_temp_files(directory: Path) -> None:
+    # Called under the lock: every writer holds it while it has temp files, so any left are
+    # from a process that died mid-write.
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(directory):
+            if entry.name.startswith(TEMP_PREFIX):
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+
+
+def write_empty_event_file(directory: Path, suffix: str) -> None:
+    """An event file holding only the ``file_version`` event (what makes a directory a run).
+
+    Framed as TFRecord by hand because importing tensorboardX's writer imports torch when it
+    is installed (seconds); the Event proto and CRC come from TensorBoard itself.
+    """
+    import socket
+    import struct
+    import time
+
+    from tensorboard.compat.proto.event_pb2 import Event
+    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
+
+    now = time.time()
+    data = Event(wall_time=now, file_version="brain.Event:2").SerializeToString()
+    header = struct.pack("<Q", len(data))
+    record = (
+        header
+        + struct.pack("<I", masked_crc32c(header))
+        + data
+        + struct.pack("<I", masked_crc32c(data))
+    )
+    name = f"events.out.tfevents.{int(now):010d}.{socket.gethostname()}.{os.getpid()}{suffix}"
+    atomic_write(directory, name, record)
+
+
+def remove_tree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def bump_refresh_run(logdir: Path) -> None:
+    """Rename the one-event run under ``.projector-refresh/``: the set of runs changes.
+
+    TensorBoard's projector re-reads configs only when its set of runs changes, so this is
+    what makes a running TensorBoard notice a new snapshot.
+    """
+    refresh_root = logdir / REFRESH_DIRNAME
+    refresh_root.mkdir(exist_ok=True)
+    current = sorted((name for name in os.listdir(refresh_root) if name.isdigit()), key=int)
+    next_name = str(int(current[-1]) + 1 if current else 1).zfill(12)
+    if current:
+        os.rename(refresh_root / current[-1], refresh_root / next_name)
+        for stale in current[:-1]:
+            remove_tree(refresh_root / stale)
+    else:
+        target = refresh_root / next_name
+        target.mkdir()
+        write_empty_event_file(target, ".projector-refresh")

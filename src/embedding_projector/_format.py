@@ -1,0 +1,323 @@
+"""The on-disk format: every name, limit and text rule of a projector log directory.
+
+Together with :mod:`._files` (how bytes reach the disk) and :mod:`.writer` (the writer
+itself), the only place that knows the layout TensorBoard's projector plugin reads::
+
+    <logdir>/projector_config.pbtxt             merged config (TensorBoard's own proto)
+    <logdir>/<step, 5 digits>/<tag>/tensors.r1.bin    raw little-endian float32, tensor_shape set
+    <logdir>/<step, 5 digits>/<tag>/metadata.r1.tsv   escaped labels (header only if >1 column)
+    <logdir>/<step, 5 digits>/<tag>/sprite.r1.png     sprite sheet, <= 8192 x 8192 px
+    <logdir>/.projector-refresh/<n>/events...   tiny run renamed per snapshot
+
+The reasons for each rule are in :mod:`.writer`'s docstring.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import math
+import re
+import warnings
+from collections.abc import Sequence
+from hashlib import sha256
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from .errors import ConfigError, InvalidEmbeddingError
+
+if TYPE_CHECKING:
+    from tensorboard.plugins.projector.projector_config_pb2 import ProjectorConfig
+
+__all__ = [
+    "CONFIG_FILENAME",
+    "GLYPHS",
+    "MAX_PROJECTOR_ROWS",
+    "MAX_SPRITE_SIDE",
+    "escape_label",
+    "metadata_tsv",
+    "read_config",
+    "sprite_cell_size",
+    "sprite_png",
+    "step_dirname",
+    "tag_dirname",
+    "tensor_name",
+    "tensor_needs_tsv",
+]
+
+# --- Format constants (TensorBoard's projector plugin and frontend, tensorboardX's layout) ---
+CONFIG_FILENAME = "projector_config.pbtxt"
+#: The projector frontend requests ``num_rows=100000``; later rows are never shown.
+MAX_PROJECTOR_ROWS = 100_000
+#: The frontend refuses sprite sheets wider or taller than this.
+MAX_SPRITE_SIDE = 8192
+#: tensorboardX pads the step directory to 5 digits; we keep that so layouts coexist.
+STEP_DIR_DIGITS = 5
+#: Tensor names pad steps to 9 digits: the dropdown lists tensors with labels first, then
+#: larger ones first, then by name, so same-sized snapshots of a tag appear in step order.
+TENSOR_NAME_STEP_DIGITS = 9
+#: TensorBoard decodes this much of a tensor file as UTF-8 before it parses TSV lines.
+TSV_PROBE_BYTES = 16 * 1024 * 1024
+_PROBE_CHUNK = 64 * 1024
+TENSOR_BINARY_SUFFIX = ".bin"
+TENSOR_TSV_SUFFIX = ".tsv"
+LOCK_FILENAME = ".projector_config.pbtxt.lock"
+TEMP_PREFIX = ".tmp-embedding-projector-"
+REFRESH_DIRNAME = ".projector-refresh"
+EVENT_FILE_MARKER = "tfevents"
+#: Longest tag directory name in bytes (file systems allow 255; leave room for temp names).
+MAX_TAG_DIR_BYTES = 160
+OUR_FILE = re.compile(r"^(tensors|metadata|sprite)\.r(\d+)\.(bin|tsv|png)$")
+_WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|com\d|lpt\d)(\..*)?$", re.IGNORECASE)
+_UNSAFE_TAG_CHARS = set('%/\\<>:"|?*\x7f')
+_BLANK_LABEL = "(empty)"
+_NEEDS_ESCAPE = re.compile(r"[\t\r]")
+#: A line that ``escape_label`` would call blank (``\s`` here is exactly ``str.isspace``).
+_BLANK_LINE = re.compile(r"(?m)^(?:[^\S\n]|\ufeff)*$")
+_LABEL_ESCAPES = str.maketrans({"\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+#: ``label_img`` shortcut: draw each point's label (first metadata column) as its sprite.
+GLYPHS = "glyphs"
+
+
+# --------------------------------------------------------------------------- naming rules
+
+
+def tag_dirname(tag: str) -> str:
+    """The directory name for a tag: tensorboardX's name for plain tags, always one safe component.
+
+    ``%``, path separators, control and Windows-reserved characters are percent-encoded, a
+    leading dot (``.``, ``..``, hidden files) and trailing dots/spaces too; reserved device
+    names get their first letter encoded; over-long tags are truncated with a hash suffix.
+    """
+    encoded = "".join(
+        "".join(f"%{byte:02x}" for byte in char.encode("utf-8"))
+        if char in _UNSAFE_TAG_CHARS or ord(char) < 32
+        else char
+        for char in tag
+    )
+    if encoded.startswith("."):
+        encoded = "%2e" + encoded[1:]
+    if encoded.endswith((".", " ")):
+        encoded = encoded[:-1] + f"%{ord(encoded[-1]):02x}"
+    if _WINDOWS_RESERVED.match(encoded):
+        encoded = f"%{ord(encoded[0]):02x}" + encoded[1:]
+    if len(encoded.encode("utf-8")) > MAX_TAG_DIR_BYTES:
+        digest = sha256(tag.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        head = encoded.encode("utf-8")[: MAX_TAG_DIR_BYTES - 17].decode("utf-8", "ignore")
+        encoded = f"{head}~{digest}"
+    return encoded
+
+
+def step_dirname(step: int) -> str:
+    """tensorboardX's step directory: the step zero-padded to 5 digits."""
+    return str(step).zfill(STEP_DIR_DIGITS)
+
+
+def tensor_name(tag: str, step: int, revision: int = 1, suffix: str | None = None) -> str:
+    """The projector's name for a snapshot: tag, step (sortable), and what makes it unique."""
+    name = f"{tag}:{step:0{TENSOR_NAME_STEP_DIGITS}d}"
+    if suffix:
+        name += f" {suffix}"
+    if revision > 1:
+        name += f" (rewrite {revision})"
+    return name
+
+
+def escape_label(label: str) -> str:
+    """Make one metadata cell safe for TensorBoard's TSV parsers.
+
+    Tabs, newlines and carriage returns become the visible two-character escapes ``\\t``,
+    ``\\n``, ``\\r`` (TensorBoard would split rows or columns on them); an empty or
+    whitespace-only label becomes ``(empty)`` (the frontend skips blank lines, which would shift
+    every later row).
+
+    Example:
+        >>> escape_label("a\\tb")
+        'a\\\\tb'
+        >>> escape_label("")
+        '(empty)'
+    """
+    escaped = label.translate(_LABEL_ESCAPES)
+    return escaped if escaped.replace("\ufeff", " ").strip() else _BLANK_LABEL
+
+
+def metadata_tsv(columns: Sequence[Sequence[str]], header: Sequence[str] | None) -> str:
+    """The metadata file's text: one line per point, a header line only for several columns.
+
+    ``columns`` is column-major (one list of cells per column).
+    """
+    if header is None:
+        return _single_column_tsv(columns[0])
+    lines = ["\t".join(_unique_column_names([escape_label(h) for h in header]))]
+    for row in zip(*columns, strict=True):
+        cells = [cell.translate(_LABEL_ESCAPES) for cell in row]
+        if not "".join(cells).replace("\ufeff", " ").strip():
+            cells[0] = _BLANK_LABEL
+        lines.append("\t".join(cells))
+    return "\n".join(lines) + "\n"
+
+
+def _single_column_tsv(labels: Sequence[str]) -> str:
+    # Fast path for the common case: one join, two regex scans, no per-label work.
+    text = "\n".join(labels)
+    if (
+        text.count("\n") != len(labels) - 1
+        or _NEEDS_ESCAPE.search(text)
+        or _BLANK_LINE.search(text)
+    ):
+        text = "\n".join(escape_label(label) for label in labels)
+    return text + "\n"
+
+
+def _unique_column_names(names: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    unique = []
+    for name in names:
+        count = seen.get(name, 0)
+        seen[name] = count + 1
+        unique.append(name if count == 0 else f"{name} ({count + 1})")
+    return unique
+
+
+# --------------------------------------------------------------------------- sprites
+
+
+def sprite_cell_size(count: int, height: int, width: int) -> int:
+    """Side of one square sprite cell so that ``count`` cells fit in 8192 x 8192 px."""
+    per_row = math.ceil(math.sqrt(count))
+    if per_row > MAX_SPRITE_SIDE:
+        raise InvalidEmbeddingError(
+            f"{count} sprite images cannot fit in TensorBoard's {MAX_SPRITE_SIDE} px sprite "
+            "limit even at 1 px each; pass fewer rows with images."
+        )
+    return min(max(height, width), MAX_SPRITE_SIDE // per_row)
+
+
+def sprite_png(images: npt.NDArray[np.uint8]) -> tuple[bytes, int]:
+    """Encode NHWC uint8 images as one PNG sprite sheet; returns (png bytes, cell side).
+
+    Non-square images are padded (black) to squares; if the sheet would exceed 8192 px, cells
+    are downscaled with a warning instead of failing.
+    """
+    from PIL import Image
+
+    count, height, width, channels = images.shape
+    side = max(height, width)
+    if height != width:
+        padded = np.zeros((count, side, side, channels), dtype=np.uint8)
+        top, left = (side - height) // 2, (side - width) // 2
+        padded[:, top : top + height, left : left + width] = images
+        images = padded
+    cell = sprite_cell_size(count, side, side)
+    if cell < side:
+        warnings.warn(
+            f"{count} sprite images of {side}x{side} px exceed TensorBoard's "
+            f"{MAX_SPRITE_SIDE} px sprite limit; downscaling each to {cell}x{cell} px.",
+            UserWarning,
+            stacklevel=4,
+        )
+        mode = {1: "L", 3: "RGB", 4: "RGBA"}[channels]
+        images = np.stack(
+            [
+                np.asarray(
+                    Image.fromarray(image.squeeze(-1) if channels == 1 else image, mode).resize(
+                        (cell, cell), Image.Resampling.LANCZOS
+                    )
+                ).reshape(cell, cell, channels)
+                for image in images
+            ]
+        )
+    per_row = math.ceil(math.sqrt(count))
+    rows = math.ceil(count / per_row)
+    grid = np.zeros((rows * per_row, cell, cell, channels), dtype=np.uint8)
+    grid[:count] = images
+    sheet = (
+        grid.reshape(rows, per_row, cell, cell, channels)
+        .transpose(0, 2, 1, 3, 4)
+        .reshape(rows * cell, per_row * cell, channels)
+    )
+    image = Image.fromarray(sheet.squeeze(-1) if channels == 1 else sheet)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue(), cell
+
+
+# --------------------------------------------------------------------------- tensor bytes
+
+
+def tensor_needs_tsv(matrix: npt.NDArray[np.float32]) -> bool:
+    """True when TensorBoard would misread the raw float32 bytes as TSV text.
+
+    TensorBoard decodes up to 16 MiB of the file as UTF-8 before it parses lines; it falls back
+    to binary only if that decoding fails. So binary is safe exactly when the first
+    ``TSV_PROBE_BYTES`` bytes are not valid UTF-8 (usually the first few bytes tell).
+    """
+    raw = matrix.reshape(-1).view(np.uint8)
+    end = min(raw.size, TSV_PROBE_BYTES)
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        for start in range(0, end, _PROBE_CHUNK):
+            stop = min(start + _PROBE_CHUNK, end)
+            decoder.decode(raw[start:stop].tobytes(), final=stop == raw.size)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def tensor_tsv(matrix: npt.NDArray[np.float32]) -> bytes:
+    buffer = io.StringIO()
+    np.savetxt(buffer, matrix, fmt="%.9g", delimiter="\t")
+    return buffer.getvalue().encode("ascii")
+
+
+# --------------------------------------------------------------------------- config
+
+
+def _config_module() -> Any:
+    from tensorboard.plugins.projector import projector_config_pb2
+
+    return projector_config_pb2
+
+
+def read_config(path: Path) -> ProjectorConfig:
+    """Parse a ``projector_config.pbtxt`` with TensorBoard's own proto (empty if missing).
+
+    Raises:
+        ConfigError: the file exists but does not parse; it is never overwritten then.
+    """
+    from google.protobuf import text_format
+
+    config = _config_module().ProjectorConfig()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return config
+    try:
+        text_format.Parse(text, config)
+    except text_format.ParseError as error:
+        raise ConfigError(
+            f"{path} is not a valid projector config ({error}); it was left untouched. "
+            "Fix or remove it, then write again.",
+            str(path),
+        ) from error
+    return config
+
+
+def posix(*parts: str) -> str:
+    """A config path: always ``/``-separated, relative to the log directory."""
+    return "/".join(parts)
+
+
+def parse_our_tensor_path(tensor_path: str) -> tuple[int, str, int] | None:
+    """(step, tag directory, revision) if ``tensor_path`` is one of ours, else None."""
+    parts = tensor_path.split("/")
+    if len(parts) != 3 or not parts[0].isdigit():
+        return None
+    match = OUR_FILE.match(parts[2])
+    if not match or match.group(1) != "tensors":
+        return None
+    return int(parts[0]), parts[1], int(match.group(2))
