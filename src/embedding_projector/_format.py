@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from tensorboard.plugins.projector.projector_config_pb2 import ProjectorConfig
 
 __all__ = [
+    "BOOKMARKS_FILE",
     "CONFIG_FILENAME",
     "GLYPHS",
     "MAX_PROJECTOR_ROWS",
@@ -70,7 +71,9 @@ REFRESH_DIRNAME = ".projector-refresh"
 EVENT_FILE_MARKER = "tfevents"
 #: Longest tag directory name in bytes (file systems allow 255; leave room for temp names).
 MAX_TAG_DIR_BYTES = 160
-OUR_FILE = re.compile(r"^(tensors|metadata|sprite)\.r(\d+)\.(bin|tsv|png)$")
+#: A snapshot's saved states (bookmarks): ``bookmarks.r<rev>.json`` beside ``tensors.r<rev>``.
+BOOKMARKS_FILE = "bookmarks.r%d.json"
+OUR_FILE = re.compile(r"^(tensors|metadata|sprite|bookmarks)\.r(\d+)\.(bin|tsv|png|json)$")
 _WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|com\d|lpt\d)(\..*)?$", re.IGNORECASE)
 _UNSAFE_TAG_CHARS = set('%/\\<>:"|?*\x7f')
 _BLANK_LABEL = "(empty)"

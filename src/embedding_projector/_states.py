@@ -39,26 +39,28 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
+from ._format import MAX_PROJECTOR_ROWS
+
+if TYPE_CHECKING:
+    from .layouts import LayoutSpec
+
 __all__ = [
-    "BOOKMARKS_PREFIX",
-    "BOOKMARKS_SUFFIX",
     "NO_COLOR_MAP",
     "STATE_KINDS",
     "SavedState",
     "StateLike",
+    "bookmarks_file",
+    "label_column",
     "projections_json",
     "saved_states_json",
     "state_fields",
 ]
 
-#: File name of a snapshot's saved states: ``bookmarks.r<rev>.json`` beside ``tensors.r<rev>``.
-BOOKMARKS_PREFIX = "bookmarks"
-BOOKMARKS_SUFFIX = ".json"
 #: The page's first entry of "Color by": no colouring.
 NO_COLOR_MAP = "No color map"
 #: Projections whose coordinates the page shows as written (``"tsne"`` restarts t-SNE).
@@ -151,6 +153,24 @@ def state_fields(
     }
 
 
+def label_column(metadata_text: bytes | None) -> str | None:
+    """The name the page gives the first metadata column (what it labels points with).
+
+    One column has no header and the page calls it ``"label"``; several have a header line
+    (the first line holds a tab), whose first name is the first column's.
+
+    Example:
+        >>> label_column(b"word\\tcount\\ncat\\t3\\n"), label_column(b"cat\\n"), label_column(None)
+        ('word', 'label', None)
+    """
+    if metadata_text is None:
+        return None
+    first = metadata_text.split(b"\n", 1)[0]
+    if b"\t" not in first:
+        return "label"
+    return first.split(b"\t", 1)[0].decode("utf-8")
+
+
 def _check_coordinates(state: StateLike, rows: int) -> npt.NDArray[np.float32]:
     coords = np.asarray(state.coordinates)
     if coords.ndim != 2 or coords.shape[0] != rows or coords.shape[1] not in (2, 3):
@@ -227,3 +247,26 @@ def saved_states_json(
             + tail.encode("utf-8")
         )
     return b"[" + _SEPARATOR.join(parts) + b"]"
+
+
+def bookmarks_file(
+    layout: LayoutSpec,
+    matrix: npt.NDArray[np.float32],
+    metadata_text: bytes | None,
+    max_rows: int = MAX_PROJECTOR_ROWS,
+) -> bytes:
+    """The saved-states file for the writer's ``layout=`` argument, checked before writing.
+
+    Names (``"pca"``, ``"umap"``) are computed by :mod:`embedding_projector.layouts`. The page
+    loads at most ``max_rows`` rows and a state needs exactly one entry per loaded row (more
+    would make ``loadState`` fail): layouts are computed on, and cut to, those rows.
+    """
+    from . import layouts  # numpy maths; umap-learn only for "umap"
+
+    shown = min(int(matrix.shape[0]), max_rows)
+    source = matrix[:shown] if isinstance(layout, str) else matrix
+    found = layouts.layouts_for(layout, source)
+    states = [SavedState(item.kind, item.coordinates[:shown], item.label) for item in found]
+    return saved_states_json(
+        states, dimensions=(shown, int(matrix.shape[1])), label_by=label_column(metadata_text)
+    )

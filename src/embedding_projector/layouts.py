@@ -44,7 +44,7 @@ import logging
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -56,6 +56,7 @@ __all__ = [
     "LAYOUT_KINDS",
     "UMAP_MAX_ROWS",
     "AlignedLayout",
+    "LayoutSpec",
     "ProjectorLayout",
     "check_layout_kind",
     "layouts_for",
@@ -125,8 +126,15 @@ class ProjectorLayout:
         return int(self.coordinates.shape[0])
 
 
+#: What the writer's ``layout=`` takes: a name computed there, or layouts computed by the caller.
+LayoutSpec = Union[str, ProjectorLayout, Sequence[ProjectorLayout]]  # noqa: UP007 (runtime alias, py3.9-safe)
+
+
 def check_layout_kind(kind: Any) -> str:
-    """Return ``kind`` if it names a layout this package computes; else a ``ValueError``.
+    """Return ``kind`` if it names a layout this package computes.
+
+    Anything else raises an :class:`~.errors.InvalidEmbeddingError` (a ``ValueError``) that
+    lists the choices, and for t-SNE says why it is not one.
 
     Example:
         >>> check_layout_kind("umap")
@@ -141,7 +149,7 @@ def check_layout_kind(kind: Any) -> str:
             "t-SNE run on load instead of showing saved coordinates (the page's own t-SNE tab "
             "runs it on up to 10,000 points)."
         )
-    raise ValueError(
+    raise InvalidEmbeddingError(
         f"layout must be one of {', '.join(map(repr, LAYOUT_KINDS))}; got {kind!r}.{why}"
     )
 

@@ -66,6 +66,7 @@ from ._files import DIRECT_WRITE_MIN_BYTES as DIRECT_WRITE_MIN_BYTES
 from ._files import atomic_write, bump_refresh_run, remove_stale_temp_files
 from ._files import write_direct as _write_direct  # noqa: F401  (tests probe it)
 from ._files import write_empty_event_file as _write_empty_event_file
+from ._format import BOOKMARKS_FILE, OUR_FILE, parse_our_tensor_path, posix, tensor_tsv
 from ._format import CONFIG_FILENAME as CONFIG_FILENAME
 from ._format import EVENT_FILE_MARKER as EVENT_FILE_MARKER
 from ._format import GLYPHS as GLYPHS
@@ -73,7 +74,6 @@ from ._format import LOCK_FILENAME as LOCK_FILENAME
 from ._format import MAX_PROJECTOR_ROWS as MAX_PROJECTOR_ROWS
 from ._format import MAX_SPRITE_SIDE as MAX_SPRITE_SIDE
 from ._format import MAX_TAG_DIR_BYTES as MAX_TAG_DIR_BYTES
-from ._format import OUR_FILE, parse_our_tensor_path, posix, tensor_tsv
 from ._format import REFRESH_DIRNAME as REFRESH_DIRNAME
 from ._format import STEP_DIR_DIGITS as STEP_DIR_DIGITS
 from ._format import TEMP_PREFIX as TEMP_PREFIX
@@ -90,6 +90,7 @@ from ._format import step_dirname as step_dirname
 from ._format import tag_dirname as tag_dirname
 from ._format import tensor_name as tensor_name
 from ._format import tensor_needs_tsv as tensor_needs_tsv
+from ._states import bookmarks_file
 from .errors import InvalidEmbeddingError, SnapshotWriteError
 
 if TYPE_CHECKING:
@@ -97,6 +98,8 @@ if TYPE_CHECKING:
         EmbeddingInfo,
         ProjectorConfig,
     )
+
+    from .layouts import LayoutSpec
 
 __all__ = [
     "MAX_PROJECTOR_ROWS",
@@ -127,6 +130,7 @@ class Snapshot:
         metadata_path: the metadata file, if labels were given.
         sprite_path: the sprite sheet, if images were given.
         config_path: the run's ``projector_config.pbtxt``.
+        bookmarks_path: the saved states (``layout=``), if any.
     """
 
     tag: str
@@ -138,6 +142,7 @@ class Snapshot:
     metadata_path: Path | None
     sprite_path: Path | None
     config_path: Path
+    bookmarks_path: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -280,6 +285,7 @@ class ProjectorWriter:
         metadata_header: Sequence[Any] | None = None,
         *,
         name_suffix: str | None = None,
+        layout: LayoutSpec | None = None,
     ) -> Snapshot:
         """Write one snapshot; the arguments mean what they mean in tensorboardX.
 
@@ -294,12 +300,14 @@ class ProjectorWriter:
             tag: name of the embedding.
             metadata_header: column names for multi-column metadata.
             name_suffix: extra text for the tensor name (e.g. ``"epoch 3"``).
+            layout: saved states (BOOKMARKS) beside the tensor: ``"pca"`` or ``"umap"`` (computed
+                here; UMAP needs the ``layouts`` extra), or ``ProjectorLayout`` objects.
 
         Returns:
             The :class:`Snapshot` written.
 
         Raises:
-            InvalidEmbeddingError: bad input; nothing was written.
+            InvalidEmbeddingError: bad input or layout; nothing written (ImportError: no umap).
             ConfigError: the existing config does not parse; nothing was written.
             SnapshotWriteError: the disk is full, read-only or not writable (an ``OSError``);
                 earlier snapshots and the config are unchanged.
@@ -329,6 +337,7 @@ class ProjectorWriter:
         sprite: tuple[bytes, int] | None = None
         if label_img is not None:
             sprite = sprite_png(as_uint8_images(label_img, rows))
+        bookmarks = None if layout is None else bookmarks_file(layout, matrix, metadata_text)
         if rows > MAX_PROJECTOR_ROWS:
             warnings.warn(
                 f"Writing {rows} rows for tag {tag!r}, but TensorBoard's projector loads only "
@@ -337,7 +346,7 @@ class ProjectorWriter:
                 UserWarning,
                 stacklevel=2,
             )
-        return self._write(matrix, metadata_text, sprite, step, tag, name_suffix)
+        return self._write(matrix, metadata_text, sprite, step, tag, name_suffix, bookmarks)
 
     def steps(self, tag: str = "default") -> list[int]:
         """Steps already written for ``tag`` by this package (sorted)."""
@@ -363,6 +372,7 @@ class ProjectorWriter:
         step: int,
         tag: str,
         name_suffix: str | None,
+        bookmarks: bytes | None = None,
     ) -> Snapshot:
         from filelock import FileLock
 
@@ -371,7 +381,7 @@ class ProjectorWriter:
             self.logdir.mkdir(parents=True, exist_ok=True)
             with FileLock(str(self.logdir / LOCK_FILENAME), timeout=self.lock_timeout):
                 snapshot = self._write_locked(
-                    matrix, metadata_text, sprite, (tag, step, name_suffix), written
+                    matrix, metadata_text, sprite, (tag, step, name_suffix), written, bookmarks
                 )
         except OSError as error:
             for path in written:
@@ -403,6 +413,7 @@ class ProjectorWriter:
         sprite: tuple[bytes, int] | None,
         where: tuple[str, int, str | None],
         written: list[Path],
+        bookmarks: bytes | None = None,
     ) -> Snapshot:
         """Write the files, then the config; ``written`` lists files to remove on failure."""
         tag, step, name_suffix = where
@@ -430,6 +441,10 @@ class ProjectorWriter:
         if sprite is not None:
             sprite_path = atomic_write(directory, f"sprite.r{revision}.png", sprite[0])
             written.append(sprite_path)
+        bookmarks_path = None
+        if bookmarks is not None:
+            bookmarks_path = atomic_write(directory, BOOKMARKS_FILE % revision, bookmarks)
+            written.append(bookmarks_path)
         name = tensor_name(tag, step, revision, name_suffix)
         entry = self._replace_entry(config, relative_dir)
         entry.tensor_name = name
@@ -440,6 +455,8 @@ class ProjectorWriter:
         if sprite is not None and sprite_path is not None:
             entry.sprite.image_path = posix(relative_dir, sprite_path.name)
             entry.sprite.single_image_dim.extend([sprite[1], sprite[1]])
+        if bookmarks_path is not None:
+            entry.bookmarks_path = posix(relative_dir, bookmarks_path.name)
         self._ensure_event_file()
         self._write_config(config)
         written.clear()  # committed: these files are now referenced
@@ -454,6 +471,7 @@ class ProjectorWriter:
             metadata_path=metadata_path,
             sprite_path=sprite_path,
             config_path=self.config_path,
+            bookmarks_path=bookmarks_path,
         )
 
     @staticmethod
@@ -500,7 +518,8 @@ class ProjectorWriter:
     def _remove_unreferenced(directory: Path, config: ProjectorConfig, relative_dir: str) -> None:
         referenced = set()
         for entry in config.embeddings:
-            for path in (entry.tensor_path, entry.metadata_path, entry.sprite.image_path):
+            files = (entry.tensor_path, entry.metadata_path, entry.sprite.image_path)
+            for path in (*files, entry.bookmarks_path):
                 if path.startswith(relative_dir + "/"):
                     referenced.add(path[len(relative_dir) + 1 :])
         for file_name in os.listdir(directory):
@@ -539,6 +558,8 @@ def add_embedding(
     global_step: int | None = None,
     tag: str = "default",
     metadata_header: Sequence[Any] | None = None,
+    *,
+    layout: LayoutSpec | None = None,
 ) -> Snapshot:
     """Drop-in for tensorboardX's ``SummaryWriter.add_embedding``, fast and safe.
 
@@ -552,6 +573,7 @@ def add_embedding(
         global_step: step number (default 0).
         tag: name of the embedding.
         metadata_header: column names for multi-column metadata.
+        layout: saved states beside the tensor (see :meth:`ProjectorWriter.add_embedding`).
 
     Returns:
         The :class:`Snapshot` written.
@@ -574,4 +596,5 @@ def add_embedding(
         global_step=global_step,
         tag=tag,
         metadata_header=metadata_header,
+        layout=layout,
     )
