@@ -25,6 +25,7 @@ from .errors import (
 from .export import ExportSummary, export_embeddings
 from .fonts import MissingGlyphWarning
 from .glyphs import glyph_images
+from .layouts import AlignedLayout, ProjectorLayout
 from .writer import (
     MAX_PROJECTOR_ROWS,
     MAX_SPRITE_SIDE,
@@ -41,12 +42,14 @@ __version__ = "0.1.0"
 __all__ = [
     "MAX_PROJECTOR_ROWS",
     "MAX_SPRITE_SIDE",
+    "AlignedLayout",
     "ConfigError",
     "EmbeddingProjectorError",
     "ExportSummary",
     "InvalidEmbeddingError",
     "MissingGlyphWarning",
     "PreparedMetadata",
+    "ProjectorLayout",
     "ProjectorWriter",
     "Snapshot",
     "SnapshotWriteError",

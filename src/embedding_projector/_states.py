@@ -264,8 +264,7 @@ def bookmarks_file(
     from . import layouts  # numpy maths; umap-learn only for "umap"
 
     shown = min(int(matrix.shape[0]), max_rows)
-    source = matrix[:shown] if isinstance(layout, str) else matrix
-    found = layouts.layouts_for(layout, source)
+    found = layouts.layouts_for(layout, matrix, max_rows=shown)
     states = [SavedState(item.kind, item.coordinates[:shown], item.label) for item in found]
     return saved_states_json(
         states, dimensions=(shown, int(matrix.shape[1])), label_by=label_column(metadata_text)

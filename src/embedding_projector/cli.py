@@ -202,6 +202,12 @@ def _add_export_command(subparsers: Any) -> None:
         default="strict",
         help="undecodable bytes in words: fail, replace or drop them (default: %(default)s)",
     )
+    output.add_argument(
+        "--layout",
+        choices=("pca", "umap"),
+        help="save a PCA or UMAP layout of every row as a BOOKMARKS state (umap: pip install "
+        "'embedding-projector[layouts]')",
+    )
     export.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
     export.set_defaults(handler=_run_export)
 
@@ -257,6 +263,7 @@ def _run_export(args: argparse.Namespace) -> int:
                 unicode_errors=args.unicode_errors,
                 progress=None if args.quiet else progress,
                 sprites=args.sprites,
+                layout=args.layout,
             )
     except (EmbeddingProjectorError, ValueError, OSError, TypeError, ImportError) as error:
         message = " ".join(str(error).split())

@@ -42,6 +42,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from . import layouts
 from .errors import InvalidEmbeddingError
 from .readers import FORMATS, ProgressCallback, SelectedRows, detect_format, load_with_gensim
 from .readers import select_from_file as _select_from_file
@@ -171,6 +172,7 @@ def export_embeddings(
     unicode_errors: str = "strict",
     progress: ProgressCallback | None = None,
     sprites: Literal["glyphs"] | None = None,
+    layout: Literal["pca", "umap"] | None = None,
 ) -> ExportSummary:
     """Select rows of pretrained vectors and write them as one projector snapshot.
 
@@ -198,6 +200,8 @@ def export_embeddings(
         progress: called as ``progress(bytes_read, bytes_total)`` while a file is read.
         sprites: ``"glyphs"`` draws each word as its point's image (character, kana, kanji or
             emoji vectors; see :func:`~embedding_projector.glyphs.glyph_images`).
+        layout: ``"pca"`` or ``"umap"``: a layout of every row saved as a BOOKMARKS state
+            (UMAP: umap-learn, the ``layouts`` extra; with a progress bar when ``progress``).
 
     With no selection, every row is written. Over 100,000 rows, a warning says how to narrow.
 
@@ -229,6 +233,10 @@ def export_embeddings(
     )
     if sprites not in (None, "glyphs"):
         raise ValueError(f'sprites must be None or "glyphs"; got {sprites!r}.')
+    if layout is not None:
+        layouts.check_layout_kind(layout)
+        if layout == "umap":
+            layouts.require_umap()
     word_list = read_word_list(words) if words is not None else None
     near_list = unique_in_order(as_word_list(near)) if near is not None else None
     options: dict[str, Any] = {
@@ -277,6 +285,9 @@ def export_embeddings(
             global_step=step,
             tag=tag,
             metadata_header=header,
+            layout=None
+            if layout is None
+            else layouts.layouts_for(layout, picked.matrix, progress=progress is not None),
         )
     logger.info("exported %d x %d rows from %s to %s", rows, dims, description, writer.logdir)
     return ExportSummary(

@@ -341,6 +341,7 @@ def layouts_for(
     matrix: Any,
     *,
     progress: bool = False,
+    max_rows: int = UMAP_MAX_ROWS,
 ) -> list[ProjectorLayout]:
     """The layouts a ``layout=`` argument asks for, checked against ``matrix``'s row count.
 
@@ -349,21 +350,24 @@ def layouts_for(
             :class:`ProjectorLayout` or a sequence of them.
         matrix: the (rows, dims) tensor the layouts are for.
         progress: show UMAP's progress bar.
+        max_rows: the rows the page loads (its first 100,000): names are computed on these
+            rows only, and given layouts may place either all rows or just these.
 
     Returns:
-        At least one layout, each with one coordinate row per matrix row.
+        At least one layout, each with one coordinate row per (loaded) matrix row.
 
     Raises:
         ValueError: unknown or t-SNE layout name; a layout with the wrong row count; an empty
             sequence. ImportError: ``"umap"`` without umap-learn.
     """
     rows = int(np.shape(matrix)[0])
+    shown = min(rows, max_rows)
     if isinstance(layout, str):
         kind = check_layout_kind(layout)
         if kind == "umap":
             require_umap()
-            return [umap_layout(matrix, progress=progress)]
-        return pca_layouts(matrix)
+            return [umap_layout(matrix[:shown], progress=progress)]
+        return pca_layouts(matrix[:shown])
     found = [layout] if isinstance(layout, ProjectorLayout) else list(layout)
     if not found:
         raise InvalidEmbeddingError("layout is an empty sequence; pass None for no saved states.")
@@ -373,7 +377,7 @@ def layouts_for(
                 f"layout must be 'pca', 'umap', a ProjectorLayout or a sequence of them; "
                 f"got an item of type {type(item).__name__}."
             )
-        if item.rows != rows:
+        if item.rows not in (rows, shown):
             raise InvalidEmbeddingError(
                 f"layout {item.label!r} has {item.rows} rows of coordinates but the tensor has "
                 f"{rows} rows; they must match one-to-one."
