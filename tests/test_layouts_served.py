@@ -205,3 +205,40 @@ def test_word2vec_run_stays_in_one_frame_and_the_layout_is_the_data(shared_tenso
     own = distances(unit[rows] - unit.mean(axis=0))
     assert np.corrcoef(distances(solid[-1][rows]), own)[0, 1] > 0.7
     assert np.corrcoef(distances(flat[-1][rows]), own)[0, 1] > 0.6
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in root.rglob("*")
+        if p.is_file() and not p.name.endswith(".lock")
+    }
+
+
+@pytest.mark.parametrize("failing_rename", [1, 2, 3], ids=["tensor", "bookmarks", "config"])
+def test_a_failure_midway_leaves_the_earlier_states_in_place(tmp_path, monkeypatch, failing_rename):
+    import errno
+    import os
+
+    from embedding_projector.errors import SnapshotWriteError
+
+    matrix = np.random.default_rng(5).normal(size=(10, 4))
+    writer = ProjectorWriter(tmp_path, live_refresh=False)
+    writer.add_embedding(matrix, layout="pca")
+    before = _tree(tmp_path)
+    real_replace = os.replace
+    calls = {"n": 0}
+
+    def replace(source: str, target: str) -> None:
+        calls["n"] += 1
+        if calls["n"] == failing_rename:
+            raise PermissionError(errno.EACCES, "Permission denied", target)
+        real_replace(source, target)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(SnapshotWriteError, match="Permission denied"):
+        writer.add_embedding(matrix * 3, layout="pca")
+    monkeypatch.undo()
+    assert _tree(tmp_path) == before
+    (entry,) = writer.entries()
+    assert (tmp_path / entry.bookmarks_path).is_file()
