@@ -186,6 +186,26 @@ def test_one_scale_for_every_step_and_refit_only_when_the_basis_stops_showing_mu
     assert frame.basis_steps == [0, 2]
 
 
+def test_a_skipped_step_carries_the_last_positions_over_by_key():
+    matrix = _clustered(50, 6, 3)
+    keys = [f"w{i}" for i in range(50)]
+    frame = AlignedLayout()
+    assert frame.carry_over(keys, 50, step=0) == []  # nothing computed yet
+    computed = frame.update(keys, matrix, step=3)
+    order = np.arange(50)[::-1]
+    carried = frame.carry_over([keys[i] for i in order], 50, step=5, reason="skipped (budget)")
+    assert [layout.label for layout in carried] == [
+        "step 5 · aligned PCA skipped (budget): positions of step 3",
+        "step 5 · aligned PCA skipped (budget): positions of step 3 3-D",
+    ]
+    for before, after in zip(computed, carried, strict=True):
+        np.testing.assert_array_equal(after.coordinates, before.coordinates[order])
+    assert frame.carry_over([*keys[:49], "new"], 50, step=5) == []  # a row never placed
+    # The frame itself is unchanged: the next update aligns to step 3 as before.
+    again = frame.update(keys, matrix, step=6)
+    np.testing.assert_allclose(again[0].coordinates, computed[0].coordinates, atol=1e-5)
+
+
 # -- the saved-state JSON ------------------------------------------------------------------------
 
 
@@ -278,7 +298,7 @@ def test_umap_of_every_row_keeps_clusters_and_a_warm_step_stays_put():
         assert correlation > 0.9
 
 
-@pytest.mark.parametrize("module_name", ["layouts", "_states"])
+@pytest.mark.parametrize("module_name", ["layouts", "_layout_core", "_aligned", "_states"])
 def test_docstring_examples_run(module_name):
     import doctest
     import importlib
