@@ -48,8 +48,11 @@ _HELD_JS = """
 _RADIOS = "vz-projector-bookmark-panel .state-radio paper-icon-button >> visible=true"
 
 
-def _write_run(logdir: Path) -> tuple[str, Path]:
-    """Three steps of a drifting embedding, aligned states each; UMAP too on the last."""
+def _write_run(logdir: Path) -> tuple[str, Path, str, Path]:
+    """Three steps of a drifting embedding, aligned states each; UMAP too on the last.
+
+    Plus a tensor without metadata (the states then name no label column).
+    """
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(5, DIM)) * 3
     base = centres[np.arange(ROWS) % 5] + rng.normal(size=(ROWS, DIM))
@@ -72,24 +75,32 @@ def _write_run(logdir: Path) -> tuple[str, Path]:
             metadata_header=["word", "cluster"],
             layout=states,
         )
+    bare = writer.add_embedding(base[:150, :8], tag="bare", layout="pca")
     assert snapshot is not None and snapshot.bookmarks_path is not None
-    return snapshot.tensor_name, snapshot.bookmarks_path
+    assert bare.bookmarks_path is not None
+    return snapshot.tensor_name, snapshot.bookmarks_path, bare.tensor_name, bare.bookmarks_path
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, TensorBoard, str, Path]]:
+def site(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Any, TensorBoard, tuple[str, Path, str, Path]]]:
     sync_api = _require_browser()
     pytest.importorskip("umap")
     logdir = tmp_path_factory.mktemp("browser-layouts") / "logs"
-    name, states_file = _write_run(logdir)
+    written = _write_run(logdir)
     with TensorBoard(logdir) as server:
         server.wait_for(lambda: "aligned" in server.runs(), timeout=60)
-        yield sync_api, server, name, states_file
+        yield sync_api, server, written
 
 
 def _check_states(page: ProjectorPage, states: list[dict[str, Any]], rows: int) -> None:
     radios = page.plugin.locator(_RADIOS)
     radios.nth(len(states) - 1).wait_for()
+    for _ in range(100):  # the previous tensor's states are replaced once its data loads
+        if radios.count() == len(states):
+            break
+        page.page.wait_for_timeout(200)
     assert radios.count() == len(states)
     for index, state in enumerate(states):
         radios.nth(index).click()
@@ -120,9 +131,9 @@ def _check_states(page: ProjectorPage, states: list[dict[str, Any]], rows: int) 
 
 
 def test_clicking_a_saved_state_shows_exactly_the_written_coordinates(
-    site: tuple[Any, TensorBoard, str, Path], artifacts_dir: Path
+    site: tuple[Any, TensorBoard, tuple[str, Path, str, Path]], artifacts_dir: Path
 ) -> None:
-    sync_api, server, name, states_file = site
+    sync_api, server, (name, states_file, bare_name, bare_file) = site
     states = json.loads(states_file.read_bytes())
     assert [state["selectedProjection"] for state in states] == ["pca", "pca", "umap"]
     with sync_api.sync_playwright() as playwright:
@@ -136,6 +147,9 @@ def test_clicking_a_saved_state_shows_exactly_the_written_coordinates(
             _check_states(page, states, ROWS)
             page.plugin.locator(_RADIOS).first.click()
             page.screenshot(artifacts_dir / "browser-layout-bookmark.png")
+            # No metadata: the states name no label column, and still load.
+            page.select_tensor(bare_name, 150, 8)
+            _check_states(page, json.loads(bare_file.read_bytes()), 150)
         finally:
             browser.close()
 
