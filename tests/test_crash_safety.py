@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,6 +19,8 @@ import pytest
 from embedding_projector import ProjectorWriter
 from embedding_projector.writer import TEMP_PREFIX, read_config
 from tb_server import TensorBoard, parse_metadata
+
+RNG = np.random.default_rng(5)
 
 WRITER_SCRIPT = textwrap.dedent(
     """
@@ -40,14 +43,21 @@ WRITER_SCRIPT = textwrap.dedent(
 
     from embedding_projector import ProjectorWriter
 
-    logdir, tag, first, count, rows, cols = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:7])
+    def expected_matrix(pattern, step, writer_id):
+        # Each writer's bytes its own: column 1 holds the writer's id.
+        matrix = pattern + np.float32(step)
+        matrix[:, 1] = writer_id
+        return matrix
+
+    logdir, tag = sys.argv[1], sys.argv[2]
+    first, count, rows, cols, writer_id = map(int, sys.argv[3:8])
     writer = ProjectorWriter(logdir)
     pattern = 1e-6 * (np.arange(rows, dtype=np.float32)[:, None] + np.arange(cols))
-    labels = [f"{tag}-{i}" for i in range(rows)]
+    labels = [f"{tag}-{writer_id}-{i}" for i in range(rows)]
     images = np.zeros((rows, 1, 8, 8), dtype=np.uint8)
     for step in range(first, first + count):
         # Cheap to build, so most of the child's time is spent inside the writer.
-        matrix = pattern + np.float32(step)
+        matrix = expected_matrix(pattern, step, writer_id)
         writer.add_embedding(matrix, metadata=labels, label_img=images, global_step=step, tag=tag)
         print(step, flush=True)
     """
@@ -63,9 +73,11 @@ def start_writer(
     rows: int,
     cols: int = 64,
     kill_at_rename: int = 0,
+    writer_id: int = 0,
 ) -> subprocess.Popen[str]:
+    numbers = (first, count, rows, cols, writer_id)
     return subprocess.Popen(
-        [sys.executable, str(script), str(logdir), tag, *map(str, (first, count, rows, cols))],
+        [sys.executable, str(script), str(logdir), tag, *map(str, numbers)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -144,16 +156,23 @@ def test_kill_9_mid_write_never_tears_or_loses_a_snapshot(tmp_path, start_tensor
     assert served.shape == (5000, 256)
 
 
+def expected_matrix(rows: int, cols: int, step: int, writer_id: int) -> np.ndarray:
+    """What WRITER_SCRIPT's writer ``writer_id`` writes at ``step`` (the same float32 ops)."""
+    pattern = 1e-6 * (np.arange(rows, dtype=np.float32)[:, None] + np.arange(cols))
+    matrix = pattern + np.float32(step)
+    matrix[:, 1] = writer_id
+    return matrix.astype(np.float32)  # what the writer stores
+
+
 @pytest.mark.slow
-def test_two_processes_writing_one_log_dir_lose_nothing(tmp_path):
+def test_two_processes_writing_one_log_dir_lose_nothing(tmp_path, start_tensorboard):
     script = tmp_path / "writer.py"
     script.write_text(WRITER_SCRIPT, encoding="utf-8")
     logdir = tmp_path / "logs"
+    jobs = [("alpha", 0, 1), ("beta", 0, 2), ("shared", 0, 3), ("shared", 6, 4)]
     writers = [
-        start_writer(script, logdir, "alpha", 0, 12, 200),
-        start_writer(script, logdir, "beta", 0, 12, 200),
-        start_writer(script, logdir, "shared", 0, 12, 200),
-        start_writer(script, logdir, "shared", 6, 12, 200),
+        start_writer(script, logdir, tag, first, 12, 200, writer_id=writer_id)
+        for tag, first, writer_id in jobs
     ]
     for process in writers:
         _, err = process.communicate(timeout=240)
@@ -167,7 +186,91 @@ def test_two_processes_writing_one_log_dir_lose_nothing(tmp_path):
     config = read_config(logdir / "projector_config.pbtxt")
     shared_paths = [e.tensor_path for e in config.embeddings if "/shared/" in e.tensor_path]
     assert len(shared_paths) == len(set(shared_paths)) == 18
+    tb: TensorBoard = start_tensorboard(logdir)
+    tb.wait_for(lambda: len(tb.tensor_names(".")) == 42)
+    owners = {"alpha": [1], "beta": [2], "shared": [3, 4]}
+    winners = set()
     for entry in config.embeddings:
-        matrix = np.fromfile(logdir / entry.tensor_path, dtype="<f4").reshape(200, 64)
-        step = int(entry.tensor_path.split("/")[0])
-        np.testing.assert_allclose(matrix[:, 0], step + 1e-6 * np.arange(200), atol=1e-5)
+        tag, step = entry.tensor_path.split("/")[1], int(entry.tensor_path.split("/")[0])
+        served = tb.tensor(".", entry.tensor_name)
+        labels = parse_metadata(tb.metadata(".", entry.tensor_name))[1]
+        # Exactly one writer's tensor and that same writer's labels, byte for byte.
+        writer_ids = [w for w in owners[tag] if step in range(*_steps_of(jobs, w))]
+        matches = [
+            w for w in writer_ids if np.array_equal(served, expected_matrix(200, 64, step, w))
+        ]
+        assert len(matches) == 1, (entry.tensor_name, writer_ids)
+        assert [row[0] for row in labels] == [f"{tag}-{matches[0]}-{i}" for i in range(200)]
+        if tag == "shared" and 6 <= step < 12:
+            winners.add(matches[0])
+    print(f"steps written by both shared writers were won by writers {sorted(winners)}")
+
+
+def _steps_of(jobs: list[tuple[str, int, int]], writer_id: int) -> tuple[int, int]:
+    for _, first, job_id in jobs:
+        if job_id == writer_id:
+            return first, first + 12
+    raise KeyError(writer_id)
+
+
+PRUNE_SCRIPT = textwrap.dedent(
+    """
+    import os, signal, sys
+
+    # Die at the N-th file-system change the pruning makes (config rename, unlinks, rmdirs).
+    kill_at, calls = int(sys.argv[2]), 0
+    def dying(real):
+        def change(*args, **kwargs):
+            global calls
+            calls += 1
+            if calls == kill_at:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return real(*args, **kwargs)
+        return change
+    os.replace, os.unlink, os.rmdir = dying(os.replace), dying(os.unlink), dying(os.rmdir)
+
+    from embedding_projector import ProjectorWriter
+
+    print(ProjectorWriter(sys.argv[1]).retain("words", keep=3), flush=True)
+    """
+)
+
+
+@pytest.mark.slow
+def test_kill_9_while_pruning_leaves_a_config_of_complete_snapshots(tmp_path):
+    script = tmp_path / "prune.py"
+    script.write_text(PRUNE_SCRIPT, encoding="utf-8")
+    template = tmp_path / "template"
+    writer = ProjectorWriter(template, live_refresh=False)
+    images = np.zeros((50, 1, 8, 8), dtype=np.uint8)
+    for step in range(10):
+        writer.add_embedding(
+            RNG.random((50, 8)), [str(i) for i in range(50)], images, global_step=step, tag="words"
+        )
+    before = check_consistent(template)
+    outcomes = set()
+    # 1: the config's rename; then 6 pruned steps x (3 unlinks + 2 rmdirs); 40: none is hit.
+    for kill_at in (1, 2, 3, 5, 9, 14, 22, 31, 40):
+        logdir = tmp_path / f"kill-{kill_at}"
+        shutil.copytree(template, logdir)
+        process = subprocess.run(
+            [sys.executable, str(script), str(logdir), str(kill_at)], capture_output=True, text=True
+        )
+        hashes = check_consistent(logdir)  # parses; every entry's files complete
+        steps = ProjectorWriter(logdir).steps("words")
+        assert steps in ([0, 7, 8, 9], list(range(10))), steps
+        for path, digest in hashes.items():  # what is referenced is byte-identical
+            assert before[path.replace(str(logdir), str(template))] == digest
+        leftovers = [s for s in range(1, 7) if (logdir / f"{s:05d}" / "words").exists()]
+        if process.returncode == -signal.SIGKILL:
+            outcomes.add("before commit" if steps == list(range(10)) else "mid-prune")
+        else:
+            assert process.returncode == 0, process.stderr
+            assert leftovers == []
+            outcomes.add("finished")
+        # Pruning again finishes the job: no orphaned files, no temp files.
+        ProjectorWriter(logdir).retain("words", keep=3)
+        assert ProjectorWriter(logdir).steps("words") == [0, 7, 8, 9]
+        assert not any((logdir / f"{s:05d}").exists() for s in range(1, 7))
+        assert list(logdir.rglob(f"{TEMP_PREFIX}*")) == []
+    assert outcomes == {"before commit", "mid-prune", "finished"}, outcomes

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from filelock import FileLock
 
 import embedding_projector as ep
 from embedding_projector import writer as writer_module
-from embedding_projector.errors import SnapshotWriteError
+from embedding_projector.errors import DiskReserveError, SnapshotWriteError
 
 RNG = np.random.default_rng(7)
 
@@ -30,7 +31,7 @@ def tree_digest(root: Path) -> dict[str, str]:
 
 def test_disk_full_raises_a_clear_error_and_keeps_earlier_snapshots(small_filesystem):
     logdir = small_filesystem / "run"
-    writer = ep.ProjectorWriter(logdir)
+    writer = ep.ProjectorWriter(logdir, disk_reserve=0)  # no reserve: the file system refuses
     writer.add_embedding(RNG.random((100, 8)), metadata=[str(i) for i in range(100)])
     before = tree_digest(logdir)
     with pytest.raises(SnapshotWriteError, match="No space left on device") as info:
@@ -41,6 +42,62 @@ def test_disk_full_raises_a_clear_error_and_keeps_earlier_snapshots(small_filesy
     # Space freed (nothing to free here), a smaller write works again.
     writer.add_embedding(RNG.random((100, 8)), global_step=2)
     assert writer.steps() == [0, 2]
+
+
+def test_the_default_reserve_stops_snapshots_before_the_disk_fills(small_filesystem):
+    logdir = small_filesystem / "run"
+    writer = ep.ProjectorWriter(logdir)
+    matrix = RNG.random((500, 200))  # 400 kB a snapshot on a 4 MiB file system
+    for step in range(12):
+        before = tree_digest(logdir) if logdir.exists() else {}
+        try:
+            writer.add_embedding(matrix, global_step=step)
+        except DiskReserveError as error:
+            refused = error
+            break
+        # Twice the snapshot (more than 5 % of 4 MiB) stayed free after each write.
+        assert shutil.disk_usage(small_filesystem).free >= 2 * matrix.size * 4
+    else:
+        pytest.fail("the reserve never refused a snapshot")
+    assert 2 <= step < 12
+    assert tree_digest(logdir) == before  # refused before any file was touched
+    assert isinstance(refused, SnapshotWriteError) and isinstance(refused, OSError)
+    assert refused.errno == errno.ENOSPC
+    assert refused.needed >= matrix.size * 4
+    assert refused.reserve == 2 * refused.needed
+    assert refused.free - refused.needed < refused.reserve
+    message = str(refused)
+    assert f"snapshot 'default' step {step} was not written" in message
+    assert "disk_reserve=" in message  # the knob
+    for figure in (refused.needed, refused.free, refused.reserve):
+        assert f"{figure / 1024:.1f} KiB" in message
+    writer.add_embedding(RNG.random((10, 4)), global_step=step)  # a small one still fits
+    assert writer.steps() == list(range(step + 1))
+
+
+def test_an_explicit_reserve_refuses_before_the_log_dir_is_created(small_filesystem):
+    writer = ep.ProjectorWriter(small_filesystem / "run", disk_reserve=3 * 2**20)
+    with pytest.raises(DiskReserveError, match=r"3\.0 MiB must stay free") as info:
+        writer.add_embedding(RNG.random((500, 600)))  # 1.2 MB
+    assert info.value.reserve == 3 * 2**20
+    assert not (small_filesystem / "run").exists()
+    ep.ProjectorWriter(small_filesystem / "run", disk_reserve=0).add_embedding(
+        RNG.random((500, 600))
+    )
+
+
+@pytest.mark.parametrize(
+    ("reserve", "message"),
+    [
+        (5 * 2**20, "not smaller than the whole file system"),
+        (-1, "number of bytes >= 0"),
+        (1.5, "number of bytes >= 0"),
+        (True, "number of bytes >= 0"),
+    ],
+)
+def test_an_impossible_reserve_is_refused_at_construction(small_filesystem, reserve, message):
+    with pytest.raises(ValueError, match=message):
+        ep.ProjectorWriter(small_filesystem / "run", disk_reserve=reserve)
 
 
 def test_read_only_log_dir_raises_a_clear_error(small_filesystem):

@@ -12,7 +12,7 @@ from tensorboard.compat.tensorflow_stub.io.gfile import GFile
 from tensorboard.plugins.projector.projector_plugin import _rel_to_abs_asset_path
 
 from embedding_projector import ProjectorWriter
-from embedding_projector.writer import MAX_TAG_DIR_BYTES, metadata_tsv, tag_dirname
+from embedding_projector.writer import MAX_TAG_DIR_BYTES, escape_label, metadata_tsv, tag_dirname
 from tb_server import parse_metadata
 
 CI_SETTINGS = settings(
@@ -63,6 +63,40 @@ def test_any_multi_column_table_keeps_its_shape(tmp_path_factory, table, header)
     assert all(len(row) == 3 for row in rows)
     for row_in, row in zip(table, rows, strict=True):
         assert row[1] == str(row_in[1])
+
+
+def per_cell_reference(columns: list[list[str]], header: list[str] | None) -> str:
+    """The metadata text by definition: every cell escaped on its own, row by row."""
+    lines = [] if header is None else ["\t".join(escape_label(name) for name in header)]
+    for row in zip(*columns, strict=True):
+        cells = [
+            cell.replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r") for cell in row
+        ]
+        if all(not cell.replace("\ufeff", " ").strip() for cell in cells):
+            cells[0] = "(empty)"
+        lines.append("\t".join(cells))
+    return "\n".join(lines) + "\n"
+
+
+#: Cells made of what the column-wise escaping must get right: separators, NUL, blanks, BOM.
+TRICKY_CELLS = st.text(alphabet=st.sampled_from("ab \t\n\r\x00\ufeff\u3000x"), max_size=5)
+
+
+@CI_SETTINGS
+@given(
+    table=st.lists(st.lists(TRICKY_CELLS, min_size=3, max_size=3), min_size=1, max_size=25),
+    single=st.booleans(),
+)
+def test_column_wise_escaping_equals_escaping_each_cell(table, single):
+    columns = [list(column) for column in zip(*table, strict=True)]
+    if single:
+        columns, header = columns[:1], None
+    else:
+        header = ["word", "count", "word"]
+    expected = per_cell_reference(columns, header)
+    if header is not None:  # duplicate names are numbered, as the frontend keys by name
+        expected = expected.replace("word\tcount\tword", "word\tcount\tword (2)", 1)
+    assert metadata_tsv(columns, header) == expected
 
 
 @CI_SETTINGS

@@ -383,3 +383,114 @@ def test_tag_directories_stay_inside_the_log_dir_and_tensorboard_accepts_paths(t
             assert os.path.isfile(resolved)
     for tag in tags:
         assert writer.steps(tag) == [tags.index(tag)]
+
+
+# -- retention ----------------------------------------------------------------------------------
+
+
+def test_retain_keeps_step_0_and_the_last_three_and_tensorboard_serves_only_those(
+    shared_tensorboard, shared_run
+):
+    logdir, run = shared_run()
+    writer = ep.ProjectorWriter(logdir)
+    snapshots = {}
+    for step in range(10):
+        snapshots[step] = writer.add_embedding(
+            RNG.random((6, 3)), metadata=list("abcdef"), global_step=step, tag="words"
+        )
+        writer.add_embedding(RNG.random((6, 3)), global_step=step, tag="other")
+        writer.retain("words", keep=3)
+    kept = [0, 7, 8, 9]
+    assert writer.steps("words") == kept
+    assert writer.steps("other") == list(range(10))  # other tags untouched
+    expected = sorted(snapshots[step].tensor_name for step in kept)
+    shared_tensorboard.wait_for(
+        lambda: sorted(n for n in shared_tensorboard.tensor_names(run) if "words" in n) == expected
+    )
+    served = shared_tensorboard.tensor(run, snapshots[8].tensor_name)
+    np.testing.assert_array_equal(
+        served, np.fromfile(snapshots[8].tensor_path, "<f4").reshape(6, 3)
+    )
+    for step in range(1, 7):
+        assert not snapshots[step].directory.exists()  # pruned files and their directory gone
+        assert (logdir / writer_module.step_dirname(step) / "other").is_dir()
+    assert writer.remove_steps("other", range(1, 7)) == [1, 2, 3, 4, 5, 6]
+    assert not any((logdir / writer_module.step_dirname(step)).exists() for step in range(1, 7))
+
+
+def test_remove_steps_keeps_tensorboardx_snapshots_and_ignores_unknown_steps(tmp_path):
+    from tensorboardX import SummaryWriter
+
+    writer = ep.ProjectorWriter(tmp_path)
+    for step in range(3):
+        writer.add_embedding(RNG.random((4, 2)), global_step=step, tag="words")
+    with SummaryWriter(str(tmp_path)) as tbx:
+        tbx.add_embedding(RNG.random((4, 2)), global_step=1, tag="words")
+    assert writer.remove_steps("words", [1, 5]) == [1]
+    assert writer.steps("words") == [0, 2]
+    tbx_entries = [e for e in writer.entries() if e.tensor_path.endswith("tensors.tsv")]
+    assert len(tbx_entries) == 1
+    assert (tmp_path / tbx_entries[0].tensor_path).is_file()  # its shared directory stays
+    assert writer.retain("words", keep=1, always_keep=()) == [0]
+    assert writer.steps("words") == [2]
+    assert ep.ProjectorWriter(tmp_path / "empty").retain("words", keep=1) == []
+
+
+@pytest.mark.parametrize("keep", [0, -1, 1.5, True, None])
+def test_retain_refuses_a_keep_below_one(tmp_path, keep):
+    with pytest.raises(ValueError, match="keep must be an integer >= 1"):
+        ep.ProjectorWriter(tmp_path).retain("words", keep=keep)
+
+
+# -- reading a snapshot back --------------------------------------------------------------------
+
+
+def test_read_round_trips_binary_and_tsv_tensors_with_their_labels(tmp_path):
+    writer = ep.ProjectorWriter(tmp_path)
+    matrix = RNG.random((5, 4)).astype(np.float32)
+    rows = [["a\tb", "1"], ["", " "], ["c", "3"], ["日本", "4"], ["e", "5"]]  # a blank row
+    writer.add_embedding(matrix, metadata=rows, metadata_header=["word", "n"], global_step=3)
+    zeros = np.zeros((3, 2), dtype=np.float32)  # valid UTF-8 as bytes: written as TSV
+    snap = writer.add_embedding(zeros, metadata=["x", "y", "z"], global_step=3, tag="zeros")
+    assert snap.tensor_path.suffix == ".tsv"
+
+    stored, columns, header = writer.read("default", 3)
+    assert stored.dtype == np.float32
+    np.testing.assert_array_equal(stored, matrix)
+    assert header == ["word", "n"]
+    assert columns == [["a\\tb", "(empty)", "c", "日本", "e"], ["1", " ", "3", "4", "5"]]
+
+    again = writer.read("zeros", 3)
+    np.testing.assert_array_equal(again.matrix, zeros)
+    assert again.columns == [["x", "y", "z"]] and again.header is None
+
+
+def test_read_gives_the_current_revision_and_works_without_labels(tmp_path):
+    writer = ep.ProjectorWriter(tmp_path)
+    writer.add_embedding(RNG.random((4, 3)), global_step=1)
+    newer = RNG.random((4, 3)).astype(np.float32)
+    writer.add_embedding(newer, global_step=1)  # a rewrite: revision 2
+    matrix, columns, header = writer.read("default", 1)
+    np.testing.assert_array_equal(matrix, newer)
+    assert columns == [] and header is None
+
+
+def test_read_reads_tensorboardx_snapshots(tmp_path):
+    from tensorboardX import SummaryWriter
+
+    matrix = RNG.random((6, 3)).astype(np.float32)
+    with SummaryWriter(str(tmp_path)) as tbx:
+        tbx.add_embedding(matrix, metadata=list("uvwxyz"), global_step=7, tag="tbx")
+    stored, columns, header = ep.ProjectorWriter(tmp_path).read("tbx", 7)
+    np.testing.assert_allclose(stored, matrix, rtol=1e-6)
+    assert columns == [list("uvwxyz")] and header is None
+
+
+def test_read_of_a_missing_snapshot_names_what_there_is(tmp_path):
+    writer = ep.ProjectorWriter(tmp_path)
+    writer.add_embedding(RNG.random((4, 3)), global_step=2, tag="words")
+    with pytest.raises(ep.SnapshotNotFoundError, match=r"'words' at step 5.*steps \[2\]") as info:
+        writer.read("words", 5)
+    assert isinstance(info.value, LookupError)
+    with pytest.raises(ep.SnapshotNotFoundError, match=r"Other tags: \['words'\]"):
+        writer.read("nothing", 2)

@@ -7,6 +7,7 @@ typing, so this module works without torch installed).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -50,8 +51,10 @@ def to_numpy(value: Any, *, name: str) -> np.ndarray[Any, Any]:
     return array
 
 
-def as_float32_matrix(mat: Any) -> npt.NDArray[np.float32]:
+def as_float32_matrix(mat: Any, table: str | None = None) -> npt.NDArray[np.float32]:
     """Validate an embedding matrix and return it as a C-contiguous little-endian float32 array.
+
+    ``table`` (the tag) names the matrix in the NaN/Inf message.
 
     Raises:
         InvalidEmbeddingError: not 2-D, fewer than 2 rows or columns (the projector page hides
@@ -87,9 +90,12 @@ def as_float32_matrix(mat: Any) -> npt.NDArray[np.float32]:
             if overflow
             else ""
         )
+        shown = ", ".join(str(i) for i in bad[:_ROWS_IN_MESSAGE])
+        more = f" (first {_ROWS_IN_MESSAGE} shown)" if bad.size > _ROWS_IN_MESSAGE else ""
+        what = "the matrix" if table is None else f"table {table!r}"
         raise InvalidEmbeddingError(
-            f"mat has {bad.size} row(s) containing NaN or Inf{hint}; first row indices: "
-            f"{', '.join(str(i) for i in bad[:_ROWS_IN_MESSAGE])}. Nothing was written."
+            f"{what} has {bad.size} row(s) containing NaN or Inf{hint}: rows "
+            f"{shown}{more}. Nothing was written; fix or drop those rows."
         )
     return result
 
@@ -166,7 +172,11 @@ def as_label_columns(
         raise InvalidEmbeddingError(
             f"metadata has {len(items)} labels but mat has {rows} rows; they must match one-to-one."
         )
-    multi = bool(items) and all(isinstance(item, (list, tuple, np.ndarray)) for item in items)
+    row_types = set(map(type, items))  # one C-level pass; isinstance only for odd types
+    multi = bool(items) and (
+        row_types <= {list, tuple}
+        or all(isinstance(item, (list, tuple, np.ndarray)) for item in items)
+    )
     if not multi:
         if metadata_header is not None and len(metadata_header) != 1:
             raise InvalidEmbeddingError(
@@ -179,13 +189,14 @@ def as_label_columns(
         if metadata_header is not None
         else [f"column {i + 1}" for i in range(len(items[0]))]
     )
-    for index, item in enumerate(items):
+    widths = set(map(len, items))
+    for index, item in enumerate(items if widths != {len(header)} else ()):
         if len(item) != len(header):
             raise InvalidEmbeddingError(
                 f"metadata row {index} has {len(item)} columns but the header has "
                 f"{len(header)}: {list(header)!r}."
             )
-    columns = [_texts(column) for column in zip(*items, strict=True)]
+    columns = [_texts(list(map(itemgetter(k), items))) for k in range(len(header))]
     if len(header) == 1:
         return columns, None
     return columns, header

@@ -10,19 +10,19 @@ import contextlib
 import errno
 import logging
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
-from ._format import REFRESH_DIRNAME, TEMP_PREFIX
+from ._format import TEMP_PREFIX
 
 __all__ = [
     "atomic_write",
-    "bump_refresh_run",
     "remove_stale_temp_files",
     "remove_tree",
+    "write_direct",
     "write_empty_event_file",
 ]
 
@@ -42,7 +42,7 @@ def atomic_write(
 
     ``direct``: write a big array's aligned head with ``O_DIRECT`` (see :func:`write_direct`).
     """
-    fd, temp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=directory)
+    fd, temp = _create_temp(directory)
     try:
         with os.fdopen(fd, "wb") as handle:
             start = 0
@@ -58,6 +58,23 @@ def atomic_write(
             os.unlink(temp)
         raise
     return directory / name
+
+
+def _create_temp(directory: Path) -> tuple[int, str]:
+    """A new temp file in ``directory``, its mode ``0o666`` less the umask, as ``open()`` makes.
+
+    (``tempfile.mkstemp`` makes ``0o600`` whatever the umask: a TensorBoard run by another
+    user could then read no snapshot.)
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    flags |= getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        temp = os.path.join(directory, TEMP_PREFIX + secrets.token_hex(8))
+        try:
+            return os.open(temp, flags, 0o666), temp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no unused temp file name", str(directory))
 
 
 def write_direct(path: str, data: npt.NDArray[np.float32]) -> int:
@@ -143,23 +160,3 @@ def remove_tree(path: Path) -> None:
     import shutil
 
     shutil.rmtree(path, ignore_errors=True)
-
-
-def bump_refresh_run(logdir: Path) -> None:
-    """Rename the one-event run under ``.projector-refresh/``: the set of runs changes.
-
-    TensorBoard's projector re-reads configs only when its set of runs changes, so this is
-    what makes a running TensorBoard notice a new snapshot.
-    """
-    refresh_root = logdir / REFRESH_DIRNAME
-    refresh_root.mkdir(exist_ok=True)
-    current = sorted((name for name in os.listdir(refresh_root) if name.isdigit()), key=int)
-    next_name = str(int(current[-1]) + 1 if current else 1).zfill(12)
-    if current:
-        os.rename(refresh_root / current[-1], refresh_root / next_name)
-        for stale in current[:-1]:
-            remove_tree(refresh_root / stale)
-    else:
-        target = refresh_root / next_name
-        target.mkdir()
-        write_empty_event_file(target, ".projector-refresh")

@@ -1,15 +1,35 @@
 """The on-disk format: every name, limit and text rule of a projector log directory.
 
-Together with :mod:`._files` (how bytes reach the disk) and :mod:`.writer` (the writer
-itself), the only place that knows the layout TensorBoard's projector plugin reads::
+With the writer's other modules (:mod:`.writer` lists them) the only place that knows the
+layout TensorBoard's projector plugin reads::
 
     <logdir>/projector_config.pbtxt             merged config (TensorBoard's own proto)
     <logdir>/<step, 5 digits>/<tag>/tensors.r1.bin    raw little-endian float32, tensor_shape set
     <logdir>/<step, 5 digits>/<tag>/metadata.r1.tsv   escaped labels (header only if >1 column)
     <logdir>/<step, 5 digits>/<tag>/sprite.r1.png     sprite sheet, <= 8192 x 8192 px
-    <logdir>/.projector-refresh/<n>/events...   tiny run renamed per snapshot
+    <logdir>/.projector-refresh/<n>/events...   tiny run renamed per snapshot (while open)
+    <logdir>/.projector_config.pbtxt.lock       the config lock (while open)
 
-The reasons for each rule are in :mod:`.writer`'s docstring.
+Why each rule exists (all verified against TensorBoard 2.21's ``projector_plugin.py``):
+
+* **Binary tensors.** The plugin first parses a tensor file as TSV and falls back to float32
+  binary only on a ``UnicodeDecodeError`` in the first 16 MiB it decodes. A binary file whose
+  start is valid UTF-8 (all zeros, tiny matrices) would be misparsed, so such a matrix is
+  written as TSV instead.
+* **A new revision per write.** Tensors are cached by (run, name) and every config entry's
+  tensor is read when configs are re-read; a tensor rewritten in place under the same name is
+  served stale, and a config pointing at a half-replaced file breaks the projector for *all*
+  runs. So every write goes to fresh file names (``.r<rev>.``), the config is switched
+  atomically afterwards, and a rewrite of the same tag and step gets a new tensor name.
+* **The refresh run.** The plugin re-reads configs only when the set of runs changes. A
+  snapshot added to a run TensorBoard already knows stays invisible until restart. After each
+  write, a one-event run under ``.projector-refresh/`` is renamed, which changes the set of
+  runs; a browser refresh then shows the new snapshot. While a writer is open it is one extra
+  row in the run list; closing the writer removes it (a change in the set of runs too).
+* **The frontend** orders its tensor dropdown by: labelled first, more rows first, then name
+  (so a fixed-size selection shows its steps in order), hides tensors with fewer than 2 rows
+  or columns, skips whitespace-only metadata lines (misaligning every later row), treats a
+  first line with a tab as a header, and refuses sprites larger than 8192 px on a side.
 """
 
 from __future__ import annotations
@@ -21,16 +41,11 @@ import re
 import warnings
 from collections.abc import Sequence
 from hashlib import sha256
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
-from .errors import ConfigError, InvalidEmbeddingError
-
-if TYPE_CHECKING:
-    from tensorboard.plugins.projector.projector_config_pb2 import ProjectorConfig
+from .errors import InvalidEmbeddingError, LogDirError
 
 __all__ = [
     "BOOKMARKS_FILE",
@@ -38,9 +53,9 @@ __all__ = [
     "GLYPHS",
     "MAX_PROJECTOR_ROWS",
     "MAX_SPRITE_SIDE",
+    "check_local_logdir",
     "escape_label",
     "metadata_tsv",
-    "read_config",
     "sprite_cell_size",
     "sprite_png",
     "step_dirname",
@@ -65,9 +80,14 @@ TSV_PROBE_BYTES = 16 * 1024 * 1024
 _PROBE_CHUNK = 64 * 1024
 TENSOR_BINARY_SUFFIX = ".bin"
 TENSOR_TSV_SUFFIX = ".tsv"
+#: Held around the config's read-modify-write; removed when a writer closes.
 LOCK_FILENAME = ".projector_config.pbtxt.lock"
 TEMP_PREFIX = ".tmp-embedding-projector-"
+#: Holds the one-event run renamed after each write; removed when a writer closes.
 REFRESH_DIRNAME = ".projector-refresh"
+#: A URL (``s3://``, ``gs://``, ``memory://``, ...; also what ``pathlib`` makes of one,
+#: ``s3:/b/x``). Two or more letters, so Windows drive letters (``C:/``) are not schemes.
+URL_LOGDIR = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]+):/")
 EVENT_FILE_MARKER = "tfevents"
 #: Longest tag directory name in bytes (file systems allow 255; leave room for temp names).
 MAX_TAG_DIR_BYTES = 160
@@ -77,10 +97,9 @@ OUR_FILE = re.compile(r"^(tensors|metadata|sprite|bookmarks)\.r(\d+)\.(bin|tsv|p
 _WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|com\d|lpt\d)(\..*)?$", re.IGNORECASE)
 _UNSAFE_TAG_CHARS = set('%/\\<>:"|?*\x7f')
 _BLANK_LABEL = "(empty)"
-_NEEDS_ESCAPE = re.compile(r"[\t\r]")
-#: A line that ``escape_label`` would call blank (``\s`` here is exactly ``str.isspace``).
-_BLANK_LINE = re.compile(r"(?m)^(?:[^\S\n]|\ufeff)*$")
+_BOM = "\ufeff"
 _LABEL_ESCAPES = str.maketrans({"\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_TAB_CR_ESCAPES = str.maketrans({"\t": "\\t", "\r": "\\r"})
 
 #: ``label_img`` shortcut: draw each point's label (first metadata column) as its sprite.
 GLYPHS = "glyphs"
@@ -130,6 +149,28 @@ def tensor_name(tag: str, step: int, revision: int = 1, suffix: str | None = Non
     return name
 
 
+def check_local_logdir(logdir: str) -> None:
+    """Refuse a log dir that is a URL: TensorBoard cannot serve projector files from one.
+
+    TensorBoard 2.21 lists the runs of a remote log dir, but its projector resolves asset
+    paths with ``os.path.realpath`` on the config path, so ``s3://b/x`` becomes the local
+    ``<cwd>/s3:/b/x`` and every tensor is "Not Found".
+
+    Raises:
+        LogDirError: ``logdir`` starts with a URL scheme.
+    """
+    match = URL_LOGDIR.match(logdir)
+    if match:
+        raise LogDirError(
+            f"log dir {logdir!r} is a {match.group(1)}:// URL, but TensorBoard's projector "
+            "(2.21) cannot serve snapshots from a remote log dir: it resolves their paths "
+            "with os.path.realpath, as local files. Write to a local log dir and sync it to "
+            f"the remote store afterwards (e.g. `aws s3 sync`, `gsutil rsync`). Nothing was "
+            "written.",
+            logdir,
+        )
+
+
 def escape_label(label: str) -> str:
     """Make one metadata cell safe for TensorBoard's TSV parsers.
 
@@ -151,29 +192,63 @@ def escape_label(label: str) -> str:
 def metadata_tsv(columns: Sequence[Sequence[str]], header: Sequence[str] | None) -> str:
     """The metadata file's text: one line per point, a header line only for several columns.
 
-    ``columns`` is column-major (one list of cells per column).
+    ``columns`` is column-major (one list of cells per column). Each cell is escaped as
+    :func:`escape_label` does, but column by column in a few C-level calls (one join, one
+    ``translate``, one split per column that needs it); a row whose cells are all blank gets
+    ``(empty)`` in its first cell.
     """
-    if header is None:
-        return _single_column_tsv(columns[0])
-    lines = ["\t".join(_unique_column_names([escape_label(h) for h in header]))]
-    for row in zip(*columns, strict=True):
-        cells = [cell.translate(_LABEL_ESCAPES) for cell in row]
+    rows = len(columns[0])
+    if rows == 0:
+        lines = [] if header is None else ["\t".join(_header_cells(header))]
+        return "\n".join(lines) + "\n"
+    escaped = [_escaped_column(column) for column in columns]
+    if len(escaped) == 1:
+        text = "\n".join(escaped[0])
+    else:
+        text = "\n".join(map("\t".join, zip(*escaped, strict=True)))
+    if _may_have_blank_rows(escaped):  # rare: then each row is checked
+        text = "\n".join(_fill_blank_rows(escaped))
+    if header is not None:
+        text = "\t".join(_header_cells(header)) + "\n" + text
+    return text + "\n"
+
+
+def _header_cells(header: Sequence[str]) -> list[str]:
+    return _unique_column_names([escape_label(name) for name in header])
+
+
+def _escaped_column(cells: Sequence[str]) -> Sequence[str]:
+    """``cells`` with tabs, newlines and carriage returns escaped; the same list if none has any.
+
+    Joined with a separator no cell contains (a newline, else NUL), translated once, split.
+    """
+    text = "\n".join(cells)
+    if text.count("\n") == len(cells) - 1:
+        if "\t" not in text and "\r" not in text:
+            return cells
+        return text.translate(_TAB_CR_ESCAPES).split("\n")  # (no cell holds a newline)
+    text = "\x00".join(cells)  # some cell holds a newline
+    if text.count("\x00") == len(cells) - 1:
+        return text.translate(_LABEL_ESCAPES).split("\x00")
+    return [cell.translate(_LABEL_ESCAPES) for cell in cells]  # NULs and newlines in cells
+
+
+def _may_have_blank_rows(escaped: list[Sequence[str]]) -> bool:
+    """False when some column has no blank cell (then no row is all blank): C-level checks."""
+    for column in escaped:
+        if _BOM not in "".join(column) and all(map(str.strip, column)):
+            return False
+    return True
+
+
+def _fill_blank_rows(escaped: list[Sequence[str]]) -> list[str]:
+    lines = []
+    for row in zip(*escaped, strict=True):
+        cells = list(row)
         if not "".join(cells).replace("\ufeff", " ").strip():
             cells[0] = _BLANK_LABEL
         lines.append("\t".join(cells))
-    return "\n".join(lines) + "\n"
-
-
-def _single_column_tsv(labels: Sequence[str]) -> str:
-    # Fast path for the common case: one join, two regex scans, no per-label work.
-    text = "\n".join(labels)
-    if (
-        text.count("\n") != len(labels) - 1
-        or _NEEDS_ESCAPE.search(text)
-        or _BLANK_LINE.search(text)
-    ):
-        text = "\n".join(escape_label(label) for label in labels)
-    return text + "\n"
+    return lines
 
 
 def _unique_column_names(names: list[str]) -> list[str]:
@@ -277,37 +352,7 @@ def tensor_tsv(matrix: npt.NDArray[np.float32]) -> bytes:
     return buffer.getvalue().encode("ascii")
 
 
-# --------------------------------------------------------------------------- config
-
-
-def _config_module() -> Any:
-    from tensorboard.plugins.projector import projector_config_pb2
-
-    return projector_config_pb2
-
-
-def read_config(path: Path) -> ProjectorConfig:
-    """Parse a ``projector_config.pbtxt`` with TensorBoard's own proto (empty if missing).
-
-    Raises:
-        ConfigError: the file exists but does not parse; it is never overwritten then.
-    """
-    from google.protobuf import text_format
-
-    config = _config_module().ProjectorConfig()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return config
-    try:
-        text_format.Parse(text, config)
-    except text_format.ParseError as error:
-        raise ConfigError(
-            f"{path} is not a valid projector config ({error}); it was left untouched. "
-            "Fix or remove it, then write again.",
-            str(path),
-        ) from error
-    return config
+# --------------------------------------------------------------------------- config paths
 
 
 def posix(*parts: str) -> str:

@@ -7,10 +7,15 @@ to fix it.
 
 from __future__ import annotations
 
+import errno
+
 __all__ = [
     "ConfigError",
+    "DiskReserveError",
     "EmbeddingProjectorError",
     "InvalidEmbeddingError",
+    "LogDirError",
+    "SnapshotNotFoundError",
     "SnapshotWriteError",
     "VectorFileError",
 ]
@@ -33,6 +38,58 @@ class SnapshotWriteError(EmbeddingProjectorError, OSError):
     ``errno`` is the underlying error's. What was written before is unchanged, and the
     snapshot's own partial files are removed.
     """
+
+
+class DiskReserveError(SnapshotWriteError):
+    """A snapshot would leave less free space than the reserve, so it was not written.
+
+    Raised before any file is touched; ``errno`` is ``ENOSPC``. Lower the reserve with
+    ``ProjectorWriter(disk_reserve=...)`` (0 disables it), write fewer rows, or free space.
+
+    Attributes:
+        free: bytes free on the log dir's file system before the write.
+        needed: bytes the snapshot would write.
+        reserve: bytes that must stay free after it.
+    """
+
+    def __init__(self, message: str, *, free: int, needed: int, reserve: int) -> None:
+        super().__init__(errno.ENOSPC, message)
+        self.free = free
+        self.needed = needed
+        self.reserve = reserve
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_disk_reserve_error, (self.strerror, self.free, self.needed, self.reserve))
+
+
+def _rebuild_disk_reserve_error(
+    message: str, free: int, needed: int, reserve: int
+) -> DiskReserveError:
+    return DiskReserveError(message, free=free, needed=needed, reserve=reserve)
+
+
+class LogDirError(EmbeddingProjectorError, ValueError):
+    """The log directory cannot hold snapshots: a URL (remote store) or an existing file.
+
+    Raised before any file is touched.
+
+    Attributes:
+        logdir: the log directory as given.
+    """
+
+    def __init__(self, message: str, logdir: str) -> None:
+        super().__init__(message)
+        self.logdir = logdir
+
+    def __reduce__(self) -> tuple[type[LogDirError], tuple[str, str]]:
+        return (type(self), (self.args[0], self.logdir))
+
+
+class SnapshotNotFoundError(EmbeddingProjectorError, LookupError):
+    """No snapshot of the requested tag at the requested step in the log directory."""
 
 
 class ConfigError(EmbeddingProjectorError, ValueError):

@@ -1,36 +1,16 @@
 """Writes what TensorBoard's Embedding Projector reads from a log directory.
 
-Everything this package writes goes through :class:`ProjectorWriter`. With :mod:`._format`
-(names, limits, text rules) and :mod:`._files` (atomic writes, ``O_DIRECT``, temp files) it is
-the only code that knows the on-disk layout; the names defined there stay importable from here.
+Everything this package writes goes through :class:`ProjectorWriter`. With its private helper
+modules it is the only code that knows the on-disk layout: :mod:`._format` (names, limits, text
+rules), :mod:`._files` (atomic writes, ``O_DIRECT``, temp files), :mod:`._config` (the config's
+entries), :mod:`._logdir` (URL check, lock, refresh run, free space), :mod:`._metadata` (labels)
+and :mod:`._readback` (reading a snapshot back). Their public names stay importable from here.
 It keeps tensorboardX's layout, so snapshots of both tools coexist in one run::
 
-    <logdir>/projector_config.pbtxt             merged config (TensorBoard's own proto)
-    <logdir>/<step, 5 digits>/<tag>/tensors.r1.bin    raw little-endian float32, tensor_shape set
-    <logdir>/<step, 5 digits>/<tag>/metadata.r1.tsv   escaped labels (header only if >1 column)
-    <logdir>/<step, 5 digits>/<tag>/sprite.r1.png     sprite sheet, <= 8192 x 8192 px
-    <logdir>/.projector-refresh/<n>/events...   tiny run renamed per snapshot (see below)
+    <logdir>/projector_config.pbtxt                   merged config (TensorBoard's own proto)
+    <logdir>/<step, 5 digits>/<tag>/tensors.r<rev>.bin float32 (tiny or UTF-8-like ones: .tsv)
 
-Why each rule exists (all verified against TensorBoard 2.21's ``projector_plugin.py``):
-
-* **Binary tensors.** The plugin first parses a tensor file as TSV and falls back to float32
-  binary only on a ``UnicodeDecodeError`` in the first 16 MiB it decodes. A binary file whose
-  start is valid UTF-8 (all zeros, tiny matrices) would be misparsed, so such a matrix is
-  written as TSV instead.
-* **A new revision per write.** Tensors are cached by (run, name) and every config entry's
-  tensor is read when configs are re-read; a tensor rewritten in place under the same name is
-  served stale, and a config pointing at a half-replaced file breaks the projector for *all*
-  runs. So every write goes to fresh file names (``.r<rev>.``), the config is switched
-  atomically afterwards, and a rewrite of the same tag and step gets a new tensor name.
-* **The refresh run.** The plugin re-reads configs only when the set of runs changes. A
-  snapshot added to a run TensorBoard already knows stays invisible until restart. After each
-  write, a one-event run under ``.projector-refresh/`` is renamed, which changes the set of
-  runs; a browser refresh then shows the new snapshot. It costs one extra row in the run list.
-* **The frontend** orders its tensor dropdown by: labelled first, more rows first, then name
-  (so a fixed-size selection shows its steps in order), hides tensors with fewer than 2 rows
-  or columns, skips whitespace-only
-  metadata lines (misaligning every later row), treats a first line with a tab as a header,
-  and refuses sprites larger than 8192 px on a side.
+The full layout, and why each rule exists, is in :mod:`._format`.
 
 Example:
     >>> import numpy as np, tempfile
@@ -47,7 +27,7 @@ import contextlib
 import logging
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,18 +35,22 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from ._arrays import (
-    as_float32_matrix,
-    as_label_columns,
-    as_uint8_images,
-    validate_step,
-    validate_tag,
+from ._arrays import as_float32_matrix, as_uint8_images, validate_step, validate_tag
+from ._config import (
+    next_revision,
+    our_steps,
+    prune_files,
+    remove_entries,
+    remove_unreferenced,
+    replace_entry,
+    write_config,
 )
+from ._config import read_config as read_config
 from ._files import DIRECT_WRITE_MIN_BYTES as DIRECT_WRITE_MIN_BYTES
-from ._files import atomic_write, bump_refresh_run, remove_stale_temp_files
+from ._files import atomic_write, remove_stale_temp_files
 from ._files import write_direct as _write_direct  # noqa: F401  (tests probe it)
 from ._files import write_empty_event_file as _write_empty_event_file
-from ._format import BOOKMARKS_FILE, OUR_FILE, parse_our_tensor_path, posix, tensor_tsv
+from ._format import BOOKMARKS_FILE, posix, tensor_tsv
 from ._format import CONFIG_FILENAME as CONFIG_FILENAME
 from ._format import EVENT_FILE_MARKER as EVENT_FILE_MARKER
 from ._format import GLYPHS as GLYPHS
@@ -83,15 +67,30 @@ from ._format import TENSOR_TSV_SUFFIX as TENSOR_TSV_SUFFIX
 from ._format import TSV_PROBE_BYTES as TSV_PROBE_BYTES
 from ._format import escape_label as escape_label
 from ._format import metadata_tsv as metadata_tsv
-from ._format import read_config as read_config
 from ._format import sprite_cell_size as sprite_cell_size
 from ._format import sprite_png as sprite_png
 from ._format import step_dirname as step_dirname
 from ._format import tag_dirname as tag_dirname
 from ._format import tensor_name as tensor_name
 from ._format import tensor_needs_tsv as tensor_needs_tsv
+from ._logdir import (
+    ConfigLock,
+    bump_refresh_run,
+    check_disk_reserve,
+    check_not_a_file,
+    local_logdir,
+    remove_refresh_runs,
+    validate_disk_reserve,
+    write_error,
+)
+from ._logdir import resolve_logdir as resolve_logdir
+from ._metadata import PreparedMetadata as PreparedMetadata
+from ._metadata import glyph_sprites, prepared_for
+from ._metadata import prepare_metadata as prepare_metadata
+from ._readback import StoredSnapshot as StoredSnapshot
+from ._readback import find_entry, read_entry
 from ._states import bookmarks_file
-from .errors import InvalidEmbeddingError, SnapshotWriteError
+from .errors import InvalidEmbeddingError
 
 if TYPE_CHECKING:
     from tensorboard.plugins.projector.projector_config_pb2 import (
@@ -107,6 +106,7 @@ __all__ = [
     "PreparedMetadata",
     "ProjectorWriter",
     "Snapshot",
+    "StoredSnapshot",
     "add_embedding",
     "escape_label",
     "prepare_metadata",
@@ -145,88 +145,7 @@ class Snapshot:
     bookmarks_path: Path | None = None
 
 
-@dataclass(frozen=True)
-class PreparedMetadata:
-    """Labels validated, escaped and encoded once, for many snapshots of the same rows.
-
-    Made by :func:`prepare_metadata`; pass it as ``metadata=`` to
-    :meth:`ProjectorWriter.add_embedding`. Callbacks that snapshot the same rows every epoch
-    use it so that the per-row text work (tens of milliseconds of GIL-holding Python for
-    10,000 rows of several columns) is done once, not beside training every epoch.
-
-    Attributes:
-        rows: how many points the labels are for.
-        text: the metadata file's bytes.
-        labels: the first column (what ``label_img="glyphs"`` draws).
-    """
-
-    rows: int
-    text: bytes
-    labels: tuple[str, ...]
-
-
-def prepare_metadata(
-    metadata: Sequence[Any], metadata_header: Sequence[Any] | None = None
-) -> PreparedMetadata:
-    """Validate and encode labels once (see :class:`PreparedMetadata`).
-
-    Args:
-        metadata: one label per point, or one row of several columns per point (then name
-            them in ``metadata_header``), as for :meth:`ProjectorWriter.add_embedding`.
-        metadata_header: column names for several columns.
-
-    Raises:
-        InvalidEmbeddingError: the labels are not a list of labels or rows.
-
-    Example:
-        >>> import numpy as np, tempfile
-        >>> labels = prepare_metadata([["cat", "12"], ["dog", "7"]], ["word", "count"])
-        >>> writer = ProjectorWriter(tempfile.mkdtemp())
-        >>> for step in range(2):
-        ...     _ = writer.add_embedding(np.random.rand(2, 3), labels, global_step=step)
-        >>> labels.text.decode().splitlines()[1].split("\\t")
-        ['cat', '12']
-    """
-    try:
-        rows = len(metadata)
-    except TypeError as error:
-        raise InvalidEmbeddingError(
-            f"metadata must be a list of labels; got {type(metadata).__name__}."
-        ) from error
-    return _prepared_for(metadata, rows, metadata_header)
-
-
-def _prepared_for(
-    metadata: Any, rows: int, metadata_header: Sequence[Any] | None
-) -> PreparedMetadata:
-    """Labels validated against ``rows`` points, escaped and encoded."""
-    columns, header = as_label_columns(metadata, rows, metadata_header)
-    return PreparedMetadata(
-        rows=rows, text=metadata_tsv(columns, header).encode("utf-8"), labels=tuple(columns[0])
-    )
-
-
 # --------------------------------------------------------------------------- writer
-
-
-def resolve_logdir(writer_or_logdir: Any) -> Path:
-    """The log directory of a path, a tensorboardX/torch ``SummaryWriter`` or a Lightning logger.
-
-    Raises:
-        TypeError: the object is none of these.
-    """
-    if isinstance(writer_or_logdir, (str, os.PathLike)):
-        return Path(os.fspath(writer_or_logdir)).expanduser()
-    for attribute in ("get_logdir", "log_dir", "logdir"):
-        value = getattr(writer_or_logdir, attribute, None)
-        if callable(value):
-            value = value()
-        if isinstance(value, (str, os.PathLike)):
-            return Path(os.fspath(value)).expanduser()
-    raise TypeError(
-        "writer_or_logdir must be a log directory path or a SummaryWriter (tensorboardX or "
-        f"torch.utils.tensorboard); got {type(writer_or_logdir).__name__}."
-    )
 
 
 class ProjectorWriter:
@@ -246,6 +165,15 @@ class ProjectorWriter:
             bypassed, but the call then waits for the disk. For writers beside training (the
             callbacks use it), where CPU is what training misses; off for one-shot writes,
             where the wall-clock time matters.
+        disk_reserve: bytes that must stay free on the log dir's file system after each
+            snapshot, or a snapshot raises :class:`~.errors.DiskReserveError` before writing
+            anything. ``None`` (default): the larger of twice the snapshot and 5 % of the file
+            system capped at 1 GiB, so the run's checkpoints keep room. ``0`` disables it.
+
+    Raises:
+        LogDirError: ``logdir`` is a URL (``s3://``, ``gs://``, ``memory://``, ...), which
+            TensorBoard's projector cannot serve from, or an existing file.
+        ValueError: ``disk_reserve`` is negative or not smaller than the whole file system.
 
     Example:
         >>> import numpy as np, tempfile
@@ -263,15 +191,45 @@ class ProjectorWriter:
         live_refresh: bool = True,
         lock_timeout: float = 120.0,
         direct_io: bool = False,
+        disk_reserve: int | None = None,
     ) -> None:
-        self.logdir = Path(os.fspath(logdir)).expanduser()
+        self.logdir = local_logdir(logdir)
+        check_not_a_file(self.logdir)
+        validate_disk_reserve(self.logdir, disk_reserve)
         self.config_path = self.logdir / CONFIG_FILENAME
         self.live_refresh = live_refresh
         self.lock_timeout = lock_timeout
         self.direct_io = direct_io
+        self.disk_reserve = disk_reserve
 
     def __repr__(self) -> str:
         return f"ProjectorWriter({str(self.logdir)!r})"
+
+    def __enter__(self) -> ProjectorWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Remove the refresh run and the lock file; the snapshots and config stay.
+
+        Removing the refresh run changes TensorBoard's set of runs once more, so a running
+        TensorBoard still picks up the last snapshot (after its next reload), and no empty
+        ``.projector-refresh/...`` run stays in the run lists of the other dashboards. Call it
+        when this process writes no more snapshots to the log dir (or use the writer as a
+        context manager); writing afterwards works and needs another ``close()``. Failures are
+        logged, never raised: the snapshots are complete either way.
+        """
+        if not self.logdir.is_dir():
+            return
+        try:
+            with ConfigLock(self.logdir, self.lock_timeout) as lock:
+                if self.live_refresh:
+                    remove_refresh_runs(self.logdir)
+                lock.remove_file()
+        except OSError as error:
+            logger.warning("could not tidy up %s on close: %s", self.logdir, error)
 
     # -- public API ------------------------------------------------------------------------
 
@@ -309,12 +267,14 @@ class ProjectorWriter:
         Raises:
             InvalidEmbeddingError: bad input or layout; nothing written (ImportError: no umap).
             ConfigError: the existing config does not parse; nothing was written.
+            DiskReserveError: the snapshot would leave less than ``disk_reserve`` free;
+                nothing was written.
             SnapshotWriteError: the disk is full, read-only or not writable (an ``OSError``);
                 earlier snapshots and the config are unchanged.
         """
         step = validate_step(global_step)
         validate_tag(tag)
-        matrix = as_float32_matrix(mat)
+        matrix = as_float32_matrix(mat, table=tag)
         rows = matrix.shape[0]
         prepared: PreparedMetadata | None = None
         if isinstance(metadata, PreparedMetadata):
@@ -329,11 +289,11 @@ class ProjectorWriter:
                 )
             prepared = metadata
         elif metadata is not None:
-            prepared = _prepared_for(metadata, rows, metadata_header)
+            prepared = prepared_for(metadata, rows, metadata_header)
         metadata_text = None if prepared is None else prepared.text
         labels = None if prepared is None else prepared.labels
         if isinstance(label_img, str):
-            label_img = _glyph_sprites(label_img, labels)
+            label_img = glyph_sprites(label_img, labels)
         sprite: tuple[bytes, int] | None = None
         if label_img is not None:
             sprite = sprite_png(as_uint8_images(label_img, rows))
@@ -350,19 +310,118 @@ class ProjectorWriter:
 
     def steps(self, tag: str = "default") -> list[int]:
         """Steps already written for ``tag`` by this package (sorted)."""
-        prefix_dir = tag_dirname(tag)
-        found = set()
-        for entry in read_config(self.config_path).embeddings:
-            parsed = parse_our_tensor_path(entry.tensor_path)
-            if parsed and parsed[1] == prefix_dir:
-                found.add(parsed[0])
-        return sorted(found)
+        return our_steps(read_config(self.config_path), tag)
 
     def entries(self) -> list[EmbeddingInfo]:
         """All entries of the run's projector config, tensorboardX's included."""
         return list(read_config(self.config_path).embeddings)
 
+    def read(self, tag: str, step: int) -> StoredSnapshot:
+        """Read a snapshot back through its config entry: (matrix, metadata columns, header).
+
+        Ours (binary or TSV tensors) and tensorboardX's (TSV) alike; of a step written twice,
+        the current revision. Labels come back as TensorBoard serves them (escaped).
+
+        Raises:
+            SnapshotNotFoundError: no snapshot of ``tag`` at ``step`` (a ``LookupError``).
+            ConfigError: the config does not parse, or its files do not match it.
+
+        Example:
+            >>> import numpy as np, tempfile
+            >>> writer = ProjectorWriter(tempfile.mkdtemp())
+            >>> _ = writer.add_embedding(np.eye(3), metadata=["a", "b", "c"], global_step=3)
+            >>> matrix, columns, header = writer.read("default", 3)
+            >>> matrix.shape, columns, header
+            ((3, 3), [['a', 'b', 'c']], None)
+        """
+        validate_tag(tag)
+        step = validate_step(step)
+        entry = find_entry(read_config(self.config_path), tag, step)
+        return read_entry(self.logdir, entry)
+
+    def remove_steps(self, tag: str, steps: Iterable[int]) -> list[int]:
+        """Remove snapshots of ``tag``: from the config first (atomically), then their files.
+
+        A crash in between leaves a config that references only complete snapshots; the
+        orphaned files go at the next ``remove_steps`` or :meth:`retain`. Steps never written
+        are ignored; tensorboardX's entries are never touched.
+
+        Returns:
+            The steps removed (sorted).
+
+        Raises:
+            InvalidEmbeddingError: a step that is not an integer >= 0, or a bad tag.
+            SnapshotWriteError: the config could not be rewritten (it is unchanged).
+
+        Example:
+            >>> import numpy as np, tempfile
+            >>> writer = ProjectorWriter(tempfile.mkdtemp())
+            >>> for step in range(4):
+            ...     _ = writer.add_embedding(np.random.rand(3, 2), global_step=step)
+            >>> writer.remove_steps("default", [1, 2, 7])
+            [1, 2]
+        """
+        validate_tag(tag)
+        wanted = {validate_step(step) for step in steps}
+        return self._prune(tag, lambda existing: wanted & set(existing))
+
+    def retain(self, tag: str, keep: int, always_keep: Iterable[int] = (0,)) -> list[int]:
+        """Keep the ``keep`` most recent steps of ``tag`` and ``always_keep``; remove the rest.
+
+        What callbacks call after each snapshot to bound a long run's footprint: by default
+        the random start (step 0) stays, so the projector can still compare against it. The
+        last step is always among the kept. Removal is as in :meth:`remove_steps`.
+
+        Returns:
+            The steps removed (sorted).
+
+        Raises:
+            ValueError: ``keep`` is not an integer >= 1.
+
+        Example:
+            >>> import numpy as np, tempfile
+            >>> writer = ProjectorWriter(tempfile.mkdtemp())
+            >>> for step in range(6):
+            ...     _ = writer.add_embedding(np.random.rand(3, 2), global_step=step)
+            ...     _ = writer.retain("default", keep=2)
+            >>> writer.steps()
+            [0, 4, 5]
+        """
+        if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
+            raise ValueError(
+                f"keep must be an integer >= 1 (how many recent steps stay); got {keep!r}."
+            )
+        validate_tag(tag)
+        always = {validate_step(step) for step in always_keep}
+
+        def doomed(existing: list[int]) -> set[int]:
+            return set(existing[:-keep]) - always
+
+        return self._prune(tag, doomed)
+
     # -- internals -------------------------------------------------------------------------
+
+    def _prune(self, tag: str, choose: Callable[[list[int]], set[int]]) -> list[int]:
+        if not self.config_path.exists():
+            return []
+        try:
+            with ConfigLock(self.logdir, self.lock_timeout):
+                config = read_config(self.config_path)
+                remove_stale_temp_files(self.logdir)  # e.g. from a prune killed mid-way
+                doomed = choose(our_steps(config, tag))
+                if doomed:
+                    remove_entries(config, tag, doomed)
+                    write_config(self.logdir, config)  # the commit: files go after it
+                prune_files(self.logdir, tag, set(our_steps(config, tag)))
+                if doomed and self.live_refresh:
+                    with contextlib.suppress(OSError):
+                        bump_refresh_run(self.logdir)
+        except OSError as error:
+            raise write_error(
+                error, self.logdir, self.lock_timeout, f"remove steps of {tag!r}"
+            ) from error
+        logger.debug("removed steps %s of %r from %s", sorted(doomed), tag, self.logdir)
+        return sorted(doomed)
 
     def _write(
         self,
@@ -374,41 +433,39 @@ class ProjectorWriter:
         name_suffix: str | None,
         bookmarks: bytes | None = None,
     ) -> Snapshot:
-        from filelock import FileLock
-
+        check_not_a_file(self.logdir)
+        tensor = tensor_tsv(matrix) if tensor_needs_tsv(matrix) else matrix
+        sizes = [tensor.nbytes if isinstance(tensor, np.ndarray) else len(tensor)]
+        sizes += [len(metadata_text or b""), len(sprite[0]) if sprite else 0, len(bookmarks or b"")]
+        with contextlib.suppress(OSError):
+            sizes.append(self.config_path.stat().st_size + 1024)  # the new config beside it
+        check_disk_reserve(self.logdir, sizes, self.disk_reserve, f"snapshot {tag!r} step {step}")
         written: list[Path] = []
         try:
             self.logdir.mkdir(parents=True, exist_ok=True)
-            with FileLock(str(self.logdir / LOCK_FILENAME), timeout=self.lock_timeout):
+            with ConfigLock(self.logdir, self.lock_timeout):
                 snapshot = self._write_locked(
-                    matrix, metadata_text, sprite, (tag, step, name_suffix), written, bookmarks
+                    matrix,
+                    tensor,
+                    metadata_text,
+                    sprite,
+                    (tag, step, name_suffix),
+                    written,
+                    bookmarks,
                 )
         except OSError as error:
             for path in written:
                 with contextlib.suppress(OSError):
                     os.unlink(path)
-            raise self._write_error(error, f"snapshot {tag!r} step {step}") from error
+            action = f"write snapshot {tag!r} step {step}"
+            raise write_error(error, self.logdir, self.lock_timeout, action) from error
         logger.debug("wrote %s (%d x %d) to %s", snapshot.tensor_name, *matrix.shape, self.logdir)
         return snapshot
-
-    def _write_error(self, error: OSError, what: str) -> SnapshotWriteError:
-        if isinstance(error, TimeoutError):
-            message = (
-                f"another process held the lock on {self.logdir} for more than "
-                f"{self.lock_timeout:g} s; {what} was not written"
-            )
-        else:
-            message = (
-                f"could not write {what} to {self.logdir}: "
-                f"{error.strerror or error}; earlier snapshots and the config are unchanged"
-            )
-        if error.errno is not None:
-            return SnapshotWriteError(error.errno, message)
-        return SnapshotWriteError(message)
 
     def _write_locked(
         self,
         matrix: npt.NDArray[np.float32],
+        tensor: bytes | npt.NDArray[np.float32],
         metadata_text: bytes | None,
         sprite: tuple[bytes, int] | None,
         where: tuple[str, int, str | None],
@@ -417,22 +474,20 @@ class ProjectorWriter:
     ) -> Snapshot:
         """Write the files, then the config; ``written`` lists files to remove on failure."""
         tag, step, name_suffix = where
-        use_tsv = tensor_needs_tsv(matrix)
+        use_tsv = not isinstance(tensor, np.ndarray)
         relative_dir = posix(step_dirname(step), tag_dirname(tag))
         directory = self.logdir / step_dirname(step) / tag_dirname(tag)
         config = read_config(self.config_path)
         remove_stale_temp_files(self.logdir)
         directory.mkdir(parents=True, exist_ok=True)
         remove_stale_temp_files(directory)
-        revision = self._next_revision(config, relative_dir, directory)
+        revision = next_revision(config, relative_dir, directory)
         tensor_file = f"tensors.r{revision}" + (
             TENSOR_TSV_SUFFIX if use_tsv else TENSOR_BINARY_SUFFIX
         )
         # Data first, each by atomic rename; the config last: a crash at any point
         # leaves the previous config pointing at complete files.
-        tensor_path = atomic_write(
-            directory, tensor_file, tensor_tsv(matrix) if use_tsv else matrix, direct=self.direct_io
-        )
+        tensor_path = atomic_write(directory, tensor_file, tensor, direct=self.direct_io)
         written.append(tensor_path)
         metadata_path = sprite_path = None
         if metadata_text is not None:
@@ -446,7 +501,7 @@ class ProjectorWriter:
             bookmarks_path = atomic_write(directory, BOOKMARKS_FILE % revision, bookmarks)
             written.append(bookmarks_path)
         name = tensor_name(tag, step, revision, name_suffix)
-        entry = self._replace_entry(config, relative_dir)
+        entry = replace_entry(config, relative_dir)
         entry.tensor_name = name
         entry.tensor_path = posix(relative_dir, tensor_file)
         entry.tensor_shape.extend(matrix.shape)
@@ -458,7 +513,7 @@ class ProjectorWriter:
         if bookmarks_path is not None:
             entry.bookmarks_path = posix(relative_dir, bookmarks_path.name)
         self._ensure_event_file()
-        self._write_config(config)
+        write_config(self.logdir, config)
         written.clear()  # committed: these files are now referenced
         self._tidy_up(directory, config, relative_dir)
         return Snapshot(
@@ -474,80 +529,20 @@ class ProjectorWriter:
             bookmarks_path=bookmarks_path,
         )
 
-    @staticmethod
-    def _next_revision(config: ProjectorConfig, relative_dir: str, directory: Path) -> int:
-        revisions = [0]
-        for entry in config.embeddings:
-            parsed = parse_our_tensor_path(entry.tensor_path)
-            if parsed and posix(step_dirname(parsed[0]), parsed[1]) == relative_dir:
-                revisions.append(parsed[2])
-        with contextlib.suppress(OSError):
-            for file_name in os.listdir(directory):
-                match = OUR_FILE.match(file_name)
-                if match:
-                    revisions.append(int(match.group(2)))
-        return max(revisions) + 1
-
-    @staticmethod
-    def _replace_entry(config: ProjectorConfig, relative_dir: str) -> EmbeddingInfo:
-        """Clear and return our entry for this step and tag (or append a new one)."""
-        for entry in config.embeddings:
-            parsed = parse_our_tensor_path(entry.tensor_path)
-            if parsed and posix(step_dirname(parsed[0]), parsed[1]) == relative_dir:
-                entry.Clear()
-                return entry
-        return config.embeddings.add()
-
-    def _write_config(self, config: ProjectorConfig) -> None:
-        from google.protobuf import text_format
-
-        atomic_write(
-            self.logdir, CONFIG_FILENAME, text_format.MessageToString(config).encode("utf-8")
-        )
-
     def _tidy_up(self, directory: Path, config: ProjectorConfig, relative_dir: str) -> None:
         """Best-effort work after the commit: its failure must not fail the write."""
         try:
-            self._remove_unreferenced(directory, config, relative_dir)
+            remove_unreferenced(directory, config, relative_dir)
             if self.live_refresh:
                 bump_refresh_run(self.logdir)
         except OSError as error:
             logger.warning("snapshot written, but tidying up %s failed: %s", directory, error)
-
-    @staticmethod
-    def _remove_unreferenced(directory: Path, config: ProjectorConfig, relative_dir: str) -> None:
-        referenced = set()
-        for entry in config.embeddings:
-            files = (entry.tensor_path, entry.metadata_path, entry.sprite.image_path)
-            for path in (*files, entry.bookmarks_path):
-                if path.startswith(relative_dir + "/"):
-                    referenced.add(path[len(relative_dir) + 1 :])
-        for file_name in os.listdir(directory):
-            if OUR_FILE.match(file_name) and file_name not in referenced:
-                with contextlib.suppress(OSError):
-                    os.unlink(directory / file_name)
 
     def _ensure_event_file(self) -> None:
         """TensorBoard lists a directory as a run only if it holds an event file."""
         if any(EVENT_FILE_MARKER in name for name in os.listdir(self.logdir)):
             return
         _write_empty_event_file(self.logdir, ".embedding-projector")
-
-
-def _glyph_sprites(label_img: str, labels: Sequence[str] | None) -> Any:
-    """Images for ``label_img="glyphs"``: the first metadata column drawn by glyph_images."""
-    if label_img != GLYPHS:
-        raise InvalidEmbeddingError(
-            f'label_img must be an (N, C, H, W) image array or "{GLYPHS}"; got {label_img!r}.'
-        )
-    if labels is None:
-        raise InvalidEmbeddingError(
-            f'label_img="{GLYPHS}" draws each point\'s label, so it needs metadata.'
-        )
-    from .glyphs import glyph_images  # Pillow and fonts: loaded only when glyphs are drawn
-
-    # Warnings point at the caller of add_embedding (two frames above glyph_images).
-    return glyph_images(list(labels), stacklevel=4)
 
 
 def add_embedding(
@@ -580,6 +575,8 @@ def add_embedding(
 
     Raises:
         InvalidEmbeddingError: bad input, reported before any file is touched.
+        LogDirError: the log dir is a URL or an existing file; nothing was written.
+        SnapshotWriteError: the file system refused the write (an ``OSError``).
 
     Example:
         >>> import numpy as np, tempfile
@@ -588,13 +585,15 @@ def add_embedding(
         >>> snap.shape
         (3, 3)
     """
-    writer = ProjectorWriter(resolve_logdir(writer_or_logdir))
-    return writer.add_embedding(
-        mat,
-        metadata=metadata,
-        label_img=label_img,
-        global_step=global_step,
-        tag=tag,
-        metadata_header=metadata_header,
-        layout=layout,
-    )
+    # One shot: the write bumps the refresh run, close() removes it; see the README's "What a
+    # running TensorBoard picks up".
+    with ProjectorWriter(resolve_logdir(writer_or_logdir)) as writer:
+        return writer.add_embedding(
+            mat,
+            metadata=metadata,
+            label_img=label_img,
+            global_step=global_step,
+            tag=tag,
+            metadata_header=metadata_header,
+            layout=layout,
+        )

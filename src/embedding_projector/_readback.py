@@ -1,0 +1,125 @@
+"""Reading a snapshot back through its config entry: ours (binary or TSV) and tensorboardX's."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from ._config import our_steps
+from ._format import TENSOR_BINARY_SUFFIX, parse_our_tensor_path, step_dirname, tag_dirname
+from .errors import ConfigError, SnapshotNotFoundError
+
+if TYPE_CHECKING:
+    from tensorboard.plugins.projector.projector_config_pb2 import (
+        EmbeddingInfo,
+        ProjectorConfig,
+    )
+
+__all__ = ["StoredSnapshot", "find_entry", "read_entry"]
+
+
+class StoredSnapshot(NamedTuple):
+    """A snapshot as stored: what :meth:`ProjectorWriter.read` returns (a 3-tuple).
+
+    Attributes:
+        matrix: (rows, columns) float32.
+        columns: the metadata, column-major (one list of cells per column), as TensorBoard
+            serves it (tabs and newlines in labels appear escaped, blank labels as
+            ``(empty)``); empty when the snapshot has no labels.
+        header: the column names when there are several columns, else ``None``.
+    """
+
+    matrix: npt.NDArray[np.float32]
+    columns: list[list[str]]
+    header: list[str] | None
+
+
+def find_entry(config: ProjectorConfig, tag: str, step: int) -> EmbeddingInfo:
+    """The config entry of ``tag`` at ``step``: ours first, else tensorboardX's.
+
+    Raises:
+        SnapshotNotFoundError: neither wrote one; the message lists the steps there are.
+    """
+    tag_dir = tag_dirname(tag)
+    tensorboardx_name = f"{tag}:{step_dirname(step)}"  # tensorboardX names its entries so
+    fallback = None
+    for entry in config.embeddings:
+        parsed = parse_our_tensor_path(entry.tensor_path)
+        if parsed and parsed[:2] == (step, tag_dir):
+            return entry
+        if not parsed and entry.tensor_name == tensorboardx_name:
+            fallback = entry
+    if fallback is not None:
+        return fallback
+    raise SnapshotNotFoundError(
+        f"no snapshot of tag {tag!r} at step {step}; this package wrote steps "
+        f"{our_steps(config, tag)} of it. (Other tags: "
+        f"{sorted({e.tensor_name.split(':')[0] for e in config.embeddings})}.)"
+    )
+
+
+def read_entry(logdir: Path, entry: EmbeddingInfo) -> StoredSnapshot:
+    """Read an entry's tensor and metadata as TensorBoard's projector would serve them.
+
+    Raises:
+        ConfigError: the files do not match the entry (shape, missing file).
+    """
+    tensor_path = _asset(logdir, entry.tensor_path)
+    try:
+        if tensor_path.suffix == TENSOR_BINARY_SUFFIX:
+            matrix = _binary(tensor_path, tuple(entry.tensor_shape))
+        else:
+            matrix = _tsv_matrix(tensor_path, tuple(entry.tensor_shape))
+        columns: list[list[str]] = []
+        header = None
+        if entry.metadata_path:
+            text = _asset(logdir, entry.metadata_path).read_text(encoding="utf-8")
+            columns, header = _metadata(text)
+    except (OSError, ValueError) as error:
+        raise ConfigError(
+            f"snapshot {entry.tensor_name!r} in {logdir} cannot be read back: {error}",
+            str(logdir),
+        ) from error
+    return StoredSnapshot(matrix, columns, header)
+
+
+def _asset(logdir: Path, relative: str) -> Path:
+    return Path(relative) if os.path.isabs(relative) else logdir / relative
+
+
+def _binary(path: Path, shape: tuple[int, ...]) -> npt.NDArray[np.float32]:
+    if len(shape) != 2:
+        raise ValueError(f"{path.name} is binary but the config gives no 2-D tensor_shape")
+    matrix = np.fromfile(path, dtype="<f4")
+    if matrix.size != shape[0] * shape[1]:
+        raise ValueError(f"{path.name} holds {matrix.size} floats, not {shape[0]} x {shape[1]}")
+    return matrix.reshape(shape).astype(np.float32, copy=False)
+
+
+def _tsv_matrix(path: Path, shape: tuple[int, ...]) -> npt.NDArray[np.float32]:
+    lines = [line for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
+    values = np.array(" ".join(lines).split(), dtype=np.float32)
+    rows = len(lines)
+    if rows == 0 or values.size % rows:
+        raise ValueError(f"{path.name} is not a rectangular table of numbers")
+    matrix = values.reshape(rows, values.size // rows)
+    if len(shape) == 2 and tuple(matrix.shape) != shape:
+        raise ValueError(f"{path.name} has shape {matrix.shape}, the config says {shape}")
+    return matrix
+
+
+def _metadata(text: str) -> tuple[list[list[str]], list[str] | None]:
+    """Split as the projector frontend does: a first line with a tab is the header."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    header = None
+    if lines and "\t" in lines[0]:
+        header = lines.pop(0).split("\t")
+    rows = [line.split("\t") for line in lines]
+    width = len(header) if header is not None else 1
+    return [[row[i] if i < len(row) else "" for row in rows] for i in range(width)], header
