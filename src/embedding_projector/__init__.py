@@ -29,6 +29,7 @@ from .errors import (
 from .export import ExportSummary, export_embeddings
 from .fonts import MissingGlyphWarning
 from .glyphs import glyph_images
+from .layouts import AlignedLayout, ProjectorLayout
 from .readers import SourceOptions, load_rows
 from .selection import RowSelection
 from .writer import (
@@ -48,6 +49,7 @@ __version__ = "0.1.0"
 __all__ = [
     "MAX_PROJECTOR_ROWS",
     "MAX_SPRITE_SIDE",
+    "AlignedLayout",
     "CompareSummary",
     "ConfigError",
     "DiskReserveError",
@@ -57,6 +59,7 @@ __all__ = [
     "LogDirError",
     "MissingGlyphWarning",
     "PreparedMetadata",
+    "ProjectorLayout",
     "ProjectorWriter",
     "RowSelection",
     "Snapshot",

@@ -125,7 +125,8 @@ def remove_unreferenced(directory: Path, config: ProjectorConfig, relative_dir: 
     """Remove our files in ``directory`` that no config entry references (older revisions)."""
     referenced = set()
     for entry in config.embeddings:
-        for path in (entry.tensor_path, entry.metadata_path, entry.sprite.image_path):
+        files = (entry.tensor_path, entry.metadata_path, entry.sprite.image_path)
+        for path in (*files, entry.bookmarks_path):
             if path.startswith(relative_dir + "/"):
                 referenced.add(path[len(relative_dir) + 1 :])
     for file_name in os.listdir(directory):

@@ -48,6 +48,7 @@ import numpy.typing as npt
 from .errors import InvalidEmbeddingError, LogDirError
 
 __all__ = [
+    "BOOKMARKS_FILE",
     "CONFIG_FILENAME",
     "GLYPHS",
     "MAX_PROJECTOR_ROWS",
@@ -90,7 +91,9 @@ URL_LOGDIR = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]+):/")
 EVENT_FILE_MARKER = "tfevents"
 #: Longest tag directory name in bytes (file systems allow 255; leave room for temp names).
 MAX_TAG_DIR_BYTES = 160
-OUR_FILE = re.compile(r"^(tensors|metadata|sprite)\.r(\d+)\.(bin|tsv|png)$")
+#: A snapshot's saved states (bookmarks): ``bookmarks.r<rev>.json`` beside ``tensors.r<rev>``.
+BOOKMARKS_FILE = "bookmarks.r%d.json"
+OUR_FILE = re.compile(r"^(tensors|metadata|sprite|bookmarks)\.r(\d+)\.(bin|tsv|png|json)$")
 _WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|com\d|lpt\d)(\..*)?$", re.IGNORECASE)
 _UNSAFE_TAG_CHARS = set('%/\\<>:"|?*\x7f')
 _BLANK_LABEL = "(empty)"

@@ -281,6 +281,12 @@ def _add_export_command(subparsers: Any) -> None:
         help="glyphs: draw each word as its point's picture (character/kanji embeddings)",
     )
     _add_reading_flags(export, FORMATS)
+    output.add_argument(
+        "--layout",
+        choices=("pca", "umap"),
+        help="save a PCA or UMAP layout of every row as a BOOKMARKS state (umap: pip install "
+        "'embedding-projector[layouts]')",
+    )
     export.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
     export.set_defaults(handler=_run_export)
 
@@ -456,6 +462,7 @@ def _run_export(args: argparse.Namespace) -> int:
                 step=args.step,
                 progress=None if args.quiet else progress,
                 sprites=args.sprites,
+                layout=args.layout,
             )
     except (EmbeddingProjectorError, ValueError, OSError, TypeError, ImportError) as error:
         message = " ".join(str(error).split())

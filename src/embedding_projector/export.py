@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from . import layouts
 from .errors import InvalidEmbeddingError
 from .readers import ProgressCallback, SelectedRows, SourceOptions, load_rows
 from .selection import REASON_NEAR_PREFIX, RowSelection, check_count, unique_in_order
@@ -156,6 +157,7 @@ def export_embeddings(
     step: int | None = None,
     progress: ProgressCallback | None = None,
     sprites: Literal["glyphs"] | None = None,
+    layout: Literal["pca", "umap"] | None = None,
     **deprecated: Any,
 ) -> ExportSummary:
     """Select rows of pretrained vectors and write them as one projector snapshot.
@@ -176,6 +178,8 @@ def export_embeddings(
         progress: called as ``progress(bytes_read, bytes_total)`` while a file is read.
         sprites: ``"glyphs"`` draws each word as its point's image (character, kana, kanji or
             emoji vectors; see :func:`~embedding_projector.glyphs.glyph_images`).
+        layout: ``"pca"`` or ``"umap"``: a layout of every row saved as a BOOKMARKS state
+            (UMAP: umap-learn, the ``layouts`` extra; with a progress bar when ``progress``).
         deprecated: the keywords of earlier releases (``limit``, ``words``, ``near``,
             ``near_k``, ``sample``, ``seed``, ``binary``, ``format``, ``encoding``,
             ``unicode_errors``) still work for one release, with a ``DeprecationWarning``.
@@ -200,6 +204,10 @@ def export_embeddings(
     """
     selection, source_options = _upgrade_keywords(selection, source_options, deprecated)
     _check_output(tag=tag, step=step, sprites=sprites)
+    if layout is not None:
+        layouts.check_layout_kind(layout)
+        if layout == "umap":
+            layouts.require_umap()
     picked = load_rows(source, selection, source_options, progress=progress)
     rows, dims = _check_size(picked)
     header, table = metadata_table(picked, selection)
@@ -214,6 +222,9 @@ def export_embeddings(
             global_step=step,
             tag=tag,
             metadata_header=header,
+            layout=None
+            if layout is None
+            else layouts.layouts_for(layout, picked.matrix, progress=progress is not None),
         )
     logger.info("exported %d x %d rows from %s to %s", rows, dims, picked.source, writer.logdir)
     return _summary(picked, snapshot, writer.logdir, header, tag)

@@ -50,6 +50,7 @@ from ._files import DIRECT_WRITE_MIN_BYTES as DIRECT_WRITE_MIN_BYTES
 from ._files import atomic_write, remove_stale_temp_files
 from ._files import write_direct as _write_direct  # noqa: F401  (tests probe it)
 from ._files import write_empty_event_file as _write_empty_event_file
+from ._format import BOOKMARKS_FILE, posix, tensor_tsv
 from ._format import CONFIG_FILENAME as CONFIG_FILENAME
 from ._format import EVENT_FILE_MARKER as EVENT_FILE_MARKER
 from ._format import GLYPHS as GLYPHS
@@ -66,7 +67,6 @@ from ._format import TENSOR_TSV_SUFFIX as TENSOR_TSV_SUFFIX
 from ._format import TSV_PROBE_BYTES as TSV_PROBE_BYTES
 from ._format import escape_label as escape_label
 from ._format import metadata_tsv as metadata_tsv
-from ._format import posix, tensor_tsv
 from ._format import sprite_cell_size as sprite_cell_size
 from ._format import sprite_png as sprite_png
 from ._format import step_dirname as step_dirname
@@ -89,6 +89,7 @@ from ._metadata import glyph_sprites, prepared_for
 from ._metadata import prepare_metadata as prepare_metadata
 from ._readback import StoredSnapshot as StoredSnapshot
 from ._readback import find_entry, read_entry
+from ._states import bookmarks_file
 from .errors import InvalidEmbeddingError
 
 if TYPE_CHECKING:
@@ -96,6 +97,8 @@ if TYPE_CHECKING:
         EmbeddingInfo,
         ProjectorConfig,
     )
+
+    from .layouts import LayoutSpec
 
 __all__ = [
     "MAX_PROJECTOR_ROWS",
@@ -127,6 +130,7 @@ class Snapshot:
         metadata_path: the metadata file, if labels were given.
         sprite_path: the sprite sheet, if images were given.
         config_path: the run's ``projector_config.pbtxt``.
+        bookmarks_path: the saved states (``layout=``), if any.
     """
 
     tag: str
@@ -138,6 +142,7 @@ class Snapshot:
     metadata_path: Path | None
     sprite_path: Path | None
     config_path: Path
+    bookmarks_path: Path | None = None
 
 
 # --------------------------------------------------------------------------- writer
@@ -238,6 +243,7 @@ class ProjectorWriter:
         metadata_header: Sequence[Any] | None = None,
         *,
         name_suffix: str | None = None,
+        layout: LayoutSpec | None = None,
     ) -> Snapshot:
         """Write one snapshot; the arguments mean what they mean in tensorboardX.
 
@@ -252,12 +258,14 @@ class ProjectorWriter:
             tag: name of the embedding.
             metadata_header: column names for multi-column metadata.
             name_suffix: extra text for the tensor name (e.g. ``"epoch 3"``).
+            layout: saved states (BOOKMARKS) beside the tensor: ``"pca"`` or ``"umap"`` (computed
+                here; UMAP needs the ``layouts`` extra), or ``ProjectorLayout`` objects.
 
         Returns:
             The :class:`Snapshot` written.
 
         Raises:
-            InvalidEmbeddingError: bad input; nothing was written.
+            InvalidEmbeddingError: bad input or layout; nothing written (ImportError: no umap).
             ConfigError: the existing config does not parse; nothing was written.
             DiskReserveError: the snapshot would leave less than ``disk_reserve`` free;
                 nothing was written.
@@ -289,6 +297,7 @@ class ProjectorWriter:
         sprite: tuple[bytes, int] | None = None
         if label_img is not None:
             sprite = sprite_png(as_uint8_images(label_img, rows))
+        bookmarks = None if layout is None else bookmarks_file(layout, matrix, metadata_text)
         if rows > MAX_PROJECTOR_ROWS:
             warnings.warn(
                 f"Writing {rows} rows for tag {tag!r}, but TensorBoard's projector loads only "
@@ -297,7 +306,7 @@ class ProjectorWriter:
                 UserWarning,
                 stacklevel=2,
             )
-        return self._write(matrix, metadata_text, sprite, step, tag, name_suffix)
+        return self._write(matrix, metadata_text, sprite, step, tag, name_suffix, bookmarks)
 
     def steps(self, tag: str = "default") -> list[int]:
         """Steps already written for ``tag`` by this package (sorted)."""
@@ -424,11 +433,12 @@ class ProjectorWriter:
         step: int,
         tag: str,
         name_suffix: str | None,
+        bookmarks: bytes | None = None,
     ) -> Snapshot:
         check_not_a_file(self.logdir)
         tensor = tensor_tsv(matrix) if tensor_needs_tsv(matrix) else matrix
         sizes = [tensor.nbytes if isinstance(tensor, np.ndarray) else len(tensor)]
-        sizes += [len(metadata_text or b""), len(sprite[0]) if sprite else 0]
+        sizes += [len(metadata_text or b""), len(sprite[0]) if sprite else 0, len(bookmarks or b"")]
         with contextlib.suppress(OSError):
             sizes.append(self.config_path.stat().st_size + 1024)  # the new config beside it
         check_disk_reserve(self.logdir, sizes, self.disk_reserve, f"snapshot {tag!r} step {step}")
@@ -437,7 +447,13 @@ class ProjectorWriter:
             self.logdir.mkdir(parents=True, exist_ok=True)
             with ConfigLock(self.logdir, self.lock_timeout):
                 snapshot = self._write_locked(
-                    matrix, tensor, metadata_text, sprite, (tag, step, name_suffix), written
+                    matrix,
+                    tensor,
+                    metadata_text,
+                    sprite,
+                    (tag, step, name_suffix),
+                    written,
+                    bookmarks,
                 )
         except OSError as error:
             for path in written:
@@ -456,6 +472,7 @@ class ProjectorWriter:
         sprite: tuple[bytes, int] | None,
         where: tuple[str, int, str | None],
         written: list[Path],
+        bookmarks: bytes | None = None,
     ) -> Snapshot:
         """Write the files, then the config; ``written`` lists files to remove on failure."""
         tag, step, name_suffix = where
@@ -481,6 +498,10 @@ class ProjectorWriter:
         if sprite is not None:
             sprite_path = atomic_write(directory, f"sprite.r{revision}.png", sprite[0])
             written.append(sprite_path)
+        bookmarks_path = None
+        if bookmarks is not None:
+            bookmarks_path = atomic_write(directory, BOOKMARKS_FILE % revision, bookmarks)
+            written.append(bookmarks_path)
         name = tensor_name(tag, step, revision, name_suffix)
         entry = replace_entry(config, relative_dir)
         entry.tensor_name = name
@@ -491,6 +512,8 @@ class ProjectorWriter:
         if sprite is not None and sprite_path is not None:
             entry.sprite.image_path = posix(relative_dir, sprite_path.name)
             entry.sprite.single_image_dim.extend([sprite[1], sprite[1]])
+        if bookmarks_path is not None:
+            entry.bookmarks_path = posix(relative_dir, bookmarks_path.name)
         self._ensure_event_file()
         write_config(self.logdir, config)
         written.clear()  # committed: these files are now referenced
@@ -505,6 +528,7 @@ class ProjectorWriter:
             metadata_path=metadata_path,
             sprite_path=sprite_path,
             config_path=self.config_path,
+            bookmarks_path=bookmarks_path,
         )
 
     def _tidy_up(self, directory: Path, config: ProjectorConfig, relative_dir: str) -> None:
@@ -531,6 +555,8 @@ def add_embedding(
     global_step: int | None = None,
     tag: str = "default",
     metadata_header: Sequence[Any] | None = None,
+    *,
+    layout: LayoutSpec | None = None,
 ) -> Snapshot:
     """Drop-in for tensorboardX's ``SummaryWriter.add_embedding``, fast and safe.
 
@@ -544,6 +570,7 @@ def add_embedding(
         global_step: step number (default 0).
         tag: name of the embedding.
         metadata_header: column names for multi-column metadata.
+        layout: saved states beside the tensor (see :meth:`ProjectorWriter.add_embedding`).
 
     Returns:
         The :class:`Snapshot` written.
@@ -570,4 +597,5 @@ def add_embedding(
             global_step=global_step,
             tag=tag,
             metadata_header=metadata_header,
+            layout=layout,
         )

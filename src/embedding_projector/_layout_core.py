@@ -1,0 +1,352 @@
+"""The layouts' building blocks: :class:`ProjectorLayout`, PCA and UMAP of one snapshot.
+
+Public through :mod:`embedding_projector.layouts` (see there); :mod:`._aligned` builds the
+run-long frame on these.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Union
+
+import numpy as np
+import numpy.typing as npt
+
+from .errors import InvalidEmbeddingError
+
+__all__ = [
+    "FIT_ROWS",
+    "LAYOUT_KINDS",
+    "UMAP_MAX_ROWS",
+    "WARM_EPOCHS",
+    "LayoutSpec",
+    "ProjectorLayout",
+    "as_layout_matrix",
+    "check_layout_kind",
+    "cosine_geometry",
+    "fit_sample",
+    "layouts_for",
+    "pca_layouts",
+    "require_umap",
+    "top_directions",
+    "umap_layout",
+]
+
+#: Layouts this package computes and the page shows as written.
+LAYOUT_KINDS = ("pca", "umap")
+#: The page never shows more rows than this; UMAP is refused above it.
+UMAP_MAX_ROWS = 100_000
+#: Rows used to fit a rotation or a basis (evenly spread over the snapshot): a 300-D rotation
+#: is well determined by far fewer; every row is still rotated and projected.
+FIT_ROWS = 20_000
+#: Epochs of a UMAP step started from the previous step's layout (a cold fit uses
+#: umap-learn's default, 200 above 10,000 rows and 500 below).
+WARM_EPOCHS = 50
+
+_FloatArray = npt.NDArray[np.floating[Any]]
+_F32 = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class ProjectorLayout:
+    """Coordinates for every row of one tensor, shown by the page as one saved state.
+
+    Attributes:
+        kind: ``"pca"`` or ``"umap"``: the projection tab the page shows them in.
+        coordinates: (rows, 2) or (rows, 3) float32, row ``i`` for tensor row ``i``.
+        label: the state's name under BOOKMARKS.
+
+    Raises:
+        ValueError: unknown kind, or coordinates not finite (rows, 2 | 3).
+
+    Example:
+        >>> import numpy as np
+        >>> ProjectorLayout("pca", np.zeros((4, 2)), "mine").coordinates.dtype
+        dtype('float32')
+    """
+
+    kind: str
+    coordinates: _F32
+    label: str
+
+    def __post_init__(self) -> None:
+        check_layout_kind(self.kind)
+        coords = np.asarray(self.coordinates, dtype=np.float32)
+        if coords.ndim != 2 or coords.shape[1] not in (2, 3):
+            raise InvalidEmbeddingError(
+                f"layout {self.label!r}: coordinates must be (rows, 2) or (rows, 3); "
+                f"got shape {coords.shape}."
+            )
+        if not np.isfinite(coords).all():
+            raise InvalidEmbeddingError(
+                f"layout {self.label!r}: coordinates must be finite; found NaN or Inf."
+            )
+        coords.flags.writeable = False
+        object.__setattr__(self, "coordinates", coords)
+        object.__setattr__(self, "label", str(self.label))
+
+    @property
+    def rows(self) -> int:
+        """Number of rows (tensor rows) the layout places."""
+        return int(self.coordinates.shape[0])
+
+
+#: What the writer's ``layout=`` takes: a name computed there, or layouts computed by the caller.
+LayoutSpec = Union[str, ProjectorLayout, Sequence[ProjectorLayout]]  # noqa: UP007 (runtime alias, py3.9-safe)
+
+
+def check_layout_kind(kind: Any) -> str:
+    """Return ``kind`` if it names a layout this package computes.
+
+    Anything else raises an :class:`~.errors.InvalidEmbeddingError` (a ``ValueError``) that
+    lists the choices, and for t-SNE says why it is not one.
+
+    Example:
+        >>> check_layout_kind("umap")
+        'umap'
+    """
+    if isinstance(kind, str) and kind in LAYOUT_KINDS:
+        return kind
+    why = ""
+    if isinstance(kind, str) and kind.lower().replace("-", "") == "tsne":
+        why = (
+            " t-SNE is not offered: a saved t-SNE state makes the projector page start a new "
+            "t-SNE run on load instead of showing saved coordinates (the page's own t-SNE tab "
+            "runs it on up to 10,000 points)."
+        )
+    raise InvalidEmbeddingError(
+        f"layout must be one of {', '.join(map(repr, LAYOUT_KINDS))}; got {kind!r}.{why}"
+    )
+
+
+def require_umap() -> Any:
+    """The ``umap`` module, or an ``ImportError`` saying which extra installs it."""
+    try:
+        with warnings.catch_warnings():
+            # umap-learn warns at import that ParametricUMAP needs TensorFlow; we never use it.
+            warnings.filterwarnings("ignore", message=".*ParametricUMAP", category=ImportWarning)
+            import umap
+    except ImportError as error:
+        raise ImportError(
+            "layout='umap' needs umap-learn: pip install 'embedding-projector[layouts]' "
+            f"(or pip install umap-learn); importing it failed: {error}"
+        ) from error
+    return umap
+
+
+# -- the maths ---------------------------------------------------------------------------------
+
+
+def as_layout_matrix(matrix: Any) -> _F32:
+    array = np.asarray(matrix)
+    if array.ndim != 2 or array.shape[0] < 1 or array.shape[1] < 1:
+        raise InvalidEmbeddingError(
+            f"a layout needs a 2-D matrix with at least one row; got shape {array.shape}."
+        )
+    if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
+        raise InvalidEmbeddingError(f"a layout needs a real-valued matrix; got {array.dtype}.")
+    array = array.astype(np.float32, copy=False)
+    if not np.isfinite(array).all():
+        raise InvalidEmbeddingError("the matrix has NaN or Inf values; a layout needs finite ones.")
+    return array
+
+
+def cosine_geometry(matrix: _F32) -> _F32:
+    """Unit rows (all-zero rows stay zero), centred."""
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    unit = matrix / np.where(norms > 0, norms, 1).astype(np.float32)
+    return np.asarray(unit - unit.mean(axis=0, dtype=np.float64).astype(np.float32), np.float32)
+
+
+def fit_sample(rows: int) -> slice | npt.NDArray[np.int64]:
+    if rows <= FIT_ROWS:
+        return slice(None)
+    return np.linspace(0, rows - 1, FIT_ROWS).astype(np.int64)
+
+
+def top_directions(matrix: _FloatArray, count: int) -> tuple[_FloatArray, _FloatArray]:
+    """Top ``count`` principal directions (dims x count) and each one's variance (sum of squares).
+
+    From the eigendecomposition of the smaller Gram matrix; directions the data does not span
+    are zero columns with zero variance.
+    """
+    rows, dim = matrix.shape
+    data = matrix.astype(np.float64, copy=False)
+    basis = np.zeros((dim, count))
+    if rows >= dim:
+        values, vectors = np.linalg.eigh(data.T @ data)
+        order = np.argsort(values)[::-1][:count]
+        basis[:, : len(order)] = vectors[:, order]
+    else:
+        values, vectors = np.linalg.eigh(data @ data.T)
+        order = np.argsort(values)[::-1][:count]
+        directions = data.T @ vectors[:, order]
+        lengths = np.linalg.norm(directions, axis=0)
+        basis[:, : len(order)] = directions / np.where(lengths > 0, lengths, 1.0)
+    variances = np.zeros(count)
+    variances[: len(order)] = np.clip(values[order], 0.0, None)
+    return basis, variances
+
+
+def _fix_signs(coords: _FloatArray) -> _FloatArray:
+    """Make each axis's largest absolute coordinate positive (PCA's signs are arbitrary)."""
+    if len(coords) == 0:
+        return coords
+    extreme = coords[np.argmax(np.abs(coords), axis=0), np.arange(coords.shape[1])]
+    return coords * np.where(extreme < 0, -1.0, 1.0)
+
+
+def pca_layouts(matrix: Any, *, label: str | None = None) -> list[ProjectorLayout]:
+    """2-D and 3-D PCA of one snapshot, every row (cosine geometry: unit rows, centred).
+
+    Args:
+        matrix: (rows, dims) embedding.
+        label: state label prefix (default ``"PCA of all <rows> rows"``).
+
+    Returns:
+        ``[2-D layout, 3-D layout]``; axes scaled so the 2-D picture has unit RMS radius.
+
+    Raises:
+        InvalidEmbeddingError: not a finite 2-D matrix with at least one row.
+
+    Example:
+        >>> import numpy as np
+        >>> [layout.label for layout in pca_layouts(np.eye(4), label="toy")]
+        ['toy · 2-D', 'toy · 3-D']
+    """
+    array = as_layout_matrix(matrix)
+    data = cosine_geometry(array)
+    basis, _ = top_directions(data[fit_sample(len(data))], 3)
+    coords = _fix_signs(data @ basis.astype(np.float32))
+    radius = float(np.sqrt(np.mean(np.sum(coords[:, :2].astype(np.float64) ** 2, axis=1))))
+    coords = coords / (radius if radius > 0 else 1.0)
+    prefix = label if label is not None else f"PCA of all {len(array)} rows"
+    return [
+        ProjectorLayout("pca", coords[:, :2], f"{prefix} · 2-D"),
+        ProjectorLayout("pca", coords, f"{prefix} · 3-D"),
+    ]
+
+
+def umap_layout(
+    matrix: Any,
+    *,
+    dims: int = 2,
+    init: Any = None,
+    progress: bool = False,
+    seed: int | None = None,
+    n_epochs: int | None = None,
+    label: str | None = None,
+) -> ProjectorLayout:
+    """UMAP (umap-learn, cosine metric, its default parameters) of every row.
+
+    Args:
+        matrix: (rows, dims) embedding, at most 100,000 rows (all the page shows).
+        dims: 2 or 3 output dimensions.
+        init: (rows, dims) starting coordinates (e.g. the previous step's layout); default
+            umap-learn's spectral initialisation.
+        progress: show a tqdm bar over the optimisation epochs.
+        seed: random seed: reproducible, but umap-learn then runs on one thread.
+        n_epochs: optimisation epochs (default umap-learn's choice).
+        label: the state's label (default says it was computed here on all rows).
+
+    Returns:
+        The layout.
+
+    Raises:
+        ImportError: umap-learn is not installed (the ``layouts`` extra).
+        InvalidEmbeddingError: bad matrix, more than 100,000 rows, fewer than 3, or ``init`` of
+            the wrong shape.
+
+    Example:
+        >>> import numpy as np
+        >>> layout = umap_layout(np.random.default_rng(0).normal(size=(60, 5)))  # doctest: +SKIP
+        >>> layout.kind, layout.coordinates.shape  # doctest: +SKIP
+        ('umap', (60, 2))
+    """
+    umap = require_umap()
+    array = as_layout_matrix(matrix)
+    rows = len(array)
+    if dims not in (2, 3):
+        raise InvalidEmbeddingError(f"dims must be 2 or 3; got {dims!r}.")
+    if rows > UMAP_MAX_ROWS:
+        raise InvalidEmbeddingError(
+            f"UMAP of {rows} rows: the projector shows at most {UMAP_MAX_ROWS}; pass the "
+            "rows it will show (the first ones)."
+        )
+    if rows < 3:
+        raise InvalidEmbeddingError(f"UMAP needs at least 3 rows; got {rows}.")
+    start: Any = "spectral" if rows > 16 else "random"
+    if init is not None:
+        start = np.asarray(init, dtype=np.float64)
+        if start.shape != (rows, dims) or not np.isfinite(start).all():
+            raise InvalidEmbeddingError(
+                f"init must be finite coordinates of shape ({rows}, {dims}); got {start.shape}."
+            )
+    model = umap.UMAP(
+        n_components=dims,
+        n_neighbors=min(15, rows - 1),
+        metric="cosine",
+        init=start,
+        n_epochs=n_epochs,
+        random_state=seed,
+        n_jobs=-1 if seed is None else 1,  # umap-learn warns when a seed overrides n_jobs
+        tqdm_kwds={"disable": not progress, "desc": f"UMAP of {rows} rows", "unit": "epoch"},
+    )
+    coords = np.asarray(model.fit_transform(array), dtype=np.float32)
+    text = (
+        label
+        if label is not None
+        else (f"UMAP of all {rows} rows (computed here; the page alone samples 5,000)")
+    )
+    return ProjectorLayout("umap", coords, text)
+
+
+def layouts_for(
+    layout: str | ProjectorLayout | Sequence[ProjectorLayout],
+    matrix: Any,
+    *,
+    progress: bool = False,
+    max_rows: int = UMAP_MAX_ROWS,
+) -> list[ProjectorLayout]:
+    """The layouts a ``layout=`` argument asks for, checked against ``matrix``'s row count.
+
+    Args:
+        layout: ``"pca"`` / ``"umap"`` (computed here from ``matrix``), one
+            :class:`ProjectorLayout` or a sequence of them.
+        matrix: the (rows, dims) tensor the layouts are for.
+        progress: show UMAP's progress bar.
+        max_rows: the rows the page loads (its first 100,000): names are computed on these
+            rows only, and given layouts may place either all rows or just these.
+
+    Returns:
+        At least one layout, each with one coordinate row per (loaded) matrix row.
+
+    Raises:
+        ValueError: unknown or t-SNE layout name; a layout with the wrong row count; an empty
+            sequence. ImportError: ``"umap"`` without umap-learn.
+    """
+    rows = int(np.shape(matrix)[0])
+    shown = min(rows, max_rows)
+    if isinstance(layout, str):
+        kind = check_layout_kind(layout)
+        if kind == "umap":
+            require_umap()
+            return [umap_layout(matrix[:shown], progress=progress)]
+        return pca_layouts(matrix[:shown])
+    found = [layout] if isinstance(layout, ProjectorLayout) else list(layout)
+    if not found:
+        raise InvalidEmbeddingError("layout is an empty sequence; pass None for no saved states.")
+    for item in found:
+        if not isinstance(item, ProjectorLayout):
+            raise InvalidEmbeddingError(
+                f"layout must be 'pca', 'umap', a ProjectorLayout or a sequence of them; "
+                f"got an item of type {type(item).__name__}."
+            )
+        if item.rows not in (rows, shown):
+            raise InvalidEmbeddingError(
+                f"layout {item.label!r} has {item.rows} rows of coordinates but the tensor has "
+                f"{rows} rows; they must match one-to-one."
+            )
+    return found
