@@ -221,7 +221,7 @@ class SnapshotSink:
         for message in messages:
             self._warn_function(message, RuntimeWarning)
 
-    def forecast(self, shapes: Mapping[str, tuple[int, int]], snapshots: int) -> Forecast:
+    def forecast(self, shapes: Mapping[str, tuple[int, int]], snapshots: int) -> Forecast | None:
         """Log the disk use projected for the rest of the run; warn once if it will not fit.
 
         Adapters call it when training starts and its length is known (``max_epochs``,
@@ -232,9 +232,14 @@ class SnapshotSink:
             snapshots: snapshots still to come.
 
         Returns:
-            The :class:`Forecast`, with the figures.
+            The :class:`Forecast`, with the figures; ``None`` if the free space could not be
+            read (logged: a forecast never stops training).
         """
-        plan = _budget.forecast(self.logdir, shapes, snapshots, self.options)
+        try:
+            plan = _budget.forecast(self.logdir, shapes, snapshots, self.options)
+        except OSError as error:
+            logger.info("%s: no disk forecast for %s: %s", self.name, self.logdir, error)
+            return None
         logger.info("%s: projected disk use in %s: %s", self.name, self.logdir, plan.describe())
         if not plan.fits:
             self.warn("", "forecast", plan.warning(self.name, self.logdir), UserWarning)
