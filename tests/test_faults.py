@@ -191,11 +191,13 @@ def test_gensim_callback_on_a_full_disk_warns_and_training_goes_on(small_filesys
         run, limit=1000, insight=InsightOptions(maps=False, scalars=False), log_loss=False
     )
     epochs = EpochCounter()
-    with pytest.warns(
-        RuntimeWarning,
-        # DiskReserveError is the SnapshotWriteError raised before the disk is actually full.
-        match=r"skipped 'words' at step \d+: (SnapshotWriteError|DiskReserveError): "
-        r".*No space left",
+    with (
+        pytest.warns(UserWarning, match=r"will not fit in .*: 9 snapshots of 781.2 KiB each"),
+        pytest.warns(
+            RuntimeWarning,
+            # DiskReserveError is the SnapshotWriteError raised before the disk is full.
+            match=r"skipped 'words' at step \d+: (SnapshotWriteError|DiskReserveError): .*No space",
+        ),
     ):
         model = Word2Vec(
             sentences,

@@ -19,8 +19,11 @@ __all__ = [
     "bump_refresh_run",
     "check_disk_reserve",
     "check_not_a_file",
+    "disk_usage",
+    "human_size",
     "local_logdir",
     "remove_refresh_runs",
+    "reserve_for",
     "resolve_logdir",
     "validate_disk_reserve",
     "write_error",
@@ -106,6 +109,26 @@ def _human(size: float) -> str:
     raise AssertionError("unreachable")
 
 
+def disk_usage(logdir: Path) -> tuple[int, int]:
+    """(total, free) bytes of the file system that holds (or will hold) ``logdir``."""
+    usage = shutil.disk_usage(_existing_ancestor(logdir))
+    return usage.total, usage.free
+
+
+def human_size(size: float) -> str:
+    """``size`` bytes for people: ``"800.0 KiB"``, ``"1.6 GiB"``."""
+    return _human(size)
+
+
+def reserve_for(disk_reserve: int | None, total: int, needed: int) -> int:
+    """The bytes that must stay free after writing ``needed`` bytes on a file system of
+    ``total`` bytes: ``disk_reserve``, or by default (``None``) the larger of twice the
+    snapshot and 5 % of the file system capped at 1 GiB."""
+    if disk_reserve is not None:
+        return disk_reserve
+    return max(2 * needed, min(int(total * RESERVE_SHARE), RESERVE_SHARE_CAP))
+
+
 def validate_disk_reserve(logdir: Path, disk_reserve: int | None) -> None:
     """A reserve is ``None`` (the default rule) or bytes, ``0`` to ``< total``; checked once.
 
@@ -141,9 +164,7 @@ def check_disk_reserve(logdir: Path, sizes: list[int], disk_reserve: int | None,
         return
     needed = sum(-(-size // _BLOCK) * _BLOCK for size in sizes)  # whole blocks
     usage = shutil.disk_usage(_existing_ancestor(logdir))
-    reserve = disk_reserve
-    if reserve is None:
-        reserve = max(2 * needed, min(int(usage.total * RESERVE_SHARE), RESERVE_SHARE_CAP))
+    reserve = reserve_for(disk_reserve, usage.total, needed)
     if usage.free - needed >= reserve:
         return
     raise DiskReserveError(

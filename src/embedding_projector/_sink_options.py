@@ -88,17 +88,44 @@ class SinkOptions:
         background: write on a background thread (the training thread only copies rows);
             ``False`` writes in the caller's thread (debugging, benchmarks).
         max_pending: snapshots that may wait for the background thread before training waits.
+        keep: keep the random start (step 0) and the ``keep`` most recent snapshots of each
+            tag (the final one among them); older ones are removed from the config and the
+            disk after each snapshot, and a resumed run prunes what it finds the same way.
+            ``None``: keep every snapshot.
+        disk_reserve: bytes that must stay free on the log dir's file system after each
+            snapshot, so the run's own checkpoints keep room: a snapshot that would eat into
+            them is skipped with one warning (later ones are tried again). ``None``: the
+            larger of twice the snapshot and 5 % of the file system capped at 1 GiB; ``0``
+            disables the check.
+
+    Raises:
+        ValueError: ``max_pending`` or ``keep`` below 1, ``disk_reserve`` negative.
 
     Example:
         >>> SinkOptions(background=False).max_pending
         2
+        >>> SinkOptions(keep=3, disk_reserve=512 * 2**20).keep
+        3
     """
 
     background: bool = True
     max_pending: int = 2
+    keep: int | None = None
+    disk_reserve: int | None = None
 
     def __post_init__(self) -> None:
         _check_int("max_pending", self.max_pending, minimum=1)
+        if self.keep is not None:
+            _check_int("keep", self.keep, minimum=1, hint=" (None keeps every snapshot)")
+            object.__setattr__(self, "keep", int(self.keep))
+        if self.disk_reserve is not None:
+            _check_int(
+                "disk_reserve",
+                self.disk_reserve,
+                minimum=0,
+                hint=" bytes (0 disables the check; None is the default rule)",
+            )
+            object.__setattr__(self, "disk_reserve", int(self.disk_reserve))
 
 
 @dataclass
@@ -217,6 +244,6 @@ def _deprecated(owner: str, old: str, new: str) -> None:
     )
 
 
-def _check_int(name: str, value: Any, *, minimum: int) -> None:
+def _check_int(name: str, value: Any, *, minimum: int, hint: str = "") -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
+        raise ValueError(f"{name} must be an integer >= {minimum}{hint}; got {value!r}.")

@@ -151,7 +151,10 @@ class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
         insight: maps, drift / neighbour-overlap scalars and neighbour tables
             (:class:`~embedding_projector.sink.InsightOptions`; default
             :data:`DEFAULT_INSIGHT`). ``neighbors_k`` is also the neighbours per probe word.
-        sink: background writing and queue length (:class:`~embedding_projector.sink.SinkOptions`).
+        sink: background writing, queue length, retention (``keep=N``: step 0 and the N most
+            recent snapshots stay) and the free space kept for the run (``disk_reserve``)
+            (:class:`~embedding_projector.sink.SinkOptions`). At the start of each
+            ``train()`` the projected disk use is logged, with a warning if it will not fit.
         **legacy: keywords of the previous release (``maps``, ``insight=<bool>``, ``doc_tag``,
             ...): accepted for one more release, with a ``DeprecationWarning``.
 
@@ -294,6 +297,7 @@ class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
             self._epoch_in_train = 0
             self._epochs_this_train = int(getattr(model, "epochs", 0) or 0)
             self._loss.start(model, self._kind, self._warn_once)
+            self._forecast(model)
             if self.snapshot_at_start and self._step == 0 and not self._written:
                 snapshots = self._capture(model, 0)
                 if snapshots:
@@ -338,6 +342,18 @@ class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
             if done:
                 logger.info("%s already holds steps up to %d; continuing", self.logdir, self._step)
                 self._written = sorted(set(done))
+
+    def _forecast(self, model: Any) -> None:
+        """Tell the sink what this ``train()`` call will write (it logs and warns)."""
+        epochs, start = self._epochs_this_train, self._step or 0
+        if epochs <= 0 or not self._targets:
+            return
+        last = start + epochs
+        due = [s for s in range(start + 1, last + 1) if s % self.every_n_epochs == 0 or s == last]
+        at_start = self.snapshot_at_start and start == 0 and not self._written
+        size = int(getattr(model, "vector_size", 0) or 0)
+        shapes = {target.tag: (len(target.indices), size) for target in self._targets}
+        self._sink.forecast(shapes, len(due) + int(at_start))
 
     # -- per-epoch work (training thread) --------------------------------------------------
 

@@ -19,9 +19,11 @@ snapshot and *when*; :class:`SnapshotSink` does the rest, the same way for all o
    through the adapter's own warning function (``warnings.warn``, Lightning's
    ``rank_zero_warn``); repeats go to the log. A visualization problem never reaches training.
 
+5. The disk budget (``keep`` and ``disk_reserve`` of :class:`SinkOptions`, and
+   :meth:`SnapshotSink.forecast`; see :mod:`embedding_projector._sink_budget`).
+
 Later capabilities plug in here once for every adapter (see :meth:`SnapshotSink._write_one`):
-an aligned projector layout (bookmarks) written beside each snapshot, and a retention / disk
-reserve policy applied after each write.
+an aligned projector layout (bookmarks) written beside each snapshot.
 
 Example:
     >>> import tempfile, numpy as np
@@ -49,7 +51,10 @@ from typing import Any
 
 import numpy as np
 
+from . import _sink_budget as _budget
 from . import insight as _insight
+from ._logdir import validate_disk_reserve
+from ._sink_budget import Forecast
 from ._sink_labels import label_column, label_rows, row_numbers
 from ._sink_options import (
     InsightOptions,
@@ -59,10 +64,12 @@ from ._sink_options import (
     apply_legacy_keywords,
 )
 from .background import BackgroundWriter, single_threaded_blas
+from .errors import DiskReserveError
 from .maps import EvolutionMap, MapFrame
 from .writer import PreparedMetadata, ProjectorWriter, prepare_metadata
 
 __all__ = [
+    "Forecast",
     "InsightOptions",
     "SinkOptions",
     "SinkStats",
@@ -97,12 +104,15 @@ class SnapshotSink:
         summary: a ``SummaryWriter`` (tensorboardX or ``torch.utils.tensorboard``) for maps,
             scalars and text; ``None``: a tensorboardX writer of the sink's own in ``logdir``,
             opened when first needed and closed by :meth:`flush`.
-        options: threading and queue (:class:`SinkOptions`).
+        options: threading, queue, retention and disk reserve (:class:`SinkOptions`).
         insight: maps, scalars and their time budget (:class:`InsightOptions`).
         warn: how the adapter's framework reports warnings: ``warn(message, category)``.
             Default: ``warnings.warn``.
         name: who reports problems (``"EmbeddingProjector"``): starts each message.
         stats: where the background time is added up (default: a new :class:`SinkStats`).
+
+    Raises:
+        ValueError: ``options.disk_reserve`` is not smaller than the log dir's file system.
 
     Example:
         >>> import tempfile, numpy as np
@@ -123,6 +133,7 @@ class SnapshotSink:
     ) -> None:
         self.logdir = Path(os.fspath(logdir)).expanduser()
         self.options = options if options is not None else SinkOptions()
+        validate_disk_reserve(self.logdir, self.options.disk_reserve)
         self.insight = insight if insight is not None else InsightOptions()
         self.name = name
         self.stats = stats if stats is not None else SinkStats()
@@ -149,6 +160,7 @@ class SnapshotSink:
         self._maps: dict[str, EvolutionMap] = {}
         #: Per tag, writer thread only: when its last map started and how long it took.
         self._map_timing: dict[str, tuple[float, float]] = {}
+        self._retention = _budget.Retention(self.options.keep, self.name, self._queue)
 
     def __enter__(self) -> SnapshotSink:
         return self
@@ -209,6 +221,30 @@ class SnapshotSink:
         for message in messages:
             self._warn_function(message, RuntimeWarning)
 
+    def forecast(self, shapes: Mapping[str, tuple[int, int]], snapshots: int) -> Forecast | None:
+        """Log the disk use projected for the rest of the run; warn once if it will not fit.
+
+        Adapters call it when training starts and its length is known (``max_epochs``,
+        gensim's ``epochs``), counting ``every_n_epochs``; the sink adds ``keep``.
+
+        Args:
+            shapes: tag -> (rows, columns) written at each snapshot.
+            snapshots: snapshots still to come.
+
+        Returns:
+            The :class:`Forecast`, with the figures; ``None`` if the free space could not be
+            read (logged: a forecast never stops training).
+        """
+        try:
+            plan = _budget.forecast(self.logdir, shapes, snapshots, self.options)
+        except OSError as error:
+            logger.info("%s: no disk forecast for %s: %s", self.name, self.logdir, error)
+            return None
+        logger.info("%s: projected disk use in %s: %s", self.name, self.logdir, plan.describe())
+        if not plan.fits:
+            self.warn("", "forecast", plan.warning(self.name, self.logdir), UserWarning)
+        return plan
+
     def steps(self, tag: str) -> list[int]:
         """Steps of ``tag`` already in the log dir."""
         return self._writer().steps(tag)
@@ -243,7 +279,9 @@ class SnapshotSink:
         with self._lock:
             if self._projector is None:
                 # O_DIRECT writes spare the page-cache copy: CPU that training would miss.
-                self._projector = ProjectorWriter(self.logdir, direct_io=True)
+                self._projector = ProjectorWriter(
+                    self.logdir, direct_io=True, disk_reserve=self.options.disk_reserve
+                )
             return self._projector
 
     def _job(
@@ -277,6 +315,10 @@ class SnapshotSink:
     ) -> None:
         try:
             self._write_one(request, step, summary, texts)
+        except DiskReserveError as error:  # one warning for all tags; later steps try again
+            logger.debug("snapshot %r at step %d skipped: %s", request.tag, step, error)
+            message = _budget.reserve_warning(self.name, request.tag, step, error)
+            self._queue("", "disk-reserve", message)
         except Exception as error:  # a visualization problem must never kill training
             logger.debug("snapshot %r at step %d failed", request.tag, step, exc_info=True)
             hint = " Training may have diverged." if "NaN or Inf" in str(error) else ""
@@ -295,14 +337,17 @@ class SnapshotSink:
     ) -> None:
         """Write one snapshot, then its insight. The place for per-snapshot capabilities:
         an aligned projector layout goes after ``add_embedding`` (same rows, same step), a
-        retention / disk-reserve policy after the insight (``keep=N`` steps per tag)."""
+        retention policy after it (``keep=N`` steps per tag)."""
         matrix = _as_array(request.matrix)  # NaN/Inf rows: the writer refuses, nothing written
         writer = self._writer()
-        if step in writer.steps(request.tag):
+        steps = writer.steps(request.tag)
+        if step in steps:
             logger.info(
                 "%r step %d is already in %s; not rewritten", request.tag, step, self.logdir
             )
             return
+        if self._retention.skip(writer, request.tag, step, steps):
+            return  # older than the kept steps (a resumed run): it would go at once
         rows = matrix.shape[0]
         labels, header = label_rows(request.labels, rows, request.header)
         if labels is None:
@@ -315,6 +360,7 @@ class SnapshotSink:
             tag=request.tag,
             name_suffix=request.name_suffix,
         )
+        self._retention.prune(writer, request.tag, step)
         if self.insight.enabled and self._map_due(request.tag, step):
             started = time.perf_counter()
             try:

@@ -11,6 +11,7 @@ from typing import Any, Literal, get_args
 
 from typing_extensions import override
 
+from .._logdir import validate_disk_reserve
 from .._torch_buffers import CopyBuffers, copy_of, head
 from ..sink import (
     InsightOptions,
@@ -73,7 +74,10 @@ class EmbeddingProjector(pl.Callback):
             ``drift`` / ``neighbor_overlap_at_<k>`` / ``separation`` scalars and their time
             budget (:class:`~embedding_projector.sink.InsightOptions`; default
             :data:`DEFAULT_INSIGHT`: 500 rows, at most 2 % of training time).
-        sink: background writing and queue length (:class:`~embedding_projector.sink.SinkOptions`).
+        sink: background writing, queue length, retention (``keep=N``: step 0 and the N most
+            recent snapshots stay) and the free space kept for the run's checkpoints
+            (``disk_reserve``) (:class:`~embedding_projector.sink.SinkOptions`). At ``setup``
+            the projected disk use is logged, with a warning if it will not fit.
         **legacy: keywords of the previous release (``maps``, ``stability``, ``map_rows``,
             ``map_size``, ``map_budget``, ``color_column``, ``max_pending``, ``synchronous``):
             accepted for one more release, with a ``DeprecationWarning``.
@@ -139,6 +143,8 @@ class EmbeddingProjector(pl.Callback):
         self.features = features
         self.sprites = sprites
         self.logdir = Path(os.fspath(logdir)).expanduser() if logdir is not None else None
+        if self.logdir is not None:  # else at setup, once the logger's directory is known
+            validate_disk_reserve(self.logdir, self.sink.disk_reserve)
         self._tables: list[Table] = []
         self._deferred = False
         self._resolved_logdir: Path | None = None
@@ -214,6 +220,7 @@ class EmbeddingProjector(pl.Callback):
         if trainer.is_global_zero:
             self._resolved_logdir = self._resolve_logdir(trainer)
             warm_up_imports(maps=self.insight.maps)
+            self._forecast(trainer)
 
     @override
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -286,6 +293,22 @@ class EmbeddingProjector(pl.Callback):
                 stats=self._stats,
             )
         return self._sink
+
+    def _forecast(self, trainer: pl.Trainer) -> None:
+        """Tell the sink what this fit will write at most (it logs, and warns if too much)."""
+        sink = self._ensure_sink(trainer)  # checks disk_reserve against the file system
+        max_epochs = trainer.max_epochs
+        if max_epochs is None or max_epochs < 0:
+            return
+        shapes: dict[str, tuple[int, int]] = {}
+        for table in self._tables:
+            shape = tuple(getattr(table.module, table.attribute).shape)
+            if len(shape) == 2:
+                rows = shape[0] if self.max_rows is None else min(shape[0], self.max_rows)
+                shapes[table.tag] = (rows, shape[1])
+        if shapes:
+            due = sum(self._policy.due(epoch) for epoch in range(trainer.current_epoch, max_epochs))
+            sink.forecast(shapes, due)
 
     # -- snapshots ----------------------------------------------------------------------------
 
