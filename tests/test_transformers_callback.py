@@ -93,6 +93,7 @@ def train(
     epochs: int = 2,
     extra_rows: int = 0,
     tie: bool = True,
+    poison_row: int | None = None,
 ) -> tuple[Trainer, Capture]:
     torch.manual_seed(0)
     config = BertConfig(
@@ -117,8 +118,12 @@ def train(
         seed=0,
     )
     capture = Capture()
+    model = BertForMaskedLM(config)
+    if poison_row is not None:
+        with torch.no_grad():
+            model.get_input_embeddings().weight[poison_row] = float("nan")
     trainer = Trainer(
-        model=BertForMaskedLM(config),
+        model=model,
         args=args,
         train_dataset=dataset,
         data_collator=DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15),
@@ -247,6 +252,32 @@ def test_tied_output_embeddings_are_written_once_with_a_warning(
     assert "cls.predictions.decoder" not in config
     assert config.count('tensor_name: "bert.embeddings.word_embeddings:') == 2
     assert config.count('tensor_name: "bert.embeddings.position_embeddings:') == 2
+
+
+@pytest.mark.slow
+def test_a_snapshot_that_cannot_be_written_warns_once_and_training_goes_on(
+    tokenizer: PreTrainedTokenizerFast, tmp_path: Path
+) -> None:
+    callback = EmbeddingProjectorCallback(every_n_steps=2, insight=NO_MAPS)
+    with pytest.warns(RuntimeWarning) as record:
+        trainer, _ = train(tokenizer, tmp_path, callback, epochs=1, poison_row=7)
+    assert trainer.state.global_step == -(-LINES // 16)  # every step ran
+    skipped = [str(w.message) for w in record if "skipped" in str(w.message)]
+    # NaN spreads through training: every snapshot is refused, the problem is told once
+    assert len(skipped) == 1, skipped
+    assert "'bert.embeddings.word_embeddings' at step 0" in skipped[0]
+    assert "NaN" in skipped[0]
+    assert not list(tmp_path.rglob("tensors*.bin"))
+
+
+@pytest.mark.slow
+def test_too_few_labels_fail_before_anything_is_written(
+    tokenizer: PreTrainedTokenizerFast, tmp_path: Path
+) -> None:
+    callback = EmbeddingProjectorCallback(labels=["a", "b"], insight=NO_MAPS)
+    with pytest.raises(ValueError, match=r"labels has 2 entries but .* has \d+ rows"):
+        train(tokenizer, tmp_path, callback, epochs=1)
+    assert not list(tmp_path.rglob("projector_config.pbtxt"))
 
 
 @pytest.mark.parametrize(
