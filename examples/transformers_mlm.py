@@ -11,6 +11,9 @@ Run, then open the Projector tab::
     python examples/transformers_mlm.py --output-dir mlm --epochs 10
     tensorboard --logdir mlm/runs
 
+It also runs data-parallel on CPU (``torchrun --nproc_per_node 2 examples/transformers_mlm.py``):
+only the world process zero writes.
+
 Needs ``pip install 'embedding-projector[transformers,gensim]'`` (the corpus ships with gensim).
 """
 
@@ -103,9 +106,10 @@ def main(argv: list[str] | None = None) -> int:
         callbacks=[projector],
     )
     trainer.train()
-    print(f"{len(tokenizer)} tokens, {len(dataset)} lines, {trainer.state.global_step} steps.")
-    runs = Path(args.output_dir) / "runs"
-    print(f"Snapshots in {projector.resolved_logdir}; run: tensorboard --logdir {runs}")
+    if trainer.is_world_process_zero():  # under torchrun, the process that wrote
+        runs = Path(args.output_dir) / "runs"
+        print(f"{len(tokenizer)} tokens, {len(dataset)} lines, {trainer.state.global_step} steps.")
+        print(f"Snapshots in {projector.resolved_logdir}; run: tensorboard --logdir {runs}")
     return 0
 
 

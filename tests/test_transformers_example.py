@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -16,7 +19,7 @@ pytest.importorskip("accelerate")
 pytest.importorskip("tokenizers")
 pytest.importorskip("gensim")
 
-from tb_server import TensorBoard, parse_metadata
+from tb_server import TensorBoard, free_port, parse_metadata
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
@@ -59,3 +62,27 @@ def test_transformers_mlm_example_shows_the_tokens_beside_the_loss(
             in json.loads(shared_tensorboard.get("/data/plugin/scalars/tags")).get(run, {})
         )
     )
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_under_torchrun_only_process_zero_writes_each_step_once(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent / "src")}
+    env.pop("TENSORBOARD_LOGGING_DIR", None)
+    command = [
+        *(sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"),
+        *("--master_port", str(free_port()), str(EXAMPLES / "transformers_mlm.py")),
+        *("--output-dir", str(tmp_path), "--epochs", "2", "--lines", "64", "--max-length", "16"),
+    ]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=540)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    config = (run_dir / "projector_config.pbtxt").read_text(encoding="utf-8")
+    names = [line.split('"')[1] for line in config.splitlines() if "tensor_name" in line]
+    # 64 lines, batch 16 per process, 2 processes: 2 steps per epoch
+    assert names == [
+        "bert.embeddings.word_embeddings:000000000 start of training",
+        "bert.embeddings.word_embeddings:000000002 epoch 0",
+        "bert.embeddings.word_embeddings:000000004 epoch 1",
+    ]
+    assert result.stdout.count("Snapshots in") == 1
