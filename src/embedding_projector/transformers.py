@@ -140,6 +140,7 @@ class EmbeddingProjectorCallback(TrainerCallback):
         self.sink = sink if sink is not None else SinkOptions()
         self._created = time.time()
         self._tables: list[Table] = []
+        self._tied: str | None = None
         self._labels: Mapping[str, Sequence[str]] | Sequence[Any] | None = None
         self._vocab_rows = 0
         self._sink: SnapshotSink | None = None
@@ -154,6 +155,7 @@ class EmbeddingProjectorCallback(TrainerCallback):
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         model = kwargs["model"]
+        self._tied = None
         self._tables = self._resolve_tables(model)
         self._labels, self._vocab_rows = self._resolve_labels(model, kwargs)
         if state.is_world_process_zero:
@@ -162,6 +164,8 @@ class EmbeddingProjectorCallback(TrainerCallback):
             self._sink = SnapshotSink(
                 self.resolved_logdir, options=self.sink, insight=self.insight, name=_NAME
             )
+            if self._tied is not None:
+                self._sink.warn("", "tied output embeddings", self._tied, UserWarning)
         if self.at_train_begin:
             self._snapshot(state, "start of training")
 
@@ -208,13 +212,11 @@ class EmbeddingProjectorCallback(TrainerCallback):
             if key not in seen:
                 seen[key] = table.tag
                 tables.append(table)
-            elif table is output:
-                warnings.warn(
+            elif table is output:  # told by process zero, through the sink (once per problem)
+                self._tied = (
                     f"{_NAME}: the output embeddings {table.tag!r} are tied to the input "
                     f"embeddings {seen[key]!r} (the same tensor); they are written once, as "
-                    f"{seen[key]!r}. Pass output_embeddings=False to silence this.",
-                    UserWarning,
-                    stacklevel=3,
+                    f"{seen[key]!r}. Pass output_embeddings=False to silence this."
                 )
         return tables
 
