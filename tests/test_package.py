@@ -24,7 +24,9 @@ CORE_MODULES = [
 def test_import_needs_no_torch_gensim_or_lightning():
     code = (
         "import sys\n"
-        "for name in ('torch', 'gensim', 'pytorch_lightning', 'lightning', 'matplotlib'):\n"
+        "blocked = ('torch', 'gensim', 'pytorch_lightning', 'lightning', 'matplotlib',\n"
+        "           'transformers')\n"
+        "for name in blocked:\n"
         "    sys.modules[name] = None  # makes 'import name' fail\n"
         "import embedding_projector, embedding_projector.cli\n"
         "heavy = [m for m in ('PIL', 'tensorboardX', 'scipy') if m in sys.modules]\n"

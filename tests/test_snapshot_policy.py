@@ -18,6 +18,16 @@ def test_due_after_every_nth_epoch(every: int, due: list[int]) -> None:
     assert [epoch for epoch in range(6) if policy.due(epoch)] == due
 
 
+@pytest.mark.parametrize(("every", "due"), [(1, [1, 2, 3, 4, 5]), (2, [2, 4]), (3, [3])])
+def test_every_n_steps_is_due_at_multiples_and_replaces_epoch_ends(
+    every: int, due: list[int]
+) -> None:
+    policy = SnapshotPolicy(every_n_steps=every)
+    assert [step for step in range(6) if policy.due_at_step(step)] == due
+    assert not any(policy.due(epoch) for epoch in range(6))
+    assert not SnapshotPolicy().due_at_step(4)  # epoch ends only by default
+
+
 def test_step_is_global_step_or_epoch_and_the_suffix_names_the_other() -> None:
     assert SnapshotPolicy(step_mode="global_step").step(3, 120) == (120, "epoch 3")
     assert SnapshotPolicy(step_mode="epoch").step(3, 120) == (3, "step 120")
@@ -54,6 +64,8 @@ def test_state_round_trips_and_old_or_partial_checkpoints_load() -> None:
         ({"every_n_epochs": 0}, ValueError, "every_n_epochs must be >= 1; got 0"),
         ({"every_n_epochs": True}, TypeError, "every_n_epochs must be an int"),
         ({"step_mode": "time"}, ValueError, "step must be one of 'global_step', 'epoch'"),
+        ({"every_n_steps": 0}, ValueError, "every_n_steps must be >= 1 or None; got 0"),
+        ({"every_n_steps": 2.5}, TypeError, "every_n_steps must be an int or None"),
     ],
 )
 def test_bad_arguments_are_refused(kwargs: dict, error: type, message: str) -> None:

@@ -16,6 +16,9 @@ Example:
     []
     >>> SnapshotPolicy.from_state(2, "global_step", policy.state_dict()).is_written("tokens", 40)
     True
+    >>> by_steps = SnapshotPolicy(every_n_steps=50)  # instead of epoch ends
+    >>> [s for s in (0, 50, 99, 100) if by_steps.due_at_step(s)], by_steps.due(0)
+    ([50, 100], False)
 """
 
 from __future__ import annotations
@@ -38,14 +41,18 @@ class SnapshotPolicy:
         every_n_epochs: due after epochs n-1, 2n-1, ... (0-based).
         step_mode: which counter is the projector step; the tensor name shows the other.
         written: tag -> steps already written (restored from a checkpoint).
+        every_n_steps: snapshot every n-th optimizer step instead of at epoch ends
+            (:meth:`due_at_step`); ``None``: at epoch ends (:meth:`due`).
 
     Raises:
-        ValueError: ``every_n_epochs`` below 1 or an unknown ``step_mode``.
+        ValueError: ``every_n_epochs`` or ``every_n_steps`` below 1, or an unknown
+            ``step_mode``.
     """
 
     every_n_epochs: int = 1
     step_mode: StepMode = "global_step"
     written: dict[str, set[int]] = field(default_factory=dict)
+    every_n_steps: int | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.every_n_epochs, bool) or not isinstance(self.every_n_epochs, int):
@@ -55,10 +62,20 @@ class SnapshotPolicy:
         if self.step_mode not in get_args(StepMode):
             choices = ", ".join(map(repr, get_args(StepMode)))
             raise ValueError(f"step must be one of {choices}; got {self.step_mode!r}.")
+        steps = self.every_n_steps
+        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int)):
+            raise TypeError(f"every_n_steps must be an int or None; got {steps!r}.")
+        if steps is not None and steps < 1:
+            raise ValueError(f"every_n_steps must be >= 1 or None; got {steps}.")
 
     def due(self, epoch: int) -> bool:
-        """Whether the end of ``epoch`` (0-based) is a snapshot."""
-        return (epoch + 1) % self.every_n_epochs == 0
+        """Whether the end of ``epoch`` (0-based) is a snapshot (never with ``every_n_steps``)."""
+        return self.every_n_steps is None and (epoch + 1) % self.every_n_epochs == 0
+
+    def due_at_step(self, global_step: int) -> bool:
+        """Whether optimizer step ``global_step`` (> 0) is a snapshot (with ``every_n_steps``)."""
+        steps = self.every_n_steps
+        return steps is not None and global_step > 0 and global_step % steps == 0
 
     def step(self, epoch: int, global_step: int) -> tuple[int, str]:
         """The projector step, and the tensor-name suffix naming the other counter."""
