@@ -324,8 +324,9 @@ def test_metadata_text_matches_what_the_frontend_parses():
     assert header is None
     assert len(rows) == len(labels)
     assert [r[0] for r in rows] == ["a\\tb", "(empty)", "(empty)", "\\n", "ok", "(empty)"]
-    served_json = json.dumps(text)  # stays one JSON string: no surrogate problems
-    assert served_json
+    # TensorBoard serves the file as UTF-8: no lone surrogates, and JSON round-trips it exactly.
+    text.encode("utf-8")
+    assert json.loads(json.dumps(text, ensure_ascii=False)) == text
 
 
 def test_live_tensorboard_shows_new_snapshots_without_restart(tmp_path, start_tensorboard):
