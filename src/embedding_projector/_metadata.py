@@ -10,7 +10,13 @@ from ._arrays import as_label_columns
 from ._format import GLYPHS, metadata_tsv
 from .errors import InvalidEmbeddingError
 
-__all__ = ["PreparedMetadata", "glyph_sprites", "prepare_metadata", "prepared_for"]
+__all__ = [
+    "PreparedMetadata",
+    "glyph_sprites",
+    "metadata_for",
+    "prepare_metadata",
+    "prepared_for",
+]
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,32 @@ def prepared_for(
     return PreparedMetadata(
         rows=rows, text=metadata_tsv(columns, header).encode("utf-8"), labels=tuple(columns[0])
     )
+
+
+def metadata_for(
+    metadata: Sequence[Any] | PreparedMetadata | None,
+    rows: int,
+    metadata_header: Sequence[Any] | None,
+) -> PreparedMetadata | None:
+    """The labels of one snapshot of ``rows`` points (``None``: no labels).
+
+    Labels prepared earlier (:func:`prepare_metadata`) are checked against ``rows``; others
+    are validated and encoded here.
+    """
+    if isinstance(metadata, PreparedMetadata):
+        if metadata.rows != rows:
+            raise InvalidEmbeddingError(
+                f"the prepared metadata has {metadata.rows} labels but mat has {rows} rows; "
+                "they must match one-to-one."
+            )
+        if metadata_header is not None:
+            raise InvalidEmbeddingError(
+                "metadata_header goes to prepare_metadata() with the labels, not here."
+            )
+        return metadata
+    if metadata is None:
+        return None
+    return prepared_for(metadata, rows, metadata_header)
 
 
 def glyph_sprites(label_img: str, labels: Sequence[str] | None) -> Any:

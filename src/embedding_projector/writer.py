@@ -85,12 +85,11 @@ from ._logdir import (
 )
 from ._logdir import resolve_logdir as resolve_logdir
 from ._metadata import PreparedMetadata as PreparedMetadata
-from ._metadata import glyph_sprites, prepared_for
+from ._metadata import glyph_sprites, metadata_for
 from ._metadata import prepare_metadata as prepare_metadata
 from ._readback import StoredSnapshot as StoredSnapshot
 from ._readback import find_entry, read_entry
 from ._states import bookmarks_file
-from .errors import InvalidEmbeddingError
 
 if TYPE_CHECKING:
     from tensorboard.plugins.projector.projector_config_pb2 import (
@@ -276,20 +275,7 @@ class ProjectorWriter:
         validate_tag(tag)
         matrix = as_float32_matrix(mat, table=tag)
         rows = matrix.shape[0]
-        prepared: PreparedMetadata | None = None
-        if isinstance(metadata, PreparedMetadata):
-            if metadata.rows != rows:
-                raise InvalidEmbeddingError(
-                    f"the prepared metadata has {metadata.rows} labels but mat has {rows} rows; "
-                    "they must match one-to-one."
-                )
-            if metadata_header is not None:
-                raise InvalidEmbeddingError(
-                    "metadata_header goes to prepare_metadata() with the labels, not here."
-                )
-            prepared = metadata
-        elif metadata is not None:
-            prepared = prepared_for(metadata, rows, metadata_header)
+        prepared = metadata_for(metadata, rows, metadata_header)
         metadata_text = None if prepared is None else prepared.text
         labels = None if prepared is None else prepared.labels
         if isinstance(label_img, str):
