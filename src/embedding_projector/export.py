@@ -203,11 +203,7 @@ def export_embeddings(
         tensorboard --logdir runs/lee
     """
     selection, source_options = _upgrade_keywords(selection, source_options, deprecated)
-    _check_output(tag=tag, step=step, sprites=sprites)
-    if layout is not None:
-        layouts.check_layout_kind(layout)
-        if layout == "umap":
-            layouts.require_umap()
+    _check_output(tag=tag, step=step, sprites=sprites, layout=layout)
     picked = load_rows(source, selection, source_options, progress=progress)
     rows, dims = _check_size(picked)
     header, table = metadata_table(picked, selection)
@@ -319,12 +315,17 @@ def _upgrade_keywords(
     )
 
 
-def _check_output(*, tag: object, step: object, sprites: object) -> None:
+def _check_output(*, tag: object, step: object, sprites: object, layout: object) -> None:
+    """Check what is written (before anything is read): tag, step, sprites, layout."""
     check_count("step", step)
     if not isinstance(tag, str) or not tag.strip():
         raise ValueError(f"tag must be a non-empty string; got {tag!r}.")
     if sprites not in (None, "glyphs"):
         raise ValueError(f'sprites must be None or "glyphs"; got {sprites!r}.')
+    if layout is not None:
+        layouts.check_layout_kind(layout)
+        if layout == "umap":
+            layouts.require_umap()
 
 
 def _with_hint(word: str, suggestions: dict[str, str]) -> str:
