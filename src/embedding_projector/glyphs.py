@@ -110,11 +110,6 @@ class _GlyphCache:
                 _, old = self._items.popitem(last=False)
                 self._bytes -= old.nbytes
 
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-            self._bytes = 0
-
 
 _CACHE = _GlyphCache(_CACHE_BYTES)
 
@@ -136,6 +131,32 @@ def _check_color(value: Any, name: str) -> tuple[int, ...]:
         ):
             raise InvalidEmbeddingError(f"{name} values must be integers 0-255; got {value!r}.")
     return tuple(int(part) for part in values)
+
+
+def _cell_size(size: Any, count: int) -> int:
+    """``size`` checked, or the default cell side for ``count`` labels."""
+    if size is None:
+        size = default_glyph_size(count)
+        if size < MIN_GLYPH_SIZE:
+            raise InvalidEmbeddingError(
+                f"{count} glyphs fit TensorBoard's 8192 px sprite only at {size} px each, too "
+                f"small to read (minimum {MIN_GLYPH_SIZE}); pass fewer labels (the projector "
+                "shows at most 100,000 points anyway)."
+            )
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < MIN_GLYPH_SIZE:
+        raise InvalidEmbeddingError(
+            f"size must be an integer >= {MIN_GLYPH_SIZE} pixels; got {size!r}."
+        )
+    return int(size)
+
+
+def _colors(foreground: Any, background: Any) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Both colours checked, as grey levels, or both as (r, g, b) if either is a tuple."""
+    fg = _check_color(foreground, "foreground")
+    bg = _check_color(background, "background")
+    if len(fg) == 3 or len(bg) == 3:
+        fg, bg = (fg * 3)[:3], (bg * 3)[:3]
+    return fg, bg
 
 
 def _clean(label: Any) -> str:
@@ -187,25 +208,10 @@ def glyph_images(
             "use list(text) for one image per character."
         )
     count = len(labels)
-    if size is None:
-        size = default_glyph_size(count)
-        if size < MIN_GLYPH_SIZE:
-            raise InvalidEmbeddingError(
-                f"{count} glyphs fit TensorBoard's 8192 px sprite only at {size} px each, too "
-                f"small to read (minimum {MIN_GLYPH_SIZE}); pass fewer labels (the projector "
-                "shows at most 100,000 points anyway)."
-            )
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < MIN_GLYPH_SIZE:
-        raise InvalidEmbeddingError(
-            f"size must be an integer >= {MIN_GLYPH_SIZE} pixels; got {size!r}."
-        )
-    size = int(size)
+    size = _cell_size(size, count)
     texts = [_clean(label) for label in labels]
-    fg = _check_color(foreground, "foreground")
-    bg = _check_color(background, "background")
-    channels = 3 if len(fg) == 3 or len(bg) == 3 else 1
-    if channels == 3:
-        fg, bg = (fg * 3)[:3], (bg * 3)[:3]
+    fg, bg = _colors(foreground, background)
+    channels = len(fg)
     out = np.empty((count, channels, size, size), dtype=np.uint8)
     if count == 0:
         return out
@@ -391,8 +397,3 @@ def _render_bitmap_font(
     if len(bg) == 1:
         return np.asarray(cell.convert("L"), dtype=np.uint8)[np.newaxis]
     return np.ascontiguousarray(np.asarray(cell.convert("RGB"), dtype=np.uint8).transpose(2, 0, 1))
-
-
-def _clear_cache() -> None:
-    """Forget rendered glyphs (tests only)."""
-    _CACHE.clear()
