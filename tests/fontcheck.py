@@ -32,12 +32,19 @@ def require_cjk_font() -> FontFace:
     pytest.skip(reason)
 
 
+def forget_missing_glyph_warnings() -> None:
+    """Forget which characters were warned about (each is warned about once per process)."""
+    resolver = fonts._RESOLVER
+    with resolver._lock:
+        resolver._warned.clear()
+
+
 @pytest.fixture
 def fresh_warnings() -> Iterator[None]:
     """Each test sees the one-time warnings afresh (``pytestmark = usefixtures(...)``)."""
-    fonts._reset_for_tests(warnings_only=True)
+    forget_missing_glyph_warnings()
     yield
-    fonts._reset_for_tests(warnings_only=True)
+    forget_missing_glyph_warnings()
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from embedding_projector import fonts
+from embedding_projector import _font_discovery, fonts
 from embedding_projector.errors import InvalidEmbeddingError
 from embedding_projector.fonts import (
     FontFace,
@@ -158,9 +158,9 @@ def test_resolution_works_without_fontconfig(
     cjk_font: FontFace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """No fc-list (macOS, Windows, slim containers): matplotlib and well-known paths still work."""
-    monkeypatch.setattr(fonts.shutil, "which", lambda name: None)
-    monkeypatch.setattr(fonts, "_RESOLVER", fonts._Resolver())
-    assert fonts._fontconfig_candidates() == []
+    monkeypatch.setattr(_font_discovery.shutil, "which", lambda name: None)
+    monkeypatch.setattr(fonts, "_RESOLVER", _font_discovery._Resolver())
+    assert _font_discovery._fontconfig_candidates() == []
     (face,) = fonts_for_labels([CJK_SAMPLE])
     assert {ord(c) for c in CJK_SAMPLE} <= independent_cmap(face)
 
@@ -221,7 +221,7 @@ def test_font_of_the_optional_matplotlib_fontja_package_is_found_without_importi
     (package / "__init__.py").write_text("raise RuntimeError('must not be imported')\n")
     (package / "fonts" / "ipaexg.ttf").write_bytes(latin_only_font.read_bytes())
     monkeypatch.syspath_prepend(str(tmp_path))
-    assert fonts._packaged_font_paths() == [str(package / "fonts" / "ipaexg.ttf")]
+    assert _font_discovery._packaged_font_paths() == [str(package / "fonts" / "ipaexg.ttf")]
     assert str(package / "fonts" / "ipaexg.ttf") in {
-        c.face.path for c in fonts._well_known_candidates()
+        c.face.path for c in _font_discovery._well_known_candidates()
     }

@@ -17,6 +17,7 @@ CORE_MODULES = [
     "embedding_projector.selection",
     "embedding_projector.background",
     "embedding_projector.fonts",
+    "embedding_projector._font_face",
     "embedding_projector.glyphs",
 ]
 
