@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from embedding_projector.maps import EvolutionMap, MapFrame
+from embedding_projector.maps import EvolutionMap, MapFrame, MapStyle
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The README keeps each picture under this size.
@@ -38,7 +38,9 @@ def evolution_frames(
     from gensim.test.utils import datapath
 
     wanted = set(epochs)
-    evolution = EvolutionMap(max_rows=WORDS, title="Word2Vec on the Lee corpus", size=size)
+    evolution = EvolutionMap(
+        max_rows=WORDS, style=MapStyle(title="Word2Vec on the Lee corpus", size=size)
+    )
     frames: list[MapFrame] = []
 
     class Maps(CallbackAny2Vec):  # type: ignore[misc]

@@ -21,7 +21,7 @@ from embedding_projector import insight, map_drawing, maps
 from embedding_projector.errors import InvalidEmbeddingError
 from embedding_projector.fonts import font_path, load_font
 from embedding_projector.map_drawing import render_map
-from embedding_projector.maps import EvolutionMap, MapFrame, silhouette
+from embedding_projector.maps import EvolutionMap, MapFrame, MapStyle, silhouette
 from embedding_projector.sink import log_map
 
 SRC = Path(__file__).resolve().parent.parent / "src"
@@ -274,12 +274,22 @@ def test_bad_options_are_rejected(kwargs: dict[str, Any], match: str) -> None:
         EvolutionMap(**kwargs)
 
 
+def test_style_keywords_are_shorthand_for_a_map_style() -> None:
+    style = MapStyle(size=(320, 240), title="words", draw_rows=10)
+    assert EvolutionMap(size=(320, 240), title="words", draw_rows=10).style == style
+    assert EvolutionMap().style == MapStyle()
+    with pytest.raises(TypeError, match="not both"):
+        EvolutionMap(style=style, title="words")
+    with pytest.raises(TypeError, match="colour"):
+        EvolutionMap(colour="red")  # type: ignore[call-arg]
+
+
 # -- images ------------------------------------------------------------------------------------
 
 
 def test_every_step_has_an_image_with_identical_axes() -> None:
     rng = np.random.default_rng(8)
-    evolution = EvolutionMap(max_rows=100, size=(320, 240), title="words")
+    evolution = EvolutionMap(max_rows=100, style=MapStyle(size=(320, 240), title="words"))
     words = [f"w{i}" for i in range(120)]
     frames = [
         evolution.update(rng.normal(size=(120, 16)) * (step + 1), words, step=step)
@@ -401,7 +411,9 @@ def test_labels_are_drawn_where_they_were_placed_and_do_not_overlap(
 def test_draw_rows_limits_the_picture_not_the_scalars() -> None:
     rng = np.random.default_rng(15)
     words = [f"w{i}" for i in range(300)]
-    evolution = EvolutionMap(max_rows=300, draw_rows=20, size=(300, 300), label_count=0)
+    evolution = EvolutionMap(
+        max_rows=300, style=MapStyle(draw_rows=20, size=(300, 300), label_count=0)
+    )
     evolution.update(rng.normal(size=(300, 8)), words, step=0)
     frame = evolution.update(rng.normal(size=(300, 8)), words, step=1, highlight=["w299"])
     assert len(frame.coords) == 300 and frame.drift is not None
@@ -485,7 +497,7 @@ def test_log_map_is_read_back_by_tensorboards_event_reader(
     )
 
     rng = np.random.default_rng(12)
-    evolution = EvolutionMap(max_rows=80, size=(300, 200))
+    evolution = EvolutionMap(max_rows=80, style=MapStyle(size=(300, 200)))
     base, classes = clustered(rng, rows=80)
     writer = make_writer(tmp_path)
     frames = []
@@ -520,7 +532,7 @@ def test_tensorboard_serves_the_map_at_every_step(shared_tensorboard: Any, share
 
     run_dir, run = shared_run()
     rng = np.random.default_rng(13)
-    evolution = EvolutionMap(max_rows=60, size=(256, 192), title="words")
+    evolution = EvolutionMap(max_rows=60, style=MapStyle(size=(256, 192), title="words"))
     words = [f"w{i}" for i in range(60)]
     with SummaryWriter(str(run_dir)) as writer:
         for step in (0, 5, 10):

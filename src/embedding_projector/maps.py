@@ -53,7 +53,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any, Literal
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 import numpy as np
 import numpy.typing as npt
@@ -68,10 +69,14 @@ from ._map_arrays import unit_rows as _unit_rows
 from .errors import InvalidEmbeddingError
 from .map_frame import MapFrame
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
 __all__ = [
     "DEFAULT_MAP_ROWS",
     "EvolutionMap",
     "MapFrame",
+    "MapStyle",
     "silhouette",
 ]
 
@@ -81,6 +86,66 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAP_ROWS = 500
 
 _FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class MapStyle:
+    """How an :class:`EvolutionMap` draws its images (the alignment and scalars do not change).
+
+    Attributes:
+        size: image (width, height) in pixels, each at least 64.
+        title: text drawn above the map (``"<title> - step <n>"``).
+        font: a font file for all text; default: chosen per map by
+            :func:`embedding_projector.fonts.font_path` so that every label is covered.
+        label_count: how many rows besides the highlighted ones get a text label (chosen in
+            row order, skipping labels that would overlap).
+        trails: draw a line from each highlighted row's previous position.
+        max_legend: classes shown in the legend with their own colour; the rest are grey
+            ("other").
+        draw_rows: draw only the first this many of the map's rows (highlighted rows always);
+            default all. Lets the scalars use more rows than a readable picture shows.
+
+    Raises:
+        ValueError: a value is out of range.
+
+    Example:
+        >>> style = MapStyle(size=(320, 240), title="words", label_count=10)
+        >>> EvolutionMap(max_rows=50, style=style).style.size
+        (320, 240)
+    """
+
+    size: tuple[int, int] = (640, 640)
+    title: str | None = None
+    font: str | None = None
+    label_count: int = 25
+    trails: bool = True
+    max_legend: int = 10
+    draw_rows: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.draw_rows is not None:
+            _check_int("draw_rows", self.draw_rows, minimum=1)
+        _check_int("label_count", self.label_count, minimum=0)
+        _check_int("max_legend", self.max_legend, minimum=1)
+        size = self.size
+        if len(size) != 2 or min(size) < 64:
+            raise ValueError(f"size must be (width, height), each >= 64 pixels; got {size!r}.")
+        object.__setattr__(self, "size", (int(size[0]), int(size[1])))
+
+
+class _MapStyleKeywords(TypedDict, total=False):
+    """:class:`MapStyle`'s fields, also accepted as keywords of :class:`EvolutionMap`."""
+
+    size: tuple[int, int]
+    title: str | None
+    font: str | None
+    label_count: int
+    trails: bool
+    max_legend: int
+    draw_rows: int | None
+
+
+_STYLE_KEYWORDS = frozenset(field.name for field in fields(MapStyle))
 
 
 class EvolutionMap:
@@ -94,8 +159,6 @@ class EvolutionMap:
         max_rows: rows drawn and used for the scalars, highlighted rows included (highlights
             that appear later are added); bounds the cost (neighbour overlap and silhouette
             are quadratic in it).
-        draw_rows: draw only the first this many of those rows (highlighted rows always);
-            default all. Lets the scalars use more rows than a readable picture shows.
         sample: ``"first"`` keeps the leading rows (callers order rows most important first),
             ``"random"`` a sample drawn with ``seed``. Chosen once, at the first update.
         seed: seed of ``sample="random"``.
@@ -106,18 +169,14 @@ class EvolutionMap:
             the current snapshot's own top-2 principal components would show (0 never refits
             after the first step, 1 refits whenever a better basis exists).
         extent: half-width of the fixed square axes, in units of the map's RMS radius.
-        label_count: how many rows besides the highlighted ones get a text label (chosen in
-            row order, skipping labels that would overlap).
-        size: image (width, height) in pixels.
-        title: text drawn above the map (``"<title> - step <n>"``).
-        font: a font file for all text; default: chosen per map by
-            :func:`embedding_projector.fonts.font_path` so that every label is covered.
-        trails: draw a line from each highlighted row's previous position.
-        max_legend: classes shown in the legend with their own colour; the rest are grey
-            ("other").
+        style: how the images are drawn (:class:`MapStyle`: size, title, font, labels,
+            trails, legend, rows drawn); default ``MapStyle()``.
+        style_keywords: :class:`MapStyle`'s fields given directly, as in earlier releases
+            (``EvolutionMap(title="words")`` is ``EvolutionMap(style=MapStyle(title="words"))``).
 
     Raises:
         ValueError: an argument is out of range.
+        TypeError: both ``style`` and style keywords, or an unknown keyword.
 
     Example:
         >>> import numpy as np
@@ -135,7 +194,6 @@ class EvolutionMap:
         self,
         *,
         max_rows: int = DEFAULT_MAP_ROWS,
-        draw_rows: int | None = None,
         sample: Literal["first", "random"] = "first",
         seed: int = 0,
         neighbors_k: int = 10,
@@ -143,29 +201,28 @@ class EvolutionMap:
         scalars: bool = True,
         refit_threshold: float = 0.6,
         extent: float = 3.0,
-        label_count: int = 25,
-        size: tuple[int, int] = (640, 640),
-        title: str | None = None,
-        font: str | None = None,
-        trails: bool = True,
-        max_legend: int = 10,
+        style: MapStyle | None = None,
+        **style_keywords: Unpack[_MapStyleKeywords],
     ) -> None:
+        unknown = sorted(set(style_keywords) - _STYLE_KEYWORDS)
+        if unknown:
+            raise TypeError(f"EvolutionMap() got unexpected keyword argument(s): {unknown}.")
+        if style_keywords and style is not None:
+            raise TypeError(
+                f"pass either style=MapStyle(...) or its keywords ({', '.join(style_keywords)}), "
+                "not both."
+            )
         _check_int("max_rows", max_rows, minimum=2)
-        if draw_rows is not None:
-            _check_int("draw_rows", draw_rows, minimum=1)
+        style = style if style is not None else MapStyle(**style_keywords)
         _check_int("neighbors_k", neighbors_k, minimum=1)
-        _check_int("label_count", label_count, minimum=0)
-        _check_int("max_legend", max_legend, minimum=1)
         if sample not in ("first", "random"):
             raise ValueError(f"sample must be 'first' or 'random'; got {sample!r}.")
         if not 0.0 <= float(refit_threshold) <= 1.0:
             raise ValueError(f"refit_threshold must be in [0, 1]; got {refit_threshold!r}.")
         if not float(extent) > 0.0:
             raise ValueError(f"extent must be positive; got {extent!r}.")
-        if len(size) != 2 or min(size) < 64:
-            raise ValueError(f"size must be (width, height), each >= 64 pixels; got {size!r}.")
+        self.style = style
         self.max_rows = max_rows
-        self.draw_rows = draw_rows
         self.sample = sample
         self.seed = seed
         self.neighbors_k = neighbors_k
@@ -173,12 +230,14 @@ class EvolutionMap:
         self.scalars = scalars
         self.refit_threshold = float(refit_threshold)
         self.extent = float(extent)
-        self.label_count = label_count
-        self.size = (int(size[0]), int(size[1]))
-        self.title = title
-        self.font = font
-        self.trails = trails
-        self.max_legend = max_legend
+        # The style's fields as attributes too, as before MapStyle existed.
+        self.draw_rows = style.draw_rows
+        self.label_count = style.label_count
+        self.size = style.size
+        self.title = style.title
+        self.font = style.font
+        self.trails = style.trails
+        self.max_legend = style.max_legend
         self.reset()
 
     def reset(self) -> None:
