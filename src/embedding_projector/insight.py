@@ -343,6 +343,21 @@ def neighbor_overlap(
     )
 
 
+def first_index(labels: Sequence[str], label: str) -> int | None:
+    """The first row labelled ``label`` (``None``: none). A C-level scan per query: callers
+    look up a handful of probe labels among thousands of rows at every snapshot, where
+    building a label -> row dict each time cost more than the neighbour search itself.
+
+    Example:
+        >>> first_index(["a", "b", "a"], "a"), first_index(["a"], "z")
+        (0, None)
+    """
+    try:
+        return labels.index(label)
+    except ValueError:
+        return None
+
+
 def neighbor_table(
     matrix: Any,
     labels: Sequence[str],
@@ -374,14 +389,12 @@ def neighbor_table(
         raise ValueError(f"labels has {len(labels)} entries for {array.shape[0]} rows.")
     if isinstance(k, bool) or k < 1:
         raise ValueError(f"k must be a positive integer; got {k!r}.")
-    lookup: dict[str, int] = {}
-    for index, label in enumerate(labels):
-        lookup.setdefault(label, index)
     rows: list[int] = []
     for query in queries:
         if isinstance(query, str):
-            if query in lookup:
-                rows.append(lookup[query])
+            found = first_index(labels, query)
+            if found is not None:
+                rows.append(found)
         elif 0 <= int(query) < array.shape[0]:
             rows.append(int(query))
     if not rows:
