@@ -318,10 +318,17 @@ class SnapshotSink:
         labels, header = label_rows(request.labels, rows, request.header)
         if labels is None:
             labels, header = row_numbers(rows), None
+        try:
+            prepared = self._prepared_labels(request.tag, labels, header)
+        except ValueError as error:  # the writer's words are add_embedding's; ours: labels
+            raise ValueError(f"labels: {error}") from error
+        sprites = self._sprites(request, labels, header)
+        if sprites is not None and len(sprites) != rows:
+            raise ValueError(f"{len(sprites)} sprite images for {rows} rows; give one per row.")
         writer.add_embedding(
             matrix,
-            metadata=self._prepared_labels(request.tag, labels, header),
-            label_img=self._sprites(request, labels, header),
+            metadata=prepared,
+            label_img=sprites,
             global_step=step,
             tag=request.tag,
             name_suffix=request.name_suffix,
