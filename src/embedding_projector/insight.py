@@ -126,6 +126,11 @@ def match_rows(
         >>> match_rows(["a", "b", "c"], ["c", "x", "a"])
         (array([2, 0]), array([0, 2]))
     """
+    if list(previous_labels) == list(current_labels) and len(set(current_labels)) == len(
+        current_labels
+    ):  # the usual case, the same rows at every step: C-level comparisons only
+        same = np.arange(len(current_labels), dtype=np.int64)
+        return same, same.copy()
     lookup: dict[str, int] = {}
     for index, label in enumerate(previous_labels):
         lookup.setdefault(label, index)
@@ -281,6 +286,10 @@ def nearest_neighbor_sets(
     return np.argpartition(scores, k - 1, axis=1)[:, :k].astype(np.int64)
 
 
+#: Above this many pairwise comparisons (rows x k x k), overlaps are counted with a sort.
+_BROADCAST_CELLS = 4_000_000
+
+
 def overlap_of_neighbor_sets(before: Any, after: Any) -> float:
     """Mean fraction of shared members between row-wise neighbour sets of equal shape.
 
@@ -298,6 +307,10 @@ def overlap_of_neighbor_sets(before: Any, after: Any) -> float:
     rows, k = first.shape
     if rows == 0 or k == 0:
         raise ValueError("neighbour sets are empty.")
+    if rows * k * k <= _BROADCAST_CELLS:
+        # k is small (10): comparing every pair in a row is ~30x faster than a sort-based isin.
+        hits = (second[:, :, None] == first[:, None, :]).any(axis=2).sum(axis=1)
+        return float(hits.mean() / k)
     # Offset each row's neighbour ids by row * (largest id + 1) so one isin() compares sets
     # row by row.
     width = int(max(first.max(), second.max())) + 1
