@@ -1029,3 +1029,21 @@ def test_columns_mapping_for_a_one_table_model_is_read_as_columns(tmp_path: Path
     stored = ProjectorWriter(tmp_path).read("tokens", 4)
     assert stored.header == ["word", "length"]
     assert list(stored.columns[0]) == words
+
+
+def test_late_label_problems_name_the_table_and_the_callbacks_argument(tmp_path: Path) -> None:
+    """A labels callable (not checkable at setup) returning ragged rows: the warning names
+    the table and says "labels", not add_embedding's argument names."""
+
+    def ragged(tag: str) -> list[tuple[str, ...]]:
+        return [("a", "b")] + [("a", "b", "c")] * 7
+
+    callback = EmbeddingProjector(
+        modules=["positions"], labels=ragged, logdir=tmp_path, snapshot_at_start=False
+    )
+    with pytest.warns(RuntimeWarning) as record:
+        make_trainer([callback], max_epochs=1).fit(TinyLM(), token_data())
+    (message,) = [str(w.message) for w in record if "skipped" in str(w.message)]
+    assert message.startswith("EmbeddingProjector skipped 'positions' at step 4: ")
+    assert "labels: metadata row 1 has 3 columns but the header has 2" in message
+    assert "mat " not in message and "label_img" not in message
