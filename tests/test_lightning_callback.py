@@ -768,9 +768,11 @@ def test_tensorboard_started_before_fit_serves_every_snapshot(
                 # this run are seen only because the writer changes the set of runs.
                 assert "exp/version_0" not in server.runs()
 
-    make_trainer([EmbeddingProjector(modules=["tokens"]), Wait()], logger, max_epochs=3).fit(
-        TinyLM(), token_data()
-    )
+    # No start snapshot: the first one must come after TensorBoard read the run's (absent)
+    # config. (Known race, see the report of issue 17: a refresh run created, renamed and
+    # removed by close() within one TensorBoard reload interval is never seen.)
+    callback = EmbeddingProjector(modules=["tokens"], snapshot_at_start=False)
+    make_trainer([callback, Wait()], logger, max_epochs=3).fit(TinyLM(), token_data())
     expected = [f"tokens:{step:09d} epoch {step // 4 - 1}" for step in (4, 8, 12)]
     names = wait_names(server, "exp/version_0", expected)
     assert names == expected
