@@ -136,3 +136,25 @@ def test_demo_without_gensim_names_the_extra(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "embedding-projector[gensim]" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1  # one line, no traceback
+
+
+DEMO_ARGS = ("demo", "--logdir")
+
+
+@pytest.mark.slow
+def test_demo_runs_without_any_warning(tmp_path: Path) -> None:
+    """The README's first screen: the demo with its defaults, warnings as errors, prints
+    nothing on stderr (10 epochs took gensim's float32 running loss past 2**22 and warned)."""
+    result = subprocess.run(
+        [sys.executable, "-W", "error", "-m", "embedding_projector.cli", *DEMO_ARGS, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+    )
+    assert result.returncode == 0, result.stderr
+    progress = [line for line in result.stderr.splitlines() if "it/s]" in line or "%|" in line]
+    assert result.stderr.splitlines() == progress, result.stderr  # tqdm bars only
+    assert "Done in" in result.stdout and "tensorboard --logdir" in result.stdout
+    (run_dir,) = list(tmp_path.iterdir())
+    assert ProjectorWriter(run_dir).steps("words") == list(range(11))

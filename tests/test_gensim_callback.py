@@ -537,3 +537,56 @@ def test_old_keyword_names_still_work_and_warn(tmp_path: Path) -> None:
     assert ProjectorWriter(tmp_path).steps("words") == [0, 1, 2]
     with pytest.raises(TypeError, match="unexpected keyword argument 'mapz'"):
         Any2VecProjector(tmp_path, mapz=False)
+
+
+# --------------------------------------------------------------------------- issue 17
+
+
+def test_url_log_dir_fails_at_construction() -> None:
+    from embedding_projector.errors import LogDirError
+
+    with pytest.raises(LogDirError, match=r"s3:// URL.*local log dir"):
+        Any2VecProjector("s3://bucket/logs")
+
+
+@pytest.mark.parametrize("where", ["file", "under_a_file"])
+def test_unwritable_log_dir_fails_before_training(tmp_path: Path, small: Any, where: str) -> None:
+    from embedding_projector.errors import LogDirError
+
+    blocker = tmp_path / "blocker"
+    blocker.write_text("x")
+    callback = Any2VecProjector(blocker if where == "file" else blocker / "run", limit=20)
+    model = Word2Vec(epochs=2, **W2V)
+    model.build_vocab(small)
+    before = model.wv.vectors.copy()
+    with pytest.raises(LogDirError, match="blocker"):
+        model.train(small, total_examples=model.corpus_count, epochs=2, callbacks=[callback])
+    np.testing.assert_array_equal(model.wv.vectors, before)  # not one epoch trained
+    assert blocker.read_text() == "x"
+
+
+def test_train_end_snapshots_the_trained_vectors_once(tmp_path: Path, small: Any) -> None:
+    """Each train() call ends with its trained vectors written, once, whether or not its last
+    step was due (2 is not due, 6 is)."""
+    callback = Any2VecProjector(tmp_path, every_n_epochs=3, limit=40, log_loss=False)
+    model = Word2Vec(epochs=5, **W2V)
+    model.build_vocab(small)
+    model.train(small, total_examples=model.corpus_count, epochs=2, callbacks=[callback])
+    model.train(small, total_examples=model.corpus_count, epochs=4, callbacks=[callback])
+    writer = ProjectorWriter(tmp_path)
+    assert writer.steps("words") == [0, 2, 3, 6]
+    selection = callback._targets[0].labels  # type: ignore[index]
+    np.testing.assert_array_equal(writer.read("words", 6).matrix, model.wv[selection])
+
+
+def test_scalars_at_every_snapshot_when_the_map_budget_skips_drawings(
+    tmp_path: Path, small: Any
+) -> None:
+    insight = replace(DEFAULT_INSIGHT, map_budget=1e-6)
+    callback = Any2VecProjector(tmp_path, limit=40, insight=insight, log_loss=False)
+    Word2Vec(small, epochs=4, callbacks=[callback], **W2V)
+    acc = EventAccumulator(str(tmp_path), size_guidance={"scalars": 0, "images": 0})
+    acc.Reload()
+    assert [image.step for image in acc.Images("words/map")] == [0]
+    assert sorted(scalars(acc, "words/drift")) == [1, 2, 3, 4]
+    assert sorted(scalars(acc, "words/neighbor_overlap_at_10")) == [1, 2, 3, 4]

@@ -128,7 +128,7 @@ def test_ddp_two_processes_write_one_set_of_snapshots(
     assert result.returncode == 0, result.stdout[-4000:]
 
     ranks = [json.loads((out / f"{name}-rank{r}.json").read_text()) for r in (0, 1)]
-    assert ranks[0]["snapshots"] == 2
+    assert ranks[0]["snapshots"] == 3  # the start (step 0) and two epochs
     assert ranks[0]["background"] is True
     assert ranks[1]["snapshots"] == 0  # rank 1 copies nothing ...
     assert ranks[1]["background"] is False  # ... and never starts a writer thread
@@ -138,8 +138,8 @@ def test_ddp_two_processes_write_one_set_of_snapshots(
     run = f"{name}/version_0"
     # 64 rows / 2 ranks / batch 16 = 2 optimizer steps per epoch.
     expected = sorted(
-        f"{tag}:{step:09d} epoch {epoch}"
-        for epoch, step in ((0, 2), (1, 4))
+        f"{tag}:{step:09d} {when}"
+        for when, step in (("start", 0), ("epoch 0", 2), ("epoch 1", 4))
         for tag in ("tokens", "positions", "features (hidden)")
     )
     shared_tensorboard.wait_for_run(run)
@@ -148,7 +148,7 @@ def test_ddp_two_processes_write_one_set_of_snapshots(
     _, rows = parse_metadata(shared_tensorboard.metadata(run, "tokens:000000004 epoch 1"))
     assert [row[0] for row in rows] == [f"w{i}" for i in range(30)]
     assert shared_tensorboard.tensor(run, "features (hidden):000000004 epoch 1").shape == (30, 4)
-    assert len(ProjectorWriter(out / name / "version_0").entries()) == 6
+    assert len(ProjectorWriter(out / name / "version_0").entries()) == 9
     assert not (out / "root" / "embeddings").exists()  # rank 1 did not fall back to a path
 
 
@@ -236,8 +236,8 @@ def test_sharded_fsdp2_parameters_are_gathered_on_every_rank(
     assert (out / f"{name}-local-rows.txt").read_text() == "15"  # really sharded: 30 rows / 2
 
     expected = sorted(
-        f"{tag}:{step:09d} epoch {epoch}"
-        for epoch, step in ((0, 2), (1, 4))
+        f"{tag}:{step:09d} {when}"
+        for when, step in (("start", 0), ("epoch 0", 2), ("epoch 1", 4))
         for tag in ("tokens", "decoder.weight", "features (hidden)")
     )
     shared_tensorboard.wait_for_run(name)

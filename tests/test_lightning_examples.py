@@ -68,10 +68,10 @@ def test_lightning_digits_example_shows_features_with_digit_sprites(
     run = f"{name}/digits/version_0"
     shared_tensorboard.wait_for_run(run)
     names = shared_tensorboard.wait_for(
-        lambda: (found := shared_tensorboard.tensor_names(run)) and len(found) == 2 and found
+        lambda: (found := shared_tensorboard.tensor_names(run)) and len(found) == 3 and found
     )
     assert all(n.startswith("validation features:") for n in names)
-    assert "epoch 1" in names[-1]
+    assert names[0].endswith(" start") and "epoch 1" in names[-1]  # the random start first
     assert shared_tensorboard.tensor(run, names[-1]).shape == (100, 32)
     header, rows = parse_metadata(shared_tensorboard.metadata(run, names[-1]))
     assert header == ["digit", "ink"]

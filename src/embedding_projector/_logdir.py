@@ -19,6 +19,7 @@ __all__ = [
     "bump_refresh_run",
     "check_disk_reserve",
     "check_not_a_file",
+    "check_writable",
     "disk_usage",
     "human_size",
     "local_logdir",
@@ -83,6 +84,32 @@ def check_not_a_file(logdir: Path) -> None:
         raise LogDirError(
             f"log dir {str(logdir)!r} is an existing file, not a directory; pass a directory "
             "(it is created if missing). Nothing was written.",
+            str(logdir),
+        )
+
+
+def check_writable(logdir: Path) -> None:
+    """Refuse, before anything is written, a log dir that cannot take snapshots: a URL, an
+    existing file, a file on its path, or a directory this process may not write into (the
+    nearest existing one when ``logdir`` is still to be created). Creates nothing.
+
+    Raises:
+        LogDirError: what is wrong and what to pass instead.
+    """
+    check_local_logdir(str(logdir))
+    check_not_a_file(logdir)
+    existing = _existing_ancestor(logdir)
+    if not existing.is_dir():
+        raise LogDirError(
+            f"log dir {str(logdir)!r} cannot be created: {str(existing)!r} on its path is a "
+            "file, not a directory. Pass a directory path. Nothing was written.",
+            str(logdir),
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        where = "it" if existing == logdir.absolute() else f"its parent {str(existing)!r}"
+        raise LogDirError(
+            f"log dir {str(logdir)!r} is not writable: {where} does not let this user create "
+            "files. Pass a directory you can write to. Nothing was written.",
             str(logdir),
         )
 

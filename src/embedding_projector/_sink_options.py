@@ -37,9 +37,11 @@ class InsightOptions:
             (features with classes) and the probe rows' neighbour table (TEXT tab).
         map_rows: rows drawn on each map (probe rows always).
         map_size: (width, height) of the map images in pixels.
-        map_budget: the largest share of the time between snapshots a tag's map and scalars
-            may take: a tag's map is skipped (and drawn at a later snapshot) while its last
-            one took more than this share of the time since. ``None``: at every snapshot.
+        map_budget: the largest share of the time between snapshots drawing a tag's map may
+            take: a tag's map image is skipped (and drawn at a later snapshot, with an INFO
+            log line) while its last one took more than this share of the time since. The
+            scalars and neighbour tables are logged at every snapshot regardless. ``None``:
+            a map at every snapshot.
         neighbors_k: neighbours in the probe tables, and the k of ``neighbor_overlap_at_<k>``.
         max_rows: rows used for drift and overlap; ``None``: the ``map_rows`` drawn.
         color_column: the label column that labels the maps and colours class maps (a header

@@ -209,6 +209,47 @@ def resolve_tables(
     return tables
 
 
+def table_rows(table: Table, max_rows: int | None) -> int | None:
+    """Rows of ``table`` a snapshot writes (``None``: not a 2-D tensor yet)."""
+    param = getattr(table.module, table.attribute, None)
+    if not isinstance(param, torch.Tensor) or param.dim() != 2:
+        return None
+    rows = int(param.shape[0])
+    return rows if max_rows is None else min(rows, max_rows)
+
+
+def labels_are_columns(labels: Any, tables: list[Table], max_rows: int | None) -> bool:
+    """Whether a ``labels`` mapping is the columns of a model's only table rather than a
+    mapping tag -> labels: no key names a table, and every value has one label per written
+    row of that table (``{"word": [...], "count": [...]}``). With several tables a mapping
+    is always tag -> labels (:func:`check_per_row` says how to nest columns)."""
+    if not isinstance(labels, Mapping) or len(tables) != 1 or tables[0].tag in labels:
+        return False
+    length = _column_lengths(labels)
+    table = tables[0]
+    param = getattr(table.module, table.attribute, None)
+    needed = table_rows(table, max_rows)
+    if length is None or needed is None or not isinstance(param, torch.Tensor):
+        return False
+    if needed <= length <= int(param.shape[0]):
+        logger.info("labels %s read as the columns of %r", sorted(map(str, labels)), table.tag)
+        return True
+    return False
+
+
+def _column_lengths(labels: Mapping[Any, Any]) -> int | None:
+    """The common length when every value looks like a column (a sized, non-text sequence)."""
+    lengths = set()
+    for value in labels.values():
+        if isinstance(value, (str, bytes, Mapping)) or callable(value):
+            return None
+        try:
+            lengths.add(len(value))
+        except TypeError:
+            return None
+    return lengths.pop() if len(lengths) == 1 else None
+
+
 def check_per_row(what: str, given: Any, tables: list[Table], max_rows: int | None) -> None:
     """``labels``/``sprites`` name only known tags and have one entry per written row.
 
@@ -219,9 +260,16 @@ def check_per_row(what: str, given: Any, tables: list[Table], max_rows: int | No
     if isinstance(given, Mapping) and tags:
         unknown = sorted(str(key) for key in given if key not in tags)
         if unknown:
+            hint = ""
+            if what == "labels" and _column_lengths(given) is not None:
+                first = sorted(tags)[0]
+                hint = (
+                    " If these are label columns, nest them under their table: "
+                    f"labels={{{first!r}: {{{', '.join(f'{key!r}: ...' for key in unknown)}}}}}."
+                )
             raise ValueError(
                 f"{what} names {', '.join(map(repr, unknown))}, but the tables are "
-                f"{', '.join(map(repr, sorted(tags)))}."
+                f"{', '.join(map(repr, sorted(tags)))}.{hint}"
             )
     for table in tables:
         spec = given.get(table.tag) if isinstance(given, Mapping) else given

@@ -25,6 +25,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+import numpy as np
+
 __all__ = ["DEMO_PROBE_WORDS", "run_demo"]
 
 #: Frequent words of the Lee corpus whose neighbours are worth watching.
@@ -110,18 +112,22 @@ def run_demo(
     )
     callback = Any2VecProjector(run_dir, limit=limit, probe_words=list(probe_words))
     started = time.perf_counter()
-    model = Word2Vec(
-        sentences,
-        vector_size=vector_size,
-        window=5,
-        min_count=3,
-        sg=1,
-        epochs=epochs,
-        workers=1,
-        seed=seed,
-        compute_loss=True,
-        callbacks=[callback],
-    )
+    model = Word2Vec(vector_size=vector_size, window=5, min_count=3, sg=1, workers=1, seed=seed)
+    model.build_vocab(sentences)
+    # One train() call per epoch, the learning rate decaying across them as in one call:
+    # gensim's running loss is a float32 summed over a train() call, imprecise past 2**22
+    # (reached here after a few epochs); each call restarts it, so every epoch's loss is exact.
+    alphas = np.linspace(model.alpha, model.min_alpha, epochs + 1)
+    for epoch in range(epochs):
+        model.train(
+            sentences,
+            total_examples=model.corpus_count,
+            epochs=1,
+            start_alpha=float(alphas[epoch]),
+            end_alpha=float(alphas[epoch + 1]),
+            compute_loss=True,
+            callbacks=[callback],
+        )
     callback.close()
     elapsed = time.perf_counter() - started
     steps = callback.steps_written()

@@ -135,7 +135,8 @@ class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
             ``SummaryWriter`` (scalars and text go to it; snapshots to its log directory). With
             a path, the callback owns a tensorboardX ``SummaryWriter`` there.
         every_n_epochs: snapshot every n-th epoch (step divisible by n), and always the last
-            epoch of each ``train()`` call. Scalars are logged every epoch.
+            epoch of each ``train()`` call (at ``on_train_end`` if not written yet). Scalars
+            are logged every epoch.
         limit: how many of the most frequent words to show. Default: 1000 without ``words``,
             none extra with ``words``.
         words: words to show (a list, or a file with one word per line), first in the table.
@@ -160,6 +161,8 @@ class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
 
     Raises:
         ValueError: an argument is out of range (the message says which).
+        LogDirError: the log dir is a URL (``s3://``, ...): at construction; an existing
+            file, or not writable: at ``on_train_begin``, before training starts.
 
     Example:
         >>> import tempfile
@@ -293,6 +296,7 @@ class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
     def on_train_begin(self, model: Any) -> None:
         started = time.perf_counter()
         with self._lock:
+            self._sink.check_logdir()  # a file, not writable: fail before training, not after
             self._setup(model)
             self._epoch_in_train = 0
             self._epochs_this_train = int(getattr(model, "epochs", 0) or 0)
@@ -325,6 +329,14 @@ class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
             self.hook_seconds += time.perf_counter() - started
 
     def on_train_end(self, model: Any) -> None:
+        with self._lock:
+            step = self._step
+            if self._targets is not None and step is not None and step not in self._written:
+                # The trained vectors, whatever every_n_epochs skipped (once per step).
+                snapshots = self._capture(model, step)
+                if snapshots:
+                    self._written.append(step)
+                self._sink.submit(step, snapshots)
         self.flush()
 
     # -- setup -----------------------------------------------------------------------------

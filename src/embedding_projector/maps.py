@@ -453,14 +453,11 @@ class EvolutionMap:
     ) -> list[str]:
         if not highlight:
             return []
-        label_rows: dict[str, int] = {}
-        for position, label in enumerate(labels or []):
-            label_rows.setdefault(label, position)
         found: list[str] = []
         for item in highlight:
             row: int | None = None
             if isinstance(item, str):
-                row = label_rows.get(item)
+                row = insight.first_index(labels or [], item)
             elif isinstance(item, (int, np.integer)) and 0 <= int(item) < len(keys):
                 row = int(item)
             if row is not None and keys[row] not in found:

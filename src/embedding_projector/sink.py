@@ -53,7 +53,7 @@ import numpy as np
 
 from . import _sink_budget as _budget
 from . import insight as _insight
-from ._logdir import validate_disk_reserve
+from ._logdir import check_writable, validate_disk_reserve
 from ._sink_budget import Forecast
 from ._sink_labels import label_column, label_rows, row_numbers
 from ._sink_options import (
@@ -76,6 +76,7 @@ __all__ = [
     "SnapshotRequest",
     "SnapshotSink",
     "apply_legacy_keywords",
+    "check_labels",
     "log_map",
     "warm_up_imports",
 ]
@@ -245,6 +246,15 @@ class SnapshotSink:
             self.warn("", "forecast", plan.warning(self.name, self.logdir), UserWarning)
         return plan
 
+    def check_logdir(self) -> None:
+        """Fail early, before training, when the log dir cannot take snapshots (a URL, a file,
+        not writable); creates nothing. Adapters call it in their setup hook.
+
+        Raises:
+            LogDirError: the message says what is wrong and what to pass instead.
+        """
+        check_writable(self.logdir)
+
     def steps(self, tag: str) -> list[int]:
         """Steps of ``tag`` already in the log dir."""
         return self._writer().steps(tag)
@@ -352,20 +362,29 @@ class SnapshotSink:
         labels, header = label_rows(request.labels, rows, request.header)
         if labels is None:
             labels, header = row_numbers(rows), None
+        try:
+            prepared = self._prepared_labels(request.tag, labels, header)
+        except ValueError as error:  # the writer's words are add_embedding's; ours: labels
+            raise ValueError(f"labels: {error}") from error
+        sprites = self._sprites(request, labels, header)
+        if sprites is not None and len(sprites) != rows:
+            raise ValueError(f"{len(sprites)} sprite images for {rows} rows; give one per row.")
         writer.add_embedding(
             matrix,
-            metadata=self._prepared_labels(request.tag, labels, header),
-            label_img=self._sprites(request, labels, header),
+            metadata=prepared,
+            label_img=sprites,
             global_step=step,
             tag=request.tag,
             name_suffix=request.name_suffix,
         )
         self._retention.prune(writer, request.tag, step)
-        if self.insight.enabled and self._map_due(request.tag, step):
+        if self.insight.enabled:
+            # Scalars at every snapshot (cheap); the budget rations only the drawing.
+            draw = self.insight.maps and self._map_due(request.tag, step)
             started = time.perf_counter()
             try:
                 column = label_column(labels, header, self.insight.color_column)
-                self._log_insight(request, matrix, column, step, summary, texts)
+                self._log_insight(request, matrix, column, step, summary, texts, draw=draw)
             except Exception as error:  # the snapshot is written; only its map is lost
                 logger.debug("map of %r at step %d failed", request.tag, step, exc_info=True)
                 self._queue(
@@ -374,7 +393,8 @@ class SnapshotSink:
                     f"{self.name} wrote {request.tag!r} at step {step} but skipped its map "
                     f"and insight scalars: {type(error).__name__}: {error}",
                 )
-            self._map_timing[request.tag] = (started, time.perf_counter() - started)
+            if draw:
+                self._map_timing[request.tag] = (started, time.perf_counter() - started)
 
     def _log_insight(
         self,
@@ -384,6 +404,8 @@ class SnapshotSink:
         step: int,
         summary: Any,
         texts: dict[str, str],
+        *,
+        draw: bool,
     ) -> None:
         options, tag = self.insight, request.tag
         evolution = self._maps.get(tag)
@@ -399,6 +421,7 @@ class SnapshotSink:
                 size=options.map_size,
                 label_count=0 if request.classes else 25,
             )
+        evolution.render = draw  # the map's state (alignment, basis) advances either way
         if request.classes:
             # The same inputs in the same order at every step: match by index, colour by class.
             frame = evolution.update(matrix, None, step=step, colors=column)
@@ -406,7 +429,7 @@ class SnapshotSink:
             highlight = list(request.probes) or None
             frame = evolution.update(matrix, column, step=step, highlight=highlight)
         target = self._summary_for(summary)
-        log_map(target, frame, tag, image=options.maps, scalars=options.scalars)
+        log_map(target, frame, tag, image=draw, scalars=options.scalars)
         if options.scalars and request.probes and column is not None:
             table = _insight.neighbor_table(
                 matrix, column, list(request.probes), options.neighbors_k
@@ -417,7 +440,8 @@ class SnapshotSink:
             )
 
     def _map_due(self, tag: str, step: int) -> bool:
-        """Whether ``tag``'s map fits in ``map_budget`` now."""
+        """Whether drawing ``tag``'s map fits in ``map_budget`` now (its scalars are logged
+        either way)."""
         last = self._map_timing.get(tag)
         budget = self.insight.map_budget
         if budget is None or last is None:
@@ -426,7 +450,9 @@ class SnapshotSink:
         if took <= budget * (time.perf_counter() - started):
             return True
         logger.info(
-            "map of %r skipped at step %d: it took %.0f ms, more than %.0f%% of the time since",
+            "map image of %r skipped at step %d (its scalars are logged): the last one took "
+            "%.0f ms, more than map_budget=%.0f%% of the time since; raise map_budget or pass "
+            "None to draw every snapshot",
             tag,
             step,
             took * 1000,
@@ -524,6 +550,28 @@ def log_map(
     if scalars:
         for name, value in frame.scalars(tag).items():
             writer.add_scalar(_summary_tag(name), value, frame.step)
+
+
+def check_labels(tag: str, labels: Any, header: Sequence[str] | None, rows: int) -> None:
+    """Check at setup, as the writer would at every snapshot, that ``labels`` (in any form a
+    :class:`SnapshotRequest` takes) label the first ``rows`` rows of ``tag``.
+
+    Raises:
+        ValueError: too few labels, or a header that does not match the columns; the message
+            names the table.
+
+    Example:
+        >>> check_labels("words", [("a", 1), ("b", 2)], ["word"], 2)
+        Traceback (most recent call last):
+        ...
+        ValueError: labels for 'words': metadata row 0 has 2 columns but the header has 1: ['word'].
+    """
+    try:
+        rows_labels, rows_header = label_rows(labels, rows, header)
+        if rows_labels is not None:
+            prepare_metadata(rows_labels, rows_header)
+    except ValueError as error:
+        raise ValueError(f"labels for {tag!r}: {error}") from error
 
 
 def warm_up_imports(*, maps: bool) -> None:

@@ -19,6 +19,16 @@ Example:
     >>> by_steps = SnapshotPolicy(every_n_steps=50)  # instead of epoch ends
     >>> [s for s in (0, 50, 99, 100) if by_steps.due_at_step(s)], by_steps.due(0)
     ([50, 100], False)
+
+Two snapshots besides the due epochs, both claimed like any other (so a resumed run, or an
+end of training that falls on a due epoch, never writes a step twice): the starting weights
+(:meth:`start_step`, step 0 of a run that has not trained yet) and the end of training
+(:meth:`step` of the last epoch, whether or not it was due):
+
+    >>> policy.start_step(epoch=0, global_step=0)
+    (0, 'start')
+    >>> policy.start_step(epoch=3, global_step=160) is None  # resumed: no random start
+    True
 """
 
 from __future__ import annotations
@@ -82,6 +92,13 @@ class SnapshotPolicy:
         if self.step_mode == "epoch":
             return epoch, f"step {global_step}"
         return global_step, f"epoch {epoch}"
+
+    def start_step(self, epoch: int, global_step: int) -> tuple[int, str] | None:
+        """The step of a snapshot of the starting weights, or ``None``: training has already
+        advanced (a resumed run), or ``step_mode="epoch"``, whose step 0 is epoch 0's end."""
+        if epoch != 0 or global_step != 0 or self.step_mode == "epoch":
+            return None
+        return 0, "start"
 
     def is_written(self, tag: str, step: int) -> bool:
         """Whether ``tag`` was already snapshot at ``step``."""

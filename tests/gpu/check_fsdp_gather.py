@@ -101,7 +101,7 @@ def run_case(name: str, devices: int, wrap: bool, use_orig_params: bool, tie: bo
     steps = trainer.global_step
     tags = [*modules, "features (hidden)"]
     for tag in tags:
-        assert len(writer.steps(tag)) == 2, (tag, names)
+        assert len(writer.steps(tag)) == 3, (tag, names)  # the start (step 0) and 2 epochs
         assert writer.steps(tag)[-1] == steps, (tag, writer.steps(tag), steps)
     for entry in writer.entries():
         tag = entry.tensor_name.split(":")[0]

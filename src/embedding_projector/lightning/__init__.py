@@ -1,9 +1,11 @@
 """A Lightning callback that snapshots a model's embeddings into TensorBoard's projector.
 
-Add :class:`EmbeddingProjector` to ``Trainer(callbacks=[...])``. At the end of every n-th
-training (or validation) epoch it copies each embedding table once to the CPU and hands it to
-the shared :class:`~embedding_projector.sink.SnapshotSink`, whose background thread writes it;
-the training loop never waits for the disk (unless the disk falls two snapshots behind).
+Add :class:`EmbeddingProjector` to ``Trainer(callbacks=[...])``. At the start of training (the
+random weights, step 0), at the end of every n-th training (or validation) epoch, and at the
+end of training (the trained weights, once) it copies each embedding table once to the CPU and
+hands it to the shared :class:`~embedding_projector.sink.SnapshotSink`, whose background thread
+writes it; the training loop never waits for the disk (unless the disk falls two snapshots
+behind).
 
 What it snapshots:
 

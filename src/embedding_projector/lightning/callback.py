@@ -5,13 +5,15 @@ from __future__ import annotations
 import logging
 import os
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, get_args
 
 from typing_extensions import override
 
-from .._logdir import validate_disk_reserve
+from .._format import URL_LOGDIR
+from .._logdir import local_logdir, validate_disk_reserve
 from .._torch_buffers import CopyBuffers, copy_of, head
 from ..sink import (
     InsightOptions,
@@ -20,6 +22,7 @@ from ..sink import (
     SnapshotRequest,
     SnapshotSink,
     apply_legacy_keywords,
+    check_labels,
     warm_up_imports,
 )
 from ..snapshot_policy import SnapshotPolicy, StepMode
@@ -31,8 +34,10 @@ from .modules import (
     check_per_row,
     find_module,
     is_tensorboard_logger,
+    labels_are_columns,
     overrides,
     resolve_tables,
+    table_rows,
     validate_modules,
 )
 from .probe import FeatureProbe, as_feature_probe, check_max_rows, probe_request
@@ -59,17 +64,28 @@ class EmbeddingProjector(pl.Callback):
         on: ``"train_epoch_end"`` or ``"validation_epoch_end"``.
         step: the projector step: ``"global_step"`` (lines up with the scalar charts) or
             ``"epoch"``. Tensor names show the other one too.
-        labels: for every table: a list (one label per row), rows of several columns, a
-            mapping column name -> values, or a callable ``tag -> labels``; or a mapping
-            tag -> any of these. Tables without labels get their row indices.
-        metadata_header: column names for labels given as rows of several columns.
+        labels: for every table: a list, a numpy array or a tensor (one label per row;
+            2-D: one column each, named ``column 1``, ...), a mapping column name -> values,
+            or a callable ``tag -> labels``; or a mapping tag -> any of these. A mapping whose
+            keys name no table is read as the columns of the one table a model has (when
+            every value has one label per row); with several tables, nest it:
+            ``labels={"embed": {"word": ..., "count": ...}}``. Tables without labels get
+            their row indices. Checked at ``setup`` against the tables.
         max_rows: rows written per table (the first ones); the projector loads at most
             100,000. ``None`` writes all.
         sprites: images for the rows of every table ((N, C, H, W) or (N, H, W); floats in
             [0, 1] or uint8), ``"glyphs"`` (each row's label drawn as its image: character
             embeddings), or a mapping tag -> either: they become the sprite sheet.
         features: a :class:`FeatureProbe` (or a tuple ``(inputs, labels[, images])``).
-        logdir: write here instead of the logger's run directory.
+        logdir: write here instead of the logger's run directory (a local directory:
+            a URL raises :class:`~embedding_projector.errors.LogDirError`). Under a
+            ``TensorBoardLogger`` writing to a URL (``s3://``, ``memory://``), the snapshots,
+            maps and insight scalars go to ``<default_root_dir>/embeddings/<name>/version_<n>``
+            (with a warning), since TensorBoard's projector cannot serve remote files.
+        snapshot_at_start: also snapshot the starting (random) weights at step 0 when
+            training starts from scratch (not on resume, nor with ``step="epoch"``, whose
+            step 0 is epoch 0's end). The end of training is always snapshot too, once,
+            whether or not its epoch was due.
         insight: maps (IMAGES ``<tag>/map``; features coloured by ``color_column``), the
             ``drift`` / ``neighbor_overlap_at_<k>`` / ``separation`` scalars and their time
             budget (:class:`~embedding_projector.sink.InsightOptions`; default
@@ -79,11 +95,14 @@ class EmbeddingProjector(pl.Callback):
             (``disk_reserve``) (:class:`~embedding_projector.sink.SinkOptions`). At ``setup``
             the projected disk use is logged, with a warning if it will not fit.
         **legacy: keywords of the previous release (``maps``, ``stability``, ``map_rows``,
-            ``map_size``, ``map_budget``, ``color_column``, ``max_pending``, ``synchronous``):
+            ``map_size``, ``map_budget``, ``color_column``, ``max_pending``, ``synchronous``,
+            ``metadata_header``: pass labels as a mapping column name -> values instead):
             accepted for one more release, with a ``DeprecationWarning``.
 
     Raises:
-        ValueError: an argument has an invalid value (the message says which and why).
+        ValueError: an argument has an invalid value (the message says which and why); at
+            ``setup``: a module name matches nothing, labels do not fit their table, or the
+            log dir cannot be written (:class:`~embedding_projector.errors.LogDirError`).
         TypeError: an argument has the wrong type.
 
     Example:
@@ -100,16 +119,17 @@ class EmbeddingProjector(pl.Callback):
         on: Hook = "train_epoch_end",
         step: StepMode = "global_step",
         labels: Labels = None,
-        metadata_header: Sequence[str] | None = None,
         max_rows: int | None = MAX_PROJECTOR_ROWS,
         sprites: Any = None,
         features: FeatureProbe | tuple[Any, ...] | None = None,
         logdir: str | os.PathLike[str] | None = None,
+        snapshot_at_start: bool = True,
         insight: InsightOptions | None = None,
         sink: SinkOptions | None = None,
         **legacy: Any,
     ) -> None:
         super().__init__()
+        metadata_header = _legacy_header(legacy)
         options = apply_legacy_keywords(
             "EmbeddingProjector", legacy, insight, sink, default_insight=DEFAULT_INSIGHT
         )
@@ -122,11 +142,13 @@ class EmbeddingProjector(pl.Callback):
             )
         check_max_rows(max_rows)
         if isinstance(labels, (str, bytes)) or (
-            labels is not None and not (callable(labels) or isinstance(labels, (Sequence, Mapping)))
+            labels is not None
+            and not (callable(labels) or isinstance(labels, (Sequence, Mapping)))
+            and getattr(labels, "ndim", None) not in (1, 2)
         ):
             raise TypeError(
-                "labels must be a list, a mapping tag -> labels, or a callable tag -> labels; "
-                f"got {type(labels).__name__}."
+                "labels must be a list, a 1-D or 2-D array or tensor, a mapping tag -> labels, "
+                f"or a callable tag -> labels; got {type(labels).__name__}."
             )
         features = as_feature_probe(features)
         if self.modules == () and features is None:
@@ -142,10 +164,17 @@ class EmbeddingProjector(pl.Callback):
         self.max_rows = max_rows
         self.features = features
         self.sprites = sprites
-        self.logdir = Path(os.fspath(logdir)).expanduser() if logdir is not None else None
+        self.logdir = local_logdir(logdir) if logdir is not None else None
         if self.logdir is not None:  # else at setup, once the logger's directory is known
             validate_disk_reserve(self.logdir, self.sink.disk_reserve)
+        self.snapshot_at_start = bool(snapshot_at_start)
         self._tables: list[Table] = []
+        #: ``labels`` is a mapping of columns for the model's one table (not tag -> labels).
+        self._labels_as_columns = False
+        #: The logger writes to a URL: maps and scalars go to the sink's local event file.
+        self._remote_logger = False
+        #: (epoch, global_step) of the last training epoch end: where a fit that ends lands.
+        self._last_epoch_end: tuple[int, int] | None = None
         self._deferred = False
         self._resolved_logdir: Path | None = None
         self._sink: SnapshotSink | None = None
@@ -205,8 +234,7 @@ class EmbeddingProjector(pl.Callback):
                 raise
             self._tables = []
         else:
-            for what, given in (("labels", self.labels), ("sprites", self.sprites)):
-                check_per_row(what, given, self._tables, self.max_rows)
+            self._check_labels_and_sprites()
         self._deferred = builds_later and not self._tables
         if self.on == "validation_epoch_end" and (
             not overrides(pl_module, "validation_step") or trainer.limit_val_batches == 0
@@ -219,6 +247,7 @@ class EmbeddingProjector(pl.Callback):
             )
         if trainer.is_global_zero:
             self._resolved_logdir = self._resolve_logdir(trainer)
+            self._ensure_sink(trainer).check_logdir()  # a file, not writable: fail now
             warm_up_imports(maps=self.insight.maps)
             self._forecast(trainer)
 
@@ -233,9 +262,24 @@ class EmbeddingProjector(pl.Callback):
             find_module(pl_module, self.features.layer)
 
     @override
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._last_epoch_end = None
+        start = self._policy.start_step(trainer.current_epoch, trainer.global_step)
+        if self.snapshot_at_start and start is not None and self._active(trainer):
+            self._snapshot(trainer, pl_module, *start)
+
+    @override
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._last_epoch_end = (trainer.current_epoch, trainer.global_step)
         if self.on == "train_epoch_end":
             self._maybe_snapshot(trainer, pl_module)
+
+    @override
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # The trained weights, whether or not the last epoch was due (once: claimed).
+        if self._last_epoch_end is not None and self._active(trainer):
+            epoch, _ = self._last_epoch_end
+            self._snapshot(trainer, pl_module, *self._policy.step(epoch, trainer.global_step))
 
     @override
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -271,16 +315,47 @@ class EmbeddingProjector(pl.Callback):
             check_shapes=check_shapes,
         )
 
+    def _check_labels_and_sprites(self) -> None:
+        """Labels and sprites fit the tables (count, columns, header): fail at setup."""
+        self._labels_as_columns = labels_are_columns(self.labels, self._tables, self.max_rows)
+        for what, given in (("labels", self.labels), ("sprites", self.sprites)):
+            if what == "labels" and self._labels_as_columns:
+                given = {self._tables[0].tag: given}
+            check_per_row(what, given, self._tables, self.max_rows)
+        for table in self._tables:
+            spec = self._labels_for(table.tag, call=False)
+            rows = table_rows(table, self.max_rows)
+            if spec is not None and not callable(spec) and rows is not None:
+                check_labels(table.tag, spec, self.metadata_header, rows)
+
     def _resolve_logdir(self, trainer: pl.Trainer) -> Path:
         if self.logdir is not None:
             return self.logdir
+        self._remote_logger = False
+        root = Path(trainer.default_root_dir)
+        if URL_LOGDIR.match(str(trainer.default_root_dir)):
+            root = Path.cwd()
         for candidate in trainer.loggers:
             log_dir = candidate.log_dir if is_tensorboard_logger(candidate) else None
+            if log_dir and URL_LOGDIR.match(str(log_dir)):
+                version = candidate.version
+                version = version if isinstance(version, str) else f"version_{version}"
+                local = root / "embeddings" / str(candidate.name) / version
+                rank_zero_warn(
+                    f"EmbeddingProjector: the TensorBoardLogger writes to {log_dir}, a remote "
+                    "store; TensorBoard's projector cannot serve snapshots from one (it reads "
+                    f"them as local files). Writing the snapshots, maps and insight scalars to "
+                    f"{local} instead: point tensorboard --logdir there (or sync it to the "
+                    "store), or pass logdir= to choose the directory.",
+                    category=UserWarning,
+                )
+                self._remote_logger = True
+                return local
             if log_dir:
                 # The logger's own property, not trainer.log_dir: that one is a collective
                 # (a broadcast) and hangs when read on rank 0 only.
                 return Path(log_dir)
-        return Path(trainer.default_root_dir) / "embeddings"
+        return root / "embeddings"
 
     def _ensure_sink(self, trainer: pl.Trainer) -> SnapshotSink:
         if self._sink is None:
@@ -307,20 +382,33 @@ class EmbeddingProjector(pl.Callback):
                 rows = shape[0] if self.max_rows is None else min(shape[0], self.max_rows)
                 shapes[table.tag] = (rows, shape[1])
         if shapes:
-            due = sum(self._policy.due(epoch) for epoch in range(trainer.current_epoch, max_epochs))
-            sink.forecast(shapes, due)
+            epochs = range(trainer.current_epoch, max_epochs)
+            due = sum(self._policy.due(epoch) for epoch in epochs)
+            start = self.snapshot_at_start and (
+                self._policy.start_step(trainer.current_epoch, trainer.global_step) is not None
+            )
+            end = bool(epochs) and not self._policy.due(max_epochs - 1)  # fit end: always one
+            sink.forecast(shapes, due + int(start) + int(end))
 
     # -- snapshots ----------------------------------------------------------------------------
 
-    def _maybe_snapshot(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+    @staticmethod
+    def _active(trainer: pl.Trainer) -> bool:
+        """Whether this is a real fit (not the sanity check, ``fast_dev_run`` or validate)."""
         if trainer.sanity_checking or getattr(trainer, "fast_dev_run", False):
-            return
-        if getattr(getattr(trainer.state, "fn", None), "value", "fit") != "fit":
+            return False
+        return getattr(getattr(trainer.state, "fn", None), "value", "fit") == "fit"
+
+    def _maybe_snapshot(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not self._active(trainer):
             return
         epoch = trainer.current_epoch
-        if not self._policy.due(epoch):
-            return
-        step, suffix = self._policy.step(epoch, trainer.global_step)
+        if self._policy.due(epoch):
+            self._snapshot(trainer, pl_module, *self._policy.step(epoch, trainer.global_step))
+
+    def _snapshot(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, step: int, suffix: str
+    ) -> None:
         if self._sink is not None:
             self._sink.report()
         started = time.perf_counter()
@@ -373,11 +461,11 @@ class EmbeddingProjector(pl.Callback):
                 )
         return requests
 
-    def _labels_for(self, tag: str) -> Any:
+    def _labels_for(self, tag: str, *, call: bool = True) -> Any:
         spec: Any = self.labels
-        if isinstance(spec, Mapping):
+        if isinstance(spec, Mapping) and not self._labels_as_columns:
             spec = spec.get(tag)
-        if callable(spec):
+        if callable(spec) and call:
             try:
                 spec = spec(tag)
             except Exception as error:  # a labelling bug must not stop training
@@ -391,8 +479,8 @@ class EmbeddingProjector(pl.Callback):
 
     def _summary_writer(self, trainer: pl.Trainer) -> Any:
         """The TensorBoardLogger's writer for maps and scalars (rank 0, training thread)."""
-        if not self.insight.enabled:
-            return None
+        if not self.insight.enabled or self._remote_logger:
+            return None  # the sink's own event file, beside the local snapshots
         for candidate in trainer.loggers:
             if is_tensorboard_logger(candidate):
                 # torch's SummaryWriter (or tensorboardX's); rank 0 only, like this hook.
@@ -400,6 +488,21 @@ class EmbeddingProjector(pl.Callback):
                 if experiment is not None:
                     return experiment
         return None  # the sink opens a writer of its own in the log dir
+
+
+def _legacy_header(legacy: dict[str, Any]) -> list[str] | None:
+    """``metadata_header=`` of the previous release, with a ``DeprecationWarning``."""
+    if "metadata_header" not in legacy:
+        return None
+    header = legacy.pop("metadata_header")
+    warnings.warn(
+        "EmbeddingProjector(metadata_header) is deprecated and will be removed in the next "
+        "release; pass labels as a mapping column name -> values (nested under the table's "
+        'tag when the model has several: labels={"embed": {"word": ..., "count": ...}}).',
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return list(header) if header is not None else None
 
 
 def _rank_zero_warn(message: str, category: type[Warning]) -> None:
