@@ -194,7 +194,7 @@ def test_the_forecast_at_setup_counts_every_n_epochs(
     callback = EmbeddingProjector(every_n_epochs=3, step="epoch", logdir=tmp_path, insight=QUIET)
     with caplog.at_level(logging.INFO, logger="embedding_projector.sink"):
         make_trainer([callback], max_epochs=10).fit(TinyLM(), token_data())
-    # tokens (30 x 4) and positions (8 x 4), after epochs 2, 5 and 8.
+    # tokens (30 x 4) and positions (8 x 4), after epochs 2, 5 and 8, and at the fit's end (9).
     snapshot = (30 * 4 + 8 * 4) * 4
-    assert f"3 snapshots of {human_size(snapshot)} each: {human_size(3 * snapshot)}" in caplog.text
-    assert ProjectorWriter(tmp_path).steps("tokens") == [2, 5, 8]
+    assert f"4 snapshots of {human_size(snapshot)} each: {human_size(4 * snapshot)}" in caplog.text
+    assert ProjectorWriter(tmp_path).steps("tokens") == [2, 5, 8, 9]
