@@ -17,8 +17,19 @@ What it snapshots:
   through the model (or up to a named layer) in eval mode without gradients, so the projector
   shows how the learned feature space separates classes; ``images`` become the sprite sheet.
 
+Labels, per table: a list, a numpy array or a tensor (one label per row; 2-D: one column each,
+named ``column 1``, ...), a mapping column name -> values, or a callable ``tag -> labels``; or a
+mapping tag -> any of these. A mapping whose keys name no table is read as the columns of the
+one table a model has (when every value has one label per row); with several tables, nest it:
+``labels={"embed": {"word": ..., "count": ...}}``. They are checked against the tables at
+``setup``, before training starts.
+
 Where: into the ``TensorBoardLogger``'s run directory when the trainer has one (projector and
-scalars in one run), else ``<default_root_dir>/embeddings``; ``logdir=`` overrides both.
+scalars in one run), else ``<default_root_dir>/embeddings``; ``logdir=`` overrides both. Under a
+``TensorBoardLogger`` writing to a URL (``s3://``, ``memory://``), the snapshots, maps and
+insight scalars go to ``<default_root_dir>/embeddings/<name>/version_<n>`` with a warning:
+TensorBoard's projector cannot serve remote files. A log dir that cannot be written fails at
+``setup``.
 
 Distributed: only global rank 0 copies and writes; other ranks return at once. Sharded
 parameters (FSDP, FSDP2/DTensor, DeepSpeed ZeRO-3) are gathered on *all* ranks first, because

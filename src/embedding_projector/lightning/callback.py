@@ -5,39 +5,41 @@ from __future__ import annotations
 import logging
 import os
 import time
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, get_args
 
 from typing_extensions import override
 
-from .._format import URL_LOGDIR
 from .._logdir import local_logdir, validate_disk_reserve
-from .._torch_buffers import CopyBuffers, copy_of, head
+from .._torch_buffers import CopyBuffers
 from ..sink import (
     InsightOptions,
     SinkOptions,
     SinkStats,
-    SnapshotRequest,
     SnapshotSink,
     apply_legacy_keywords,
-    check_labels,
     warm_up_imports,
 )
 from ..snapshot_policy import SnapshotPolicy, StepMode
 from ..writer import MAX_PROJECTOR_ROWS
 from ._compat import nn, pl, rank_zero_warn
-from .gather import gathered, is_sharded
+from ._labels import check_labels_and_sprites, check_labels_type, labels_for
+from ._run import (
+    fit_snapshot_count,
+    legacy_header,
+    logger_writer,
+    run_logdir,
+    table_requests,
+    table_shapes,
+    warn_on_rank_zero,
+)
+from .gather import is_sharded
 from .modules import (
     Table,
-    check_per_row,
     find_module,
-    is_tensorboard_logger,
-    labels_are_columns,
     overrides,
     resolve_tables,
-    table_rows,
     validate_modules,
 )
 from .probe import FeatureProbe, as_feature_probe, check_max_rows, probe_request
@@ -64,28 +66,19 @@ class EmbeddingProjector(pl.Callback):
         on: ``"train_epoch_end"`` or ``"validation_epoch_end"``.
         step: the projector step: ``"global_step"`` (lines up with the scalar charts) or
             ``"epoch"``. Tensor names show the other one too.
-        labels: for every table: a list, a numpy array or a tensor (one label per row;
-            2-D: one column each, named ``column 1``, ...), a mapping column name -> values,
-            or a callable ``tag -> labels``; or a mapping tag -> any of these. A mapping whose
-            keys name no table is read as the columns of the one table a model has (when
-            every value has one label per row); with several tables, nest it:
-            ``labels={"embed": {"word": ..., "count": ...}}``. Tables without labels get
-            their row indices. Checked at ``setup`` against the tables.
+        labels: for every table: a list, a 1-D/2-D array or tensor, a mapping column name ->
+            values, or a callable ``tag -> labels``; or a mapping tag -> any of these (see the
+            package docstring). Tables without labels get their row indices.
         max_rows: rows written per table (the first ones); the projector loads at most
             100,000. ``None`` writes all.
         sprites: images for the rows of every table ((N, C, H, W) or (N, H, W); floats in
             [0, 1] or uint8), ``"glyphs"`` (each row's label drawn as its image: character
             embeddings), or a mapping tag -> either: they become the sprite sheet.
         features: a :class:`FeatureProbe` (or a tuple ``(inputs, labels[, images])``).
-        logdir: write here instead of the logger's run directory (a local directory:
-            a URL raises :class:`~embedding_projector.errors.LogDirError`). Under a
-            ``TensorBoardLogger`` writing to a URL (``s3://``, ``memory://``), the snapshots,
-            maps and insight scalars go to ``<default_root_dir>/embeddings/<name>/version_<n>``
-            (with a warning), since TensorBoard's projector cannot serve remote files.
-        snapshot_at_start: also snapshot the starting (random) weights at step 0 when
-            training starts from scratch (not on resume, nor with ``step="epoch"``, whose
-            step 0 is epoch 0's end). The end of training is always snapshot too, once,
-            whether or not its epoch was due.
+        logdir: write here instead of the logger's run directory (a local directory: a URL
+            raises :class:`~embedding_projector.errors.LogDirError`).
+        snapshot_at_start: also snapshot the starting weights at step 0 (not on resume, nor
+            with ``step="epoch"``). The end of training is always snapshot, once.
         insight: maps (IMAGES ``<tag>/map``; features coloured by ``color_column``), the
             ``drift`` / ``neighbor_overlap_at_<k>`` / ``separation`` scalars and their time
             budget (:class:`~embedding_projector.sink.InsightOptions`; default
@@ -129,7 +122,7 @@ class EmbeddingProjector(pl.Callback):
         **legacy: Any,
     ) -> None:
         super().__init__()
-        metadata_header = _legacy_header(legacy)
+        metadata_header = legacy_header(legacy)
         options = apply_legacy_keywords(
             "EmbeddingProjector", legacy, insight, sink, default_insight=DEFAULT_INSIGHT
         )
@@ -141,15 +134,7 @@ class EmbeddingProjector(pl.Callback):
                 f"on must be one of {', '.join(map(repr, get_args(Hook)))}; got {on!r}."
             )
         check_max_rows(max_rows)
-        if isinstance(labels, (str, bytes)) or (
-            labels is not None
-            and not (callable(labels) or isinstance(labels, (Sequence, Mapping)))
-            and getattr(labels, "ndim", None) not in (1, 2)
-        ):
-            raise TypeError(
-                "labels must be a list, a 1-D or 2-D array or tensor, a mapping tag -> labels, "
-                f"or a callable tag -> labels; got {type(labels).__name__}."
-            )
+        check_labels_type(labels)
         features = as_feature_probe(features)
         if self.modules == () and features is None:
             raise ValueError(
@@ -316,46 +301,15 @@ class EmbeddingProjector(pl.Callback):
         )
 
     def _check_labels_and_sprites(self) -> None:
-        """Labels and sprites fit the tables (count, columns, header): fail at setup."""
-        self._labels_as_columns = labels_are_columns(self.labels, self._tables, self.max_rows)
-        for what, given in (("labels", self.labels), ("sprites", self.sprites)):
-            if what == "labels" and self._labels_as_columns:
-                given = {self._tables[0].tag: given}
-            check_per_row(what, given, self._tables, self.max_rows)
-        for table in self._tables:
-            spec = self._labels_for(table.tag, call=False)
-            rows = table_rows(table, self.max_rows)
-            if spec is not None and not callable(spec) and rows is not None:
-                check_labels(table.tag, spec, self.metadata_header, rows)
+        self._labels_as_columns = check_labels_and_sprites(
+            self.labels, self.sprites, self._tables, self.max_rows, self.metadata_header
+        )
 
     def _resolve_logdir(self, trainer: pl.Trainer) -> Path:
         if self.logdir is not None:
             return self.logdir
-        self._remote_logger = False
-        root = Path(trainer.default_root_dir)
-        if URL_LOGDIR.match(str(trainer.default_root_dir)):
-            root = Path.cwd()
-        for candidate in trainer.loggers:
-            log_dir = candidate.log_dir if is_tensorboard_logger(candidate) else None
-            if log_dir and URL_LOGDIR.match(str(log_dir)):
-                version = candidate.version
-                version = version if isinstance(version, str) else f"version_{version}"
-                local = root / "embeddings" / str(candidate.name) / version
-                rank_zero_warn(
-                    f"EmbeddingProjector: the TensorBoardLogger writes to {log_dir}, a remote "
-                    "store; TensorBoard's projector cannot serve snapshots from one (it reads "
-                    f"them as local files). Writing the snapshots, maps and insight scalars to "
-                    f"{local} instead: point tensorboard --logdir there (or sync it to the "
-                    "store), or pass logdir= to choose the directory.",
-                    category=UserWarning,
-                )
-                self._remote_logger = True
-                return local
-            if log_dir:
-                # The logger's own property, not trainer.log_dir: that one is a collective
-                # (a broadcast) and hangs when read on rank 0 only.
-                return Path(log_dir)
-        return root / "embeddings"
+        logdir, self._remote_logger = run_logdir(trainer)
+        return logdir
 
     def _ensure_sink(self, trainer: pl.Trainer) -> SnapshotSink:
         if self._sink is None:
@@ -363,7 +317,7 @@ class EmbeddingProjector(pl.Callback):
                 self._resolved_logdir or self._resolve_logdir(trainer),
                 options=self.sink,
                 insight=self.insight,
-                warn=_rank_zero_warn,
+                warn=warn_on_rank_zero,
                 name="EmbeddingProjector",
                 stats=self._stats,
             )
@@ -372,23 +326,10 @@ class EmbeddingProjector(pl.Callback):
     def _forecast(self, trainer: pl.Trainer) -> None:
         """Tell the sink what this fit will write at most (it logs, and warns if too much)."""
         sink = self._ensure_sink(trainer)  # checks disk_reserve against the file system
-        max_epochs = trainer.max_epochs
-        if max_epochs is None or max_epochs < 0:
-            return
-        shapes: dict[str, tuple[int, int]] = {}
-        for table in self._tables:
-            shape = tuple(getattr(table.module, table.attribute).shape)
-            if len(shape) == 2:
-                rows = shape[0] if self.max_rows is None else min(shape[0], self.max_rows)
-                shapes[table.tag] = (rows, shape[1])
-        if shapes:
-            epochs = range(trainer.current_epoch, max_epochs)
-            due = sum(self._policy.due(epoch) for epoch in epochs)
-            start = self.snapshot_at_start and (
-                self._policy.start_step(trainer.current_epoch, trainer.global_step) is not None
-            )
-            end = bool(epochs) and not self._policy.due(max_epochs - 1)  # fit end: always one
-            sink.forecast(shapes, due + int(start) + int(end))
+        count = fit_snapshot_count(self._policy, trainer, start=self.snapshot_at_start)
+        shapes = table_shapes(self._tables, self.max_rows)
+        if count is not None and shapes:
+            sink.forecast(shapes, count)
 
     # -- snapshots ----------------------------------------------------------------------------
 
@@ -424,7 +365,17 @@ class EmbeddingProjector(pl.Callback):
         sharded = is_sharded(trainer, pl_module, tables)
         if not trainer.is_global_zero and not sharded:
             return  # nothing to gather; rank 0 alone copies and writes
-        requests = self._copy_tables(trainer, pl_module, tables, suffix)
+        requests = table_requests(
+            trainer,
+            pl_module,
+            tables,
+            self._buffers,
+            max_rows=self.max_rows,
+            sprites=self.sprites,
+            labels_of=lambda tag: labels_for(self.labels, tag, as_columns=self._labels_as_columns),
+            header=self.metadata_header,
+            suffix=suffix,
+        )
         if probe is not None:
             requests += probe_request(
                 trainer, pl_module, probe, self.max_rows, (step, suffix), sharded=sharded
@@ -434,81 +385,8 @@ class EmbeddingProjector(pl.Callback):
         self._ensure_sink(trainer).submit(step, requests, summary=self._summary_writer(trainer))
         self.blocking_seconds.append(time.perf_counter() - started)
 
-    def _copy_tables(
-        self, trainer: pl.Trainer, pl_module: nn.Module, tables: list[Table], suffix: str
-    ) -> list[SnapshotRequest]:
-        """Gather (on every rank when sharded) and copy (rank 0) each table once."""
-        requests: list[SnapshotRequest] = []
-        with gathered(trainer, pl_module, tables) as fetch:
-            for table in tables:
-                tensor = fetch(table)
-                if not trainer.is_global_zero:
-                    continue
-                matrix = self._buffers.copy(table.tag, tensor, self.max_rows)
-                sprites = self.sprites
-                if isinstance(sprites, Mapping):
-                    sprites = sprites.get(table.tag)
-                requests.append(
-                    SnapshotRequest(
-                        table.tag,
-                        matrix,
-                        labels=copy_of(self._labels_for(table.tag)),
-                        header=self.metadata_header,
-                        sprites=head(sprites, matrix.shape[0]),
-                        name_suffix=suffix,
-                        on_written=_giver(self._buffers, table.tag, matrix),
-                    )
-                )
-        return requests
-
-    def _labels_for(self, tag: str, *, call: bool = True) -> Any:
-        spec: Any = self.labels
-        if isinstance(spec, Mapping) and not self._labels_as_columns:
-            spec = spec.get(tag)
-        if callable(spec) and call:
-            try:
-                spec = spec(tag)
-            except Exception as error:  # a labelling bug must not stop training
-                rank_zero_warn(
-                    f"EmbeddingProjector: the labels callable failed for {tag!r} "
-                    f"({type(error).__name__}: {error}); writing row indices instead.",
-                    category=RuntimeWarning,
-                )
-                spec = None
-        return spec
-
     def _summary_writer(self, trainer: pl.Trainer) -> Any:
         """The TensorBoardLogger's writer for maps and scalars (rank 0, training thread)."""
         if not self.insight.enabled or self._remote_logger:
             return None  # the sink's own event file, beside the local snapshots
-        for candidate in trainer.loggers:
-            if is_tensorboard_logger(candidate):
-                # torch's SummaryWriter (or tensorboardX's); rank 0 only, like this hook.
-                experiment: Any = getattr(candidate, "experiment", None)
-                if experiment is not None:
-                    return experiment
-        return None  # the sink opens a writer of its own in the log dir
-
-
-def _legacy_header(legacy: dict[str, Any]) -> list[str] | None:
-    """``metadata_header=`` of the previous release, with a ``DeprecationWarning``."""
-    if "metadata_header" not in legacy:
-        return None
-    header = legacy.pop("metadata_header")
-    warnings.warn(
-        "EmbeddingProjector(metadata_header) is deprecated and will be removed in the next "
-        "release; pass labels as a mapping column name -> values (nested under the table's "
-        'tag when the model has several: labels={"embed": {"word": ..., "count": ...}}).',
-        DeprecationWarning,
-        stacklevel=3,
-    )
-    return list(header) if header is not None else None
-
-
-def _rank_zero_warn(message: str, category: type[Warning]) -> None:
-    rank_zero_warn(message, category=category)
-
-
-def _giver(buffers: CopyBuffers, tag: str, matrix: Any) -> Callable[[], None]:
-    """Hands ``matrix`` back to ``buffers`` once the sink wrote it."""
-    return lambda: buffers.give_back(tag, matrix)
+        return logger_writer(trainer)

@@ -1,0 +1,78 @@
+"""The Lightning callback's ``labels`` argument: its accepted forms, the setup-time checks
+against the tables, and the labels of one table at a snapshot."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..sink import check_labels
+from ._compat import rank_zero_warn
+from .modules import Table, check_per_row, labels_are_columns, table_rows
+
+__all__ = ["check_labels_and_sprites", "check_labels_type", "labels_for"]
+
+
+def check_labels_type(labels: Any) -> None:
+    """A list, a 1-D/2-D array or tensor, a mapping or a callable (or ``None``).
+
+    Raises:
+        TypeError: anything else (a plain string included).
+    """
+    if isinstance(labels, (str, bytes)) or (
+        labels is not None
+        and not (callable(labels) or isinstance(labels, (Sequence, Mapping)))
+        and getattr(labels, "ndim", None) not in (1, 2)
+    ):
+        raise TypeError(
+            "labels must be a list, a 1-D or 2-D array or tensor, a mapping tag -> labels, "
+            f"or a callable tag -> labels; got {type(labels).__name__}."
+        )
+
+
+def check_labels_and_sprites(
+    labels: Any,
+    sprites: Any,
+    tables: list[Table],
+    max_rows: int | None,
+    header: Sequence[str] | None,
+) -> bool:
+    """Labels and sprites fit the tables (count, columns, header): checked at setup.
+
+    Returns:
+        Whether ``labels`` is a mapping of columns for the model's one table (rather than a
+        mapping tag -> labels).
+
+    Raises:
+        ValueError: the message names the table and what does not fit.
+    """
+    as_columns = labels_are_columns(labels, tables, max_rows)
+    for what, given in (("labels", labels), ("sprites", sprites)):
+        if what == "labels" and as_columns:
+            given = {tables[0].tag: given}
+        check_per_row(what, given, tables, max_rows)
+    for table in tables:
+        spec = labels_for(labels, table.tag, as_columns=as_columns, call=False)
+        rows = table_rows(table, max_rows)
+        if spec is not None and not callable(spec) and rows is not None:
+            check_labels(table.tag, spec, header, rows)
+    return as_columns
+
+
+def labels_for(labels: Any, tag: str, *, as_columns: bool, call: bool = True) -> Any:
+    """The labels of table ``tag``; a callable is called (a failure: a warning and ``None``,
+    so the table gets its row numbers and training goes on)."""
+    spec: Any = labels
+    if isinstance(spec, Mapping) and not as_columns:
+        spec = spec.get(tag)
+    if callable(spec) and call:
+        try:
+            spec = spec(tag)
+        except Exception as error:  # a labelling bug must not stop training
+            rank_zero_warn(
+                f"EmbeddingProjector: the labels callable failed for {tag!r} "
+                f"({type(error).__name__}: {error}); writing row indices instead.",
+                category=RuntimeWarning,
+            )
+            spec = None
+    return spec

@@ -1,0 +1,156 @@
+"""Where and how much a Lightning fit writes: the run directory, the logger's writer, the count
+of snapshots a fit will take. Plain functions over the trainer, kept out of the hook glue."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .._format import URL_LOGDIR
+from .._torch_buffers import CopyBuffers, copy_of, head
+from ..sink import SnapshotRequest
+from ..snapshot_policy import SnapshotPolicy
+from ._compat import nn, pl, rank_zero_warn
+from .gather import gathered
+from .modules import Table, is_tensorboard_logger
+
+__all__ = [
+    "fit_snapshot_count",
+    "giver",
+    "legacy_header",
+    "logger_writer",
+    "run_logdir",
+    "table_requests",
+    "table_shapes",
+    "warn_on_rank_zero",
+]
+
+
+def run_logdir(trainer: pl.Trainer) -> tuple[Path, bool]:
+    """The directory snapshots go to, and whether the logger writes to a remote store.
+
+    The ``TensorBoardLogger``'s ``version_N`` directory (projector and scalars in one run), a
+    local directory named in a warning when that logger writes to a URL (TensorBoard's
+    projector reads assets as local files), else ``<default_root_dir>/embeddings``.
+    """
+    root = Path(trainer.default_root_dir)
+    if URL_LOGDIR.match(str(trainer.default_root_dir)):
+        root = Path.cwd()
+    for candidate in trainer.loggers:
+        log_dir = candidate.log_dir if is_tensorboard_logger(candidate) else None
+        if log_dir and URL_LOGDIR.match(str(log_dir)):
+            version = candidate.version
+            version = version if isinstance(version, str) else f"version_{version}"
+            local = root / "embeddings" / str(candidate.name) / version
+            rank_zero_warn(
+                f"EmbeddingProjector: the TensorBoardLogger writes to {log_dir}, a remote "
+                "store; TensorBoard's projector cannot serve snapshots from one (it reads "
+                f"them as local files). Writing the snapshots, maps and insight scalars to "
+                f"{local} instead: point tensorboard --logdir there (or sync it to the "
+                "store), or pass logdir= to choose the directory.",
+                category=UserWarning,
+            )
+            return local, True
+        if log_dir:
+            # The logger's own property, not trainer.log_dir: that one is a collective
+            # (a broadcast) and hangs when read on rank 0 only.
+            return Path(log_dir), False
+    return root / "embeddings", False
+
+
+def logger_writer(trainer: pl.Trainer) -> Any:
+    """The ``TensorBoardLogger``'s writer for maps and scalars (rank 0), or ``None``."""
+    for candidate in trainer.loggers:
+        if is_tensorboard_logger(candidate):
+            # torch's SummaryWriter (or tensorboardX's); rank 0 only, like the hooks.
+            experiment: Any = getattr(candidate, "experiment", None)
+            if experiment is not None:
+                return experiment
+    return None  # the sink opens a writer of its own in the log dir
+
+
+def table_shapes(tables: Sequence[Table], max_rows: int | None) -> dict[str, tuple[int, int]]:
+    """tag -> (rows, columns) each snapshot of the 2-D tables writes."""
+    shapes: dict[str, tuple[int, int]] = {}
+    for table in tables:
+        shape = tuple(getattr(table.module, table.attribute).shape)
+        if len(shape) == 2:
+            rows = shape[0] if max_rows is None else min(shape[0], max_rows)
+            shapes[table.tag] = (rows, shape[1])
+    return shapes
+
+
+def fit_snapshot_count(policy: SnapshotPolicy, trainer: pl.Trainer, *, start: bool) -> int | None:
+    """Snapshots the rest of this fit takes: due epochs, the start (if asked and not resumed)
+    and the fit's end (always one); ``None`` when the fit's length is not known."""
+    max_epochs = trainer.max_epochs
+    if max_epochs is None or max_epochs < 0:
+        return None
+    epochs = range(trainer.current_epoch, max_epochs)
+    due = sum(policy.due(epoch) for epoch in epochs)
+    started = start and policy.start_step(trainer.current_epoch, trainer.global_step) is not None
+    end = bool(epochs) and not policy.due(max_epochs - 1)
+    return due + int(started) + int(end)
+
+
+def legacy_header(legacy: dict[str, Any]) -> list[str] | None:
+    """``metadata_header=`` of the previous release, with a ``DeprecationWarning``."""
+    if "metadata_header" not in legacy:
+        return None
+    header = legacy.pop("metadata_header")
+    warnings.warn(
+        "EmbeddingProjector(metadata_header) is deprecated and will be removed in the next "
+        "release; pass labels as a mapping column name -> values (nested under the table's "
+        'tag when the model has several: labels={"embed": {"word": ..., "count": ...}}).',
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return list(header) if header is not None else None
+
+
+def warn_on_rank_zero(message: str, category: type[Warning]) -> None:
+    """The sink's warning channel for Lightning: ``rank_zero_warn``."""
+    rank_zero_warn(message, category=category)
+
+
+def giver(buffers: CopyBuffers, tag: str, matrix: Any) -> Callable[[], None]:
+    """Hands ``matrix`` back to ``buffers`` once the sink wrote it."""
+    return lambda: buffers.give_back(tag, matrix)
+
+
+def table_requests(
+    trainer: pl.Trainer,
+    pl_module: nn.Module,
+    tables: list[Table],
+    buffers: CopyBuffers,
+    *,
+    max_rows: int | None,
+    sprites: Any,
+    labels_of: Callable[[str], Any],
+    header: list[str] | None,
+    suffix: str,
+) -> list[SnapshotRequest]:
+    """Gather (on every rank when sharded) and copy (rank 0) each table once into a request
+    for the sink; the copy buffer goes back to ``buffers`` once the sink wrote it."""
+    requests: list[SnapshotRequest] = []
+    with gathered(trainer, pl_module, tables) as fetch:
+        for table in tables:
+            tensor = fetch(table)
+            if not trainer.is_global_zero:
+                continue
+            matrix = buffers.copy(table.tag, tensor, max_rows)
+            images = sprites.get(table.tag) if isinstance(sprites, Mapping) else sprites
+            requests.append(
+                SnapshotRequest(
+                    table.tag,
+                    matrix,
+                    labels=copy_of(labels_of(table.tag)),
+                    header=header,
+                    sprites=head(images, matrix.shape[0]),
+                    name_suffix=suffix,
+                    on_written=giver(buffers, table.tag, matrix),
+                )
+            )
+    return requests
