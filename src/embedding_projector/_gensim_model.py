@@ -33,6 +33,7 @@ import dataclasses
 import logging
 import math
 import os
+import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .selection import select_keys
+from .sink import SnapshotRequest
 
 __all__ = [
     "DEFAULT_LIMIT",
@@ -464,3 +466,74 @@ def read_words(words: str | os.PathLike[str] | Iterable[str]) -> list[str]:
     from .selection import read_word_list
 
     return read_word_list(words)
+
+
+def training_scalars(
+    model: Any, loss: float | None, epoch_in_train: int, epoch_started: float | None
+) -> dict[str, float]:
+    """``train/loss`` (the epoch's, when known), ``train/learning_rate`` and
+    ``train/words_per_sec`` (from the epoch's start, by the wall clock) after an epoch."""
+    scalars: dict[str, float] = {}
+    if loss is not None:
+        scalars["train/loss"] = loss
+    alpha: Any = getattr(model, "min_alpha_yet_reached", None)
+    epochs = int(getattr(model, "epochs", 0) or 0)
+    if alpha is None and epochs:
+        progress = epoch_in_train / epochs
+        alpha = model.alpha - (model.alpha - model.min_alpha) * progress
+    if alpha is not None:
+        scalars["train/learning_rate"] = float(alpha)
+    words = getattr(model, "corpus_total_words", None)
+    if epoch_started is not None and words:
+        elapsed = time.perf_counter() - epoch_started
+        if elapsed > 0:
+            scalars["train/words_per_sec"] = float(words) / elapsed
+    return scalars
+
+
+def train_snapshot_count(start: int, epochs: int, every_n_epochs: int, at_start: bool) -> int:
+    """Snapshots one ``train()`` call of ``epochs`` epochs from step ``start`` writes: the due
+    epochs, its last epoch (always) and the random start when asked."""
+    last = start + epochs
+    due = [s for s in range(start + 1, last + 1) if s % every_n_epochs == 0 or s == last]
+    return len(due) + int(at_start)
+
+
+_SOURCE_NAMES = {"wv": "word vectors", "dv": "document vectors"}
+
+
+def capture(
+    model: Any,
+    kind: ModelKind | None,
+    targets: Sequence[Target],
+    step: int,
+    sprites: Any,
+    warn: Callable[[str, str, type[Warning]], bool],
+) -> list[SnapshotRequest]:
+    """A copy of each target's selected rows, as requests for the sink; a target with NaN or
+    infinite rows is skipped with one warning (training diverged)."""
+    captured = []
+    for target in targets:
+        rows = read_rows(model, kind, target)
+        finite = np.isfinite(rows).all(axis=1)
+        if not finite.all():
+            warn(
+                f"nonfinite-{target.tag}",
+                f"{int((~finite).sum())} of {len(rows)} {_SOURCE_NAMES[target.source]} "
+                f"in {target.tag!r} are NaN or infinite at step {step} (training diverged?); "
+                "snapshot skipped. Try a smaller alpha.",
+                RuntimeWarning,
+            )
+            continue
+        captured.append(
+            SnapshotRequest(
+                target.tag,
+                rows,
+                labels=target.metadata,
+                header=target.header,
+                sprites=sprites,
+                probes=target.probes,
+                row_noun="words",
+            )
+        )
+    return captured

@@ -67,9 +67,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
-import numpy.typing as npt
-
 try:
     from gensim.models.callbacks import CallbackAny2Vec
 except ImportError as _error:  # pragma: no cover - exercised only without gensim
@@ -87,13 +84,15 @@ from ._gensim_model import (
     ModelKind,
     Target,
     WordChoice,
+    capture,
     check_int,
     default_probe_words,
     fasttext_word_vectors,
     legacy_docs,
     model_kind,
-    read_rows,
     select_targets,
+    train_snapshot_count,
+    training_scalars,
 )
 from .sink import (
     InsightOptions,
@@ -123,8 +122,6 @@ logger = logging.getLogger(__name__)
 #: Insight defaults of this callback: 300 words drawn, drift and overlap on the 1,000 most
 #: frequent, a map at every snapshot (gensim epochs are seconds to hours, maps milliseconds).
 DEFAULT_INSIGHT = InsightOptions(map_rows=300, max_rows=_insight.DEFAULT_MAX_ROWS, map_budget=None)
-
-_SOURCE_NAMES = {"wv": "word vectors", "dv": "document vectors"}
 
 
 class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
@@ -360,63 +357,23 @@ class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
         epochs, start = self._epochs_this_train, self._step or 0
         if epochs <= 0 or not self._targets:
             return
-        last = start + epochs
-        due = [s for s in range(start + 1, last + 1) if s % self.every_n_epochs == 0 or s == last]
         at_start = self.snapshot_at_start and start == 0 and not self._written
         size = int(getattr(model, "vector_size", 0) or 0)
         shapes = {target.tag: (len(target.indices), size) for target in self._targets}
-        self._sink.forecast(shapes, len(due) + int(at_start))
+        self._sink.forecast(
+            shapes, train_snapshot_count(start, epochs, self.every_n_epochs, at_start)
+        )
 
     # -- per-epoch work (training thread) --------------------------------------------------
 
     def _training_scalars(self, model: Any) -> dict[str, float]:
-        scalars: dict[str, float] = {}
         loss = self._loss.epoch_loss(model, self._warn_once)
-        if loss is not None:
-            scalars["train/loss"] = loss
-        alpha: Any = getattr(model, "min_alpha_yet_reached", None)
-        epochs = int(getattr(model, "epochs", 0) or 0)
-        if alpha is None and epochs:
-            progress = self._epoch_in_train / epochs
-            alpha = model.alpha - (model.alpha - model.min_alpha) * progress
-        if alpha is not None:
-            scalars["train/learning_rate"] = float(alpha)
-        words = getattr(model, "corpus_total_words", None)
-        if self._epoch_started is not None and words:
-            elapsed = time.perf_counter() - self._epoch_started
-            if elapsed > 0:
-                scalars["train/words_per_sec"] = float(words) / elapsed
-        self._epoch_started = None
-        return scalars
+        started, self._epoch_started = self._epoch_started, None
+        return training_scalars(model, loss, self._epoch_in_train, started)
 
     def _capture(self, model: Any, step: int) -> list[SnapshotRequest]:
         """Copy the selected rows of each target (the only per-snapshot work in the hook)."""
-        captured = []
-        for target in self._targets or []:
-            rows = read_rows(model, self._kind, target)
-            finite = np.isfinite(rows).all(axis=1)
-            if not finite.all():
-                self._warn_once(
-                    f"nonfinite-{target.tag}",
-                    f"{int((~finite).sum())} of {len(rows)} {_SOURCE_NAMES[target.source]} "
-                    f"in {target.tag!r} are NaN or infinite at step {step} (training diverged?); "
-                    "snapshot skipped. Try a smaller alpha.",
-                    RuntimeWarning,
-                )
-                continue
-            captured.append(self._request(target, rows))
-        return captured
-
-    def _request(self, target: Target, rows: npt.NDArray[np.float32]) -> SnapshotRequest:
-        return SnapshotRequest(
-            target.tag,
-            rows,
-            labels=target.metadata,
-            header=target.header,
-            sprites=self.sprites,
-            probes=target.probes,
-            row_noun="words",
-        )
+        return capture(model, self._kind, self._targets or [], step, self.sprites, self._warn_once)
 
     def _warn_once(self, key: str, message: str, category: type[Warning]) -> bool:
         """Warn the first time ``key`` comes up (the sink's one channel); True if warned."""
