@@ -118,6 +118,50 @@ def test_planted_change_through_tensorboard(
         )
     )
     assert scalar[0][2] == pytest.approx(summary.mean_overlap, abs=1e-6)
+    check_served_states(shared_tensorboard, run, summary.tensor_name, labels, moved)
+
+
+def bookmarks(tb: TensorBoard, run: str, name: str) -> list[dict[str, Any]]:
+    return list(json.loads(tb.projector("bookmarks", run=run, name=name)))
+
+
+def state_coordinates(state: dict[str, Any]) -> np.ndarray:
+    kind = state["selectedProjection"]
+    columns = len(state["projections"][0])
+    return np.array(
+        [[point[f"{kind}-{j}"] for j in range(columns)] for point in state["projections"]]
+    )
+
+
+def check_served_states(
+    tb: TensorBoard, run: str, name: str, labels: list[str], moved: list[str]
+) -> None:
+    """Aligned PCA of both sets, then each source alone, as TensorBoard serves them."""
+    rows = len(labels)
+    states = bookmarks(tb, run, name)
+    assert [state["label"] for state in states] == [
+        "before and after aligned (PCA) · 2-D",
+        "before and after aligned (PCA) · 3-D",
+        "before only · aligned PCA · 2-D",
+        "after only · aligned PCA · 2-D",
+    ]
+    assert all(state["selectedColorOptionName"] == "source" for state in states)
+    assert all(state["selectedLabelOption"] == "label" for state in states)
+    assert all(state["dataSetDimensions"] == [2 * rows, 16] for state in states)
+    unmoved = [i for i, label in enumerate(labels) if label not in set(moved)]
+    for state in states[:2]:  # one entry per row of the combined tensor, no filter
+        assert state["filteredPoints"] is None
+        coords = state_coordinates(state)
+        assert coords.shape == (2 * rows, len(state["pcaComponentDimensions"]))
+        apart = np.linalg.norm(coords[:rows] - coords[rows:], axis=1)
+        assert apart[unmoved].max() < 1e-4  # an unmoved word's two points coincide
+        assert apart[moved_rows(labels, moved)].min() > 0.2  # a moved word's are far apart
+        assert np.median(apart[moved_rows(labels, moved)]) > 0.5
+    flat = state_coordinates(states[0])
+    for state, wanted in zip(states[2:], (range(rows), range(rows, 2 * rows)), strict=True):
+        # The page filters, then copies projections[i] onto the i-th filtered point.
+        assert state["filteredPoints"] == list(wanted)
+        np.testing.assert_array_equal(state_coordinates(state), flat[list(wanted)])
 
 
 def moved_rows(labels: list[str], moved: list[str]) -> list[int]:
@@ -346,6 +390,12 @@ def test_cli_end_to_end(
     expected = {m for m in moved if 500 <= int(m[1:]) < 1500}
     assert set(shown[: len(expected)]) == expected
     assert (logdir / CHANGES_FILENAME).is_file()
+    assert len(list(logdir.rglob("bookmarks*.json"))) == 1
+    bare = tmp_path / "bare"
+    args = ["compare", str(file_a), str(file_b), "--logdir", str(bare), "--no-layout", "--quiet"]
+    assert main(args) == 0
+    assert list(bare.rglob("bookmarks*.json")) == []
+    assert ProjectorWriter(bare).entries()[0].bookmarks_path == ""
 
 
 def test_cli_errors_are_one_line_and_exit_2(

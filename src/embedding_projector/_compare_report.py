@@ -8,12 +8,13 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from .insight import _markdown_cell
+from .layouts import ProjectorLayout, pca_layouts, umap_layout
 from .writer import ProjectorWriter, Snapshot, escape_label
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "ChangedWord",
     "changes_table",
     "changes_tsv",
+    "compare_states",
     "describe_summary",
     "write_outputs",
 ]
@@ -51,6 +53,46 @@ class ChangedWord:
     displacement: float
     neighbors_a: list[str]
     neighbors_b: list[str]
+
+
+@dataclass(frozen=True)
+class _SourceLayout(ProjectorLayout):
+    """A layout of every row shown as a state of some rows (the writer's ``filtered_points``)."""
+
+    filtered_points: range | None = None
+    color_by: str | None = None
+
+
+def compare_states(
+    combined: npt.NDArray[np.float32],
+    names: tuple[str, str],
+    kind: Literal["pca", "umap"] = "pca",
+) -> list[ProjectorLayout]:
+    """The saved states of a comparison: both sets in one frame, then each source alone.
+
+    ``combined`` holds A's rows, then B's aligned onto A (same label order). Its PCA (one basis
+    for both halves) puts a word's two points together where it did not move. States: both
+    sets (2-D, 3-D), then each source alone (2-D), all coloured by the ``source`` column; with
+    ``kind="umap"`` also a UMAP of all rows and its per-source states.
+    """
+    half = len(combined) // 2
+    halves = (range(0, half), range(half, 2 * half))
+    both = f"{names[0]} and {names[1]} aligned"
+    found: list[ProjectorLayout] = []
+    flat, solid = pca_layouts(combined, label=f"{both} (PCA)")
+    pictures = [(flat, "aligned PCA · 2-D", (flat, solid))]
+    if kind == "umap":
+        mapped = umap_layout(combined, label=f"{both} (UMAP of all {len(combined)} points)")
+        pictures.append((mapped, "aligned UMAP", (mapped,)))
+    for picture, suffix, whole in pictures:
+        found.extend(
+            _SourceLayout(item.kind, item.coordinates, item.label, None, "source") for item in whole
+        )
+        found.extend(
+            _SourceLayout(picture.kind, picture.coordinates, f"{name} only · {suffix}", rows, "source")
+            for name, rows in zip(names, halves, strict=True)
+        )
+    return found
 
 
 def changes_tsv(changed: Sequence[ChangedWord], names: tuple[str, str], k: int) -> str:
@@ -152,8 +194,10 @@ def write_outputs(
     *,
     tag: str,
     step: int,
+    layout: Literal["pca", "umap"] | None = "pca",
 ) -> tuple[Snapshot, Path, Path]:
-    """The tensor and its metadata, the TSV, the TEXT table and the scalars.
+    """The tensor and its metadata (with :func:`compare_states` unless ``layout`` is None),
+    the TSV, the TEXT table and the scalars.
 
     Returns:
         (the snapshot, the run directory, the TSV's path).
@@ -167,6 +211,7 @@ def write_outputs(
         for name in names
         for label, value, position in zip(labels, overlap_text, rank_text, strict=True)
     ]
+    states = None if layout is None else compare_states(combined, names, layout)
     with ProjectorWriter(logdir) as writer, warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r"Writing \d+ rows for tag", category=UserWarning)
         snapshot = writer.add_embedding(
@@ -176,6 +221,7 @@ def write_outputs(
             tag=tag,
             metadata_header=["label", "source", f"overlap@{k}", "change rank"],
             name_suffix=f"{names[0]} vs {names[1]}",
+            layout=states,
         )
     changed: list[ChangedWord] = fields["most_changed"]
     changes_path = writer.logdir / CHANGES_FILENAME
