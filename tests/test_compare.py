@@ -433,6 +433,42 @@ def test_progress_reports_reading_and_neighbour_stages(tmp_path: Path) -> None:
     assert seen["reading x"][0] == path.stat().st_size
 
 
+def test_a_bad_layout_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    matrix, labels = _matrix(30, seed=4)
+    with pytest.raises(ValueError, match="t-SNE is not offered"):
+        compare_embeddings(
+            (matrix, labels),
+            (matrix, labels),
+            tmp_path / "run",
+            layout="tsne",  # type: ignore[arg-type]
+        )
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_umap_states_of_all_points_and_each_source(tmp_path: Path) -> None:
+    pytest.importorskip("umap")
+    rng = np.random.default_rng(5)
+    labels = [f"w{i}" for i in range(150)]
+    a = clustered(150, 8, 6, rng)
+    b = (a @ random_rotation(8, rng)).astype(np.float32)
+    summary = compare_embeddings((a, labels), (b, labels), tmp_path / "run", layout="umap", k=5)
+    (path,) = summary.logdir.rglob("bookmarks*.json")
+    states = json.loads(path.read_bytes())
+    assert [state["label"] for state in states[4:]] == [
+        "a and b aligned (UMAP of all 300 points)",
+        "a only · aligned UMAP",
+        "b only · aligned UMAP",
+    ]
+    mapped = state_coordinates(states[4])
+    assert mapped.shape == (300, 2) and states[4]["selectedProjection"] == "umap"
+    # A word's two (identical) points land together: far closer than its cluster's spread.
+    apart = np.linalg.norm(mapped[:150] - mapped[150:], axis=1)
+    assert np.median(apart) < 0.1 * np.ptp(mapped, axis=0).max()
+    assert states[5]["filteredPoints"] == list(range(150))
+    np.testing.assert_array_equal(state_coordinates(states[6]), mapped[150:])
+
+
 def test_compare_leaves_only_the_run_behind(tmp_path: Path) -> None:
     """No refresh run and no lock file after a comparison; the selection must be an object."""
     from embedding_projector._format import LOCK_FILENAME, REFRESH_DIRNAME

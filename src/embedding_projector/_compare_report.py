@@ -80,7 +80,9 @@ def compare_states(
     both = f"{names[0]} and {names[1]} aligned"
     found: list[ProjectorLayout] = []
     flat, solid = pca_layouts(combined, label=f"{both} (PCA)")
-    pictures = [(flat, "aligned PCA · 2-D", (flat, solid))]
+    pictures: list[tuple[ProjectorLayout, str, tuple[ProjectorLayout, ...]]] = [
+        (flat, "aligned PCA · 2-D", (flat, solid))
+    ]
     if kind == "umap":
         mapped = umap_layout(combined, label=f"{both} (UMAP of all {len(combined)} points)")
         pictures.append((mapped, "aligned UMAP", (mapped,)))
@@ -89,7 +91,9 @@ def compare_states(
             _SourceLayout(item.kind, item.coordinates, item.label, None, "source") for item in whole
         )
         found.extend(
-            _SourceLayout(picture.kind, picture.coordinates, f"{name} only · {suffix}", rows, "source")
+            _SourceLayout(
+                picture.kind, picture.coordinates, f"{name} only · {suffix}", rows, "source"
+            )
             for name, rows in zip(names, halves, strict=True)
         )
     return found
