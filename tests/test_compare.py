@@ -19,6 +19,7 @@ from embedding_projector import ProjectorWriter, compare_embeddings
 from embedding_projector.cli import COMPARE_FLAG_TO_PARAMETER, build_parser, main
 from embedding_projector.compare import CHANGES_FILENAME, MAX_SHARED_ROWS
 from embedding_projector.errors import InvalidEmbeddingError
+from embedding_projector.layouts import pca_layouts
 from embedding_projector.selection import RowSelection
 from tb_server import TensorBoard, parse_metadata
 from vector_files import word2vec_bytes, write
@@ -149,10 +150,13 @@ def check_served_states(
     assert all(state["selectedLabelOption"] == "label" for state in states)
     assert all(state["dataSetDimensions"] == [2 * rows, 16] for state in states)
     unmoved = [i for i, label in enumerate(labels) if label not in set(moved)]
-    for state in states[:2]:  # one entry per row of the combined tensor, no filter
-        assert state["filteredPoints"] is None
+    # One PCA basis for both sets: the layouts module's PCA of the served combined tensor.
+    expected = pca_layouts(tb.tensor(run, name))
+    for state, layout in zip(states[:2], expected, strict=True):
+        assert state["filteredPoints"] is None  # one entry per row of the combined tensor
         coords = state_coordinates(state)
         assert coords.shape == (2 * rows, len(state["pcaComponentDimensions"]))
+        np.testing.assert_allclose(coords, layout.coordinates, atol=1e-5)
         apart = np.linalg.norm(coords[:rows] - coords[rows:], axis=1)
         assert apart[unmoved].max() < 1e-4  # an unmoved word's two points coincide
         assert apart[moved_rows(labels, moved)].min() > 0.2  # a moved word's are far apart

@@ -13,8 +13,9 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from ._layout_core import fit_sample, top_directions
 from .insight import _markdown_cell
-from .layouts import ProjectorLayout, pca_layouts, umap_layout
+from .layouts import ProjectorLayout, umap_layout
 from .writer import ProjectorWriter, Snapshot, escape_label
 
 __all__ = [
@@ -32,6 +33,8 @@ CHANGES_FILENAME = "compare_changes.tsv"
 
 #: Most-changed rows shown in the TEXT table (the TSV file holds ``top`` of them).
 TEXT_TABLE_ROWS = 50
+#: Rows per block when projecting the combined tensor (bounds temporary memory).
+_BLOCK = 16_384
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,9 @@ def compare_states(
     halves = (range(0, half), range(half, 2 * half))
     both = f"{names[0]} and {names[1]} aligned"
     found: list[ProjectorLayout] = []
-    flat, solid = pca_layouts(combined, label=f"{both} (PCA)")
+    coords = _aligned_pca(combined)
+    flat = ProjectorLayout("pca", coords[:, :2], f"{both} (PCA) · 2-D")
+    solid = ProjectorLayout("pca", coords, f"{both} (PCA) · 3-D")
     pictures: list[tuple[ProjectorLayout, str, tuple[ProjectorLayout, ...]]] = [
         (flat, "aligned PCA · 2-D", (flat, solid))
     ]
@@ -97,6 +102,37 @@ def compare_states(
             for name, rows in zip(names, halves, strict=True)
         )
     return found
+
+
+def _unit_rows(block: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    norms = np.linalg.norm(block, axis=1, keepdims=True)
+    return np.asarray(block / np.where(norms > 0, norms, 1), dtype=np.float32)
+
+
+def _aligned_pca(combined: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """``layouts.pca_layouts``' 3-D coordinates of ``combined``, computed block by block.
+
+    One basis for every row (unit rows, centred, top 3 components of an evenly spread
+    sample), signs fixed and scaled to unit RMS radius in 2-D, as there; without its two
+    full-size temporary copies of the tensor.
+    """
+    rows = len(combined)
+    mean = np.zeros(combined.shape[1])
+    for start in range(0, rows, _BLOCK):
+        mean += _unit_rows(combined[start : start + _BLOCK]).sum(axis=0, dtype=np.float64)
+    centre = (mean / rows).astype(np.float32)
+    basis, _ = top_directions(_unit_rows(combined[fit_sample(rows)]) - centre, 3)
+    axes = basis.astype(np.float32)
+    coords = np.empty((rows, 3), dtype=np.float32)
+    for start in range(0, rows, _BLOCK):
+        coords[start : start + _BLOCK] = (
+            _unit_rows(combined[start : start + _BLOCK]) - centre
+        ) @ axes
+    extreme = coords[np.argmax(np.abs(coords), axis=0), np.arange(3)]
+    coords *= np.where(extreme < 0, -1.0, 1.0).astype(np.float32)
+    radius = float(np.sqrt(np.mean(np.sum(coords[:, :2].astype(np.float64) ** 2, axis=1))))
+    coords /= radius if radius > 0 else 1.0
+    return coords
 
 
 def changes_tsv(changed: Sequence[ChangedWord], names: tuple[str, str], k: int) -> str:
