@@ -449,6 +449,22 @@ def test_a_bad_layout_is_refused_before_anything_is_written(tmp_path: Path) -> N
     assert not (tmp_path / "run").exists()
 
 
+def test_a_state_filter_must_name_rows_of_the_tensor() -> None:
+    """The writer layer's check behind the per-source states (nothing is written on error)."""
+    from embedding_projector._states import SavedState, saved_states_json
+
+    coords = np.arange(8, dtype=np.float32).reshape(4, 2)
+    text = saved_states_json(
+        [SavedState("pca", coords, "odd rows", range(1, 4, 2), "source")], dimensions=(4, 3)
+    )
+    (state,) = json.loads(text)
+    assert state["filteredPoints"] == [1, 3] and state["selectedColorOptionName"] == "source"
+    assert state_coordinates(state).tolist() == [[2, 3], [6, 7]]
+    for bad in ([], [4], [-1]):
+        with pytest.raises(ValueError, match=r"filtered_points must be non-empty row indices"):
+            saved_states_json([SavedState("pca", coords, "x", bad)], dimensions=(4, 3))
+
+
 @pytest.mark.slow
 def test_umap_states_of_all_points_and_each_source(tmp_path: Path) -> None:
     pytest.importorskip("umap")
