@@ -176,11 +176,7 @@ def compare_embeddings(
         ...                    names=("epoch 1", "epoch 50"),
         ...                    selection=RowSelection(limit=20000))  # doctest: +SKIP
     """
-    _check_options(names, k, top, tag, step)
-    if layout is not None:
-        layouts.check_layout_kind(layout)
-        if layout == "umap":
-            layouts.require_umap()
+    _check_options(names, k, top, tag, step, layout)
     if selection is None:
         selection = RowSelection()
     elif not isinstance(selection, RowSelection):
@@ -190,17 +186,9 @@ def compare_embeddings(
         )
     matched = _shared_rows(a, b, selection, names, progress)
     combined, overlap, rank, fields = _measure(matched, names, k, top, progress)
-    written_step = 0 if step is None else int(step)
+    step = 0 if step is None else int(step)
     snapshot, run_dir, changes_path = write_outputs(
-        logdir,
-        combined,
-        matched.labels,
-        overlap,
-        rank,
-        fields,
-        tag=tag,
-        step=written_step,
-        layout=layout,
+        logdir, combined, matched.labels, overlap, rank, fields, tag=tag, step=step, layout=layout
     )
     logger.info("compared %d shared rows into %s", len(matched.labels), run_dir)
     return CompareSummary(
@@ -323,6 +311,7 @@ def _check_options(
     top: object,
     tag: object,
     step: object,
+    layout: object,
 ) -> None:
     if (
         not isinstance(names, (tuple, list))
@@ -337,6 +326,10 @@ def _check_options(
     if not isinstance(tag, str) or not tag.strip():
         raise ValueError(f"tag must be a non-empty string; got {tag!r}.")
     check_count("step", step)
+    if layout is not None:
+        layouts.check_layout_kind(layout)
+        if layout == "umap":
+            layouts.require_umap()
 
 
 # --------------------------------------------------------------------------- reading
