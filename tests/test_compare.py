@@ -19,6 +19,7 @@ from embedding_projector import ProjectorWriter, compare_embeddings
 from embedding_projector.cli import COMPARE_FLAG_TO_PARAMETER, build_parser, main
 from embedding_projector.compare import CHANGES_FILENAME, MAX_SHARED_ROWS
 from embedding_projector.errors import InvalidEmbeddingError
+from embedding_projector.layouts import pca_layouts
 from embedding_projector.selection import RowSelection
 from tb_server import TensorBoard, parse_metadata
 from vector_files import word2vec_bytes, write
@@ -118,6 +119,53 @@ def test_planted_change_through_tensorboard(
         )
     )
     assert scalar[0][2] == pytest.approx(summary.mean_overlap, abs=1e-6)
+    check_served_states(shared_tensorboard, run, summary.tensor_name, labels, moved)
+
+
+def bookmarks(tb: TensorBoard, run: str, name: str) -> list[dict[str, Any]]:
+    return list(json.loads(tb.projector("bookmarks", run=run, name=name)))
+
+
+def state_coordinates(state: dict[str, Any]) -> np.ndarray:
+    kind = state["selectedProjection"]
+    columns = len(state["projections"][0])
+    return np.array(
+        [[point[f"{kind}-{j}"] for j in range(columns)] for point in state["projections"]]
+    )
+
+
+def check_served_states(
+    tb: TensorBoard, run: str, name: str, labels: list[str], moved: list[str]
+) -> None:
+    """Aligned PCA of both sets, then each source alone, as TensorBoard serves them."""
+    rows = len(labels)
+    states = bookmarks(tb, run, name)
+    assert [state["label"] for state in states] == [
+        "before and after aligned (PCA) · 2-D",
+        "before and after aligned (PCA) · 3-D",
+        "before only · aligned PCA · 2-D",
+        "after only · aligned PCA · 2-D",
+    ]
+    assert all(state["selectedColorOptionName"] == "source" for state in states)
+    assert all(state["selectedLabelOption"] == "label" for state in states)
+    assert all(state["dataSetDimensions"] == [2 * rows, 16] for state in states)
+    unmoved = [i for i, label in enumerate(labels) if label not in set(moved)]
+    # One PCA basis for both sets: the layouts module's PCA of the served combined tensor.
+    expected = pca_layouts(tb.tensor(run, name))
+    for state, layout in zip(states[:2], expected, strict=True):
+        assert state["filteredPoints"] is None  # one entry per row of the combined tensor
+        coords = state_coordinates(state)
+        assert coords.shape == (2 * rows, len(state["pcaComponentDimensions"]))
+        np.testing.assert_allclose(coords, layout.coordinates, atol=1e-5)
+        apart = np.linalg.norm(coords[:rows] - coords[rows:], axis=1)
+        assert apart[unmoved].max() < 1e-4  # an unmoved word's two points coincide
+        assert apart[moved_rows(labels, moved)].min() > 0.2  # a moved word's are far apart
+        assert np.median(apart[moved_rows(labels, moved)]) > 0.5
+    flat = state_coordinates(states[0])
+    for state, wanted in zip(states[2:], (range(rows), range(rows, 2 * rows)), strict=True):
+        # The page filters, then copies projections[i] onto the i-th filtered point.
+        assert state["filteredPoints"] == list(wanted)
+        np.testing.assert_array_equal(state_coordinates(state), flat[list(wanted)])
 
 
 def moved_rows(labels: list[str], moved: list[str]) -> list[int]:
@@ -346,6 +394,12 @@ def test_cli_end_to_end(
     expected = {m for m in moved if 500 <= int(m[1:]) < 1500}
     assert set(shown[: len(expected)]) == expected
     assert (logdir / CHANGES_FILENAME).is_file()
+    assert len(list(logdir.rglob("bookmarks*.json"))) == 1
+    bare = tmp_path / "bare"
+    args = ["compare", str(file_a), str(file_b), "--logdir", str(bare), "--no-layout", "--quiet"]
+    assert main(args) == 0
+    assert list(bare.rglob("bookmarks*.json")) == []
+    assert ProjectorWriter(bare).entries()[0].bookmarks_path == ""
 
 
 def test_cli_errors_are_one_line_and_exit_2(
@@ -381,6 +435,58 @@ def test_progress_reports_reading_and_neighbour_stages(tmp_path: Path) -> None:
     )
     assert seen["neighbours x"] == seen["neighbours y"] == (300, 300)
     assert seen["reading x"][0] == path.stat().st_size
+
+
+def test_a_bad_layout_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    matrix, labels = _matrix(30, seed=4)
+    with pytest.raises(ValueError, match="t-SNE is not offered"):
+        compare_embeddings(
+            (matrix, labels),
+            (matrix, labels),
+            tmp_path / "run",
+            layout="tsne",  # type: ignore[arg-type]
+        )
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_state_filter_must_name_rows_of_the_tensor() -> None:
+    """The writer layer's check behind the per-source states (nothing is written on error)."""
+    from embedding_projector._states import SavedState, saved_states_json
+
+    coords = np.arange(8, dtype=np.float32).reshape(4, 2)
+    text = saved_states_json(
+        [SavedState("pca", coords, "odd rows", range(1, 4, 2), "source")], dimensions=(4, 3)
+    )
+    (state,) = json.loads(text)
+    assert state["filteredPoints"] == [1, 3] and state["selectedColorOptionName"] == "source"
+    assert state_coordinates(state).tolist() == [[2, 3], [6, 7]]
+    for bad in ([], [4], [-1]):
+        with pytest.raises(ValueError, match=r"filtered_points must be non-empty row indices"):
+            saved_states_json([SavedState("pca", coords, "x", bad)], dimensions=(4, 3))
+
+
+@pytest.mark.slow
+def test_umap_states_of_all_points_and_each_source(tmp_path: Path) -> None:
+    pytest.importorskip("umap")
+    rng = np.random.default_rng(5)
+    labels = [f"w{i}" for i in range(150)]
+    a = clustered(150, 8, 6, rng)
+    b = (a @ random_rotation(8, rng)).astype(np.float32)
+    summary = compare_embeddings((a, labels), (b, labels), tmp_path / "run", layout="umap", k=5)
+    (path,) = summary.logdir.rglob("bookmarks*.json")
+    states = json.loads(path.read_bytes())
+    assert [state["label"] for state in states[4:]] == [
+        "a and b aligned (UMAP of all 300 points)",
+        "a only · aligned UMAP",
+        "b only · aligned UMAP",
+    ]
+    mapped = state_coordinates(states[4])
+    assert mapped.shape == (300, 2) and states[4]["selectedProjection"] == "umap"
+    # A word's two (identical) points land together: far closer than its cluster's spread.
+    apart = np.linalg.norm(mapped[:150] - mapped[150:], axis=1)
+    assert np.median(apart) < 0.1 * np.ptp(mapped, axis=0).max()
+    assert states[5]["filteredPoints"] == list(range(150))
+    np.testing.assert_array_equal(state_coordinates(states[6]), mapped[150:])
 
 
 def test_compare_leaves_only_the_run_behind(tmp_path: Path) -> None:

@@ -8,12 +8,14 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
+from ._layout_core import fit_sample, top_directions
 from .insight import _markdown_cell
+from .layouts import ProjectorLayout, umap_layout
 from .writer import ProjectorWriter, Snapshot, escape_label
 
 __all__ = [
@@ -21,6 +23,7 @@ __all__ = [
     "ChangedWord",
     "changes_table",
     "changes_tsv",
+    "compare_states",
     "describe_summary",
     "write_outputs",
 ]
@@ -30,6 +33,8 @@ CHANGES_FILENAME = "compare_changes.tsv"
 
 #: Most-changed rows shown in the TEXT table (the TSV file holds ``top`` of them).
 TEXT_TABLE_ROWS = 50
+#: Rows per block when projecting the combined tensor (bounds temporary memory).
+_BLOCK = 16_384
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,83 @@ class ChangedWord:
     displacement: float
     neighbors_a: list[str]
     neighbors_b: list[str]
+
+
+@dataclass(frozen=True)
+class _SourceLayout(ProjectorLayout):
+    """A layout of every row shown as a state of some rows (the writer's ``filtered_points``)."""
+
+    filtered_points: range | None = None
+    color_by: str | None = None
+
+
+def compare_states(
+    combined: npt.NDArray[np.float32],
+    names: tuple[str, str],
+    kind: Literal["pca", "umap"] = "pca",
+) -> list[ProjectorLayout]:
+    """The saved states of a comparison: both sets in one frame, then each source alone.
+
+    ``combined`` holds A's rows, then B's aligned onto A (same label order). Its PCA (one basis
+    for both halves) puts a word's two points together where it did not move. States: both
+    sets (2-D, 3-D), then each source alone (2-D), all coloured by the ``source`` column; with
+    ``kind="umap"`` also a UMAP of all rows and its per-source states.
+    """
+    half = len(combined) // 2
+    halves = (range(0, half), range(half, 2 * half))
+    both = f"{names[0]} and {names[1]} aligned"
+    found: list[ProjectorLayout] = []
+    coords = _aligned_pca(combined)
+    flat = ProjectorLayout("pca", coords[:, :2], f"{both} (PCA) · 2-D")
+    solid = ProjectorLayout("pca", coords, f"{both} (PCA) · 3-D")
+    pictures: list[tuple[ProjectorLayout, str, tuple[ProjectorLayout, ...]]] = [
+        (flat, "aligned PCA · 2-D", (flat, solid))
+    ]
+    if kind == "umap":
+        mapped = umap_layout(combined, label=f"{both} (UMAP of all {len(combined)} points)")
+        pictures.append((mapped, "aligned UMAP", (mapped,)))
+    for picture, suffix, whole in pictures:
+        found.extend(
+            _SourceLayout(item.kind, item.coordinates, item.label, None, "source") for item in whole
+        )
+        found.extend(
+            _SourceLayout(
+                picture.kind, picture.coordinates, f"{name} only · {suffix}", rows, "source"
+            )
+            for name, rows in zip(names, halves, strict=True)
+        )
+    return found
+
+
+def _unit_rows(block: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    norms = np.linalg.norm(block, axis=1, keepdims=True)
+    return np.asarray(block / np.where(norms > 0, norms, 1), dtype=np.float32)
+
+
+def _aligned_pca(combined: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """``layouts.pca_layouts``' 3-D coordinates of ``combined``, computed block by block.
+
+    One basis for every row (unit rows, centred, top 3 components of an evenly spread
+    sample), signs fixed and scaled to unit RMS radius in 2-D, as there; without its two
+    full-size temporary copies of the tensor.
+    """
+    rows = len(combined)
+    mean = np.zeros(combined.shape[1])
+    for start in range(0, rows, _BLOCK):
+        mean += _unit_rows(combined[start : start + _BLOCK]).sum(axis=0, dtype=np.float64)
+    centre = (mean / rows).astype(np.float32)
+    basis, _ = top_directions(_unit_rows(combined[fit_sample(rows)]) - centre, 3)
+    axes = basis.astype(np.float32)
+    coords = np.empty((rows, 3), dtype=np.float32)
+    for start in range(0, rows, _BLOCK):
+        coords[start : start + _BLOCK] = (
+            _unit_rows(combined[start : start + _BLOCK]) - centre
+        ) @ axes
+    extreme = coords[np.argmax(np.abs(coords), axis=0), np.arange(3)]
+    coords *= np.where(extreme < 0, -1.0, 1.0).astype(np.float32)
+    radius = float(np.sqrt(np.mean(np.sum(coords[:, :2].astype(np.float64) ** 2, axis=1))))
+    coords /= radius if radius > 0 else 1.0
+    return coords
 
 
 def changes_tsv(changed: Sequence[ChangedWord], names: tuple[str, str], k: int) -> str:
@@ -152,8 +234,10 @@ def write_outputs(
     *,
     tag: str,
     step: int,
+    layout: Literal["pca", "umap"] | None = "pca",
 ) -> tuple[Snapshot, Path, Path]:
-    """The tensor and its metadata, the TSV, the TEXT table and the scalars.
+    """The tensor and its metadata (with :func:`compare_states` unless ``layout`` is None),
+    the TSV, the TEXT table and the scalars.
 
     Returns:
         (the snapshot, the run directory, the TSV's path).
@@ -167,6 +251,7 @@ def write_outputs(
         for name in names
         for label, value, position in zip(labels, overlap_text, rank_text, strict=True)
     ]
+    states = None if layout is None else compare_states(combined, names, layout)
     with ProjectorWriter(logdir) as writer, warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r"Writing \d+ rows for tag", category=UserWarning)
         snapshot = writer.add_embedding(
@@ -176,6 +261,7 @@ def write_outputs(
             tag=tag,
             metadata_header=["label", "source", f"overlap@{k}", "change rank"],
             name_suffix=f"{names[0]} vs {names[1]}",
+            layout=states,
         )
     changed: list[ChangedWord] = fields["most_changed"]
     changes_path = writer.logdir / CHANGES_FILENAME

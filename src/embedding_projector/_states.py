@@ -16,6 +16,14 @@ Field notes that shape the values below:
 * ``cameraDef`` is ``null``: the page makes its default camera; it fits the points' range itself.
 * ``tSNELearningRate`` is the slider's value, the log10 of the rate (the page's default 10 → 1).
 * A ``"tsne"`` state would restart t-SNE on load, so only ``"pca"`` and ``"umap"`` are written.
+* ``loadState`` filters first, then copies ``projections[i]`` onto point ``i`` of the *filtered*
+  set: a state with ``filteredPoints`` holds one projection per filtered row, in the filter's
+  order (a longer array makes the page fail on the missing points).
+* ``selectedColorOptionName`` is a metadata column's name (the page's "Color by" entry).
+
+A state may carry two optional attributes beside those of :class:`StateLike` (read with
+``getattr``, so a plain ``ProjectorLayout`` has neither): ``filtered_points`` (the rows it
+shows; its coordinates still place every row) and ``color_by`` (a metadata column).
 
 For 100,000 rows the file is several MB. The ``projections`` array, almost all of it, is built
 as one byte buffer with numpy (fixed-width number columns, padding dropped at the end), never
@@ -87,11 +95,17 @@ class StateLike(Protocol):
 
 @dataclass(frozen=True)
 class SavedState:
-    """A plain :class:`StateLike`: projection kind, (rows, 2 | 3) coordinates, label."""
+    """A plain :class:`StateLike`: projection kind, (rows, 2 | 3) coordinates, label.
+
+    ``filtered_points``: show only these rows (default all); ``color_by``: colour by this
+    metadata column (default: what :func:`saved_states_json` is given).
+    """
 
     kind: str
     coordinates: npt.NDArray[np.float32]
     label: str
+    filtered_points: Sequence[int] | None = None
+    color_by: str | None = None
 
 
 def state_fields(
@@ -210,6 +224,21 @@ def projections_json(kind: str, coordinates: npt.NDArray[np.float32]) -> bytes:
     return b"[" + body[:-1] + b"]"  # drop the last row's trailing comma
 
 
+def _check_filter(state: StateLike, rows: int) -> npt.NDArray[np.int64] | None:
+    """The state's ``filtered_points`` as row indices, or ``None`` (no filter)."""
+    wanted = getattr(state, "filtered_points", None)
+    if wanted is None:
+        return None
+    index = np.asarray(wanted, dtype=np.int64).reshape(-1)
+    if index.size == 0 or index.min() < 0 or index.max() >= rows:
+        raise ValueError(
+            f"state {state.label!r}: filtered_points must be non-empty row indices in "
+            f"[0, {rows}); got {index.size} of them"
+            + (f" from {index.min()} to {index.max()}." if index.size else ".")
+        )
+    return index
+
+
 def saved_states_json(
     states: Sequence[StateLike],
     *,
@@ -222,21 +251,31 @@ def saved_states_json(
     Args:
         states: one entry per saved state, each with one coordinate row per tensor row.
         dimensions: ``(rows, dims)`` of the tensor.
-        color_by: metadata column every state colours by (default none).
+        color_by: metadata column every state colours by (default none; a state's own
+            ``color_by`` wins).
         label_by: metadata column the page labels points with.
 
     Returns:
         The file's bytes.
 
     Raises:
-        ValueError: a state's kind is not ``"pca"``/``"umap"``, or its coordinates are not
-            finite ``(rows, 2 | 3)``.
+        ValueError: a state's kind is not ``"pca"``/``"umap"``, its coordinates are not
+            finite ``(rows, 2 | 3)``, or its ``filtered_points`` are not rows.
     """
     rows = int(dimensions[0])
     parts: list[bytes] = []
     for state in states:
         coords = _check_coordinates(state, rows)
-        fields = state_fields(state, dimensions=dimensions, color_by=color_by, label_by=label_by)
+        index = _check_filter(state, rows)
+        if index is not None:
+            coords = coords[index]  # the page copies projections onto the filtered points
+        fields = state_fields(
+            state,
+            dimensions=dimensions,
+            color_by=getattr(state, "color_by", None) or color_by,
+            label_by=label_by,
+            filtered_points=None if index is None else index.tolist(),
+        )
         head, tail = json.dumps(fields, ensure_ascii=False, separators=(",", ":")).split(
             '"projections":null', 1
         )
@@ -265,7 +304,16 @@ def bookmarks_file(
 
     shown = min(int(matrix.shape[0]), max_rows)
     found = layouts.layouts_for(layout, matrix, max_rows=shown)
-    states = [SavedState(item.kind, item.coordinates[:shown], item.label) for item in found]
+    states = [
+        SavedState(
+            item.kind,
+            item.coordinates[:shown],
+            item.label,
+            getattr(item, "filtered_points", None),
+            getattr(item, "color_by", None),
+        )
+        for item in found
+    ]
     return saved_states_json(
         states, dimensions=(shown, int(matrix.shape[1])), label_by=label_column(metadata_text)
     )

@@ -166,6 +166,22 @@ def _add_compare_command(subparsers: Any) -> None:
     )
     output.add_argument("--tag", default="compare", help="tensor tag (default: %(default)s)")
     output.add_argument("--step", type=_non_negative, metavar="N", help="step (default: 0)")
+    states = output.add_mutually_exclusive_group()
+    states.add_argument(
+        "--layout",
+        choices=("pca", "umap"),
+        default="pca",
+        help="BOOKMARKS states of both sets in one frame and of each source alone: aligned "
+        "PCA, or also UMAP (pip install 'embedding-projector[layouts]') (default: %(default)s)",
+    )
+    states.add_argument(
+        "--no-layout",
+        dest="layout",
+        action="store_const",
+        const=None,
+        default="pca",
+        help="write no BOOKMARKS states",
+    )
     compare.add_argument("--quiet", action="store_true", help="no progress bars, no summary")
     compare.set_defaults(handler=_run_compare)
 
@@ -213,6 +229,7 @@ def _run_compare(args: argparse.Namespace) -> int:
                 tag=args.tag,
                 step=args.step,
                 progress=None if args.quiet else progress,
+                layout=args.layout,
             )
     except (EmbeddingProjectorError, ValueError, OSError, TypeError, ImportError) as error:
         print(f"{prog}: error: {' '.join(str(error).split())}", file=sys.stderr)

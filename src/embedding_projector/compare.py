@@ -4,8 +4,9 @@
 projector run written as ``"runs/exp1::words@3"``: log dir, tag, step), matches their rows by
 label, rotates B onto A on the shared rows and writes one projector tensor holding both sets:
 A as it is and B aligned onto A, so each word's two points sit near each other unless its
-place really changed. Beside it: a TEXT table and ``compare_changes.tsv`` of the words whose
-neighbourhoods changed most, and two scalars.
+place really changed, and saved states (BOOKMARKS) of its aligned PCA: both sets in one
+frame, and each source alone. Beside it: a TEXT table and ``compare_changes.tsv`` of the
+words whose neighbourhoods changed most, and two scalars.
 
 What is measured (the cosine frame of :mod:`embedding_projector.insight`: rows scaled to unit
 length, then mean-centred, so that vectors sharing one dominant direction are still told
@@ -42,12 +43,12 @@ import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
-from . import insight
+from . import insight, layouts
 from ._compare_report import CHANGES_FILENAME, ChangedWord, describe_summary, write_outputs
 from .errors import InvalidEmbeddingError
 from .selection import RowSelection, check_count
@@ -137,6 +138,7 @@ def compare_embeddings(
     tag: str = "compare",
     step: int | None = None,
     progress: CompareProgress | None = None,
+    layout: Literal["pca", "umap"] | None = "pca",
 ) -> CompareSummary:
     """Write two embeddings as one aligned projector tensor and report what changed.
 
@@ -156,6 +158,10 @@ def compare_embeddings(
         tag: the tensor's tag (also the scalars' and text's prefix).
         step: the step number (default 0).
         progress: called as ``progress(stage, done, total)`` while reading and searching.
+        layout: saved states (BOOKMARKS) of the combined tensor: ``"pca"`` (default), one
+            PCA basis for both sets so a word's two points sit together unless it moved, with
+            all points and one state per source; ``"umap"``: also a UMAP of all points
+            (umap-learn, the ``layouts`` extra); ``None``: no states.
 
     Returns:
         A :class:`CompareSummary`.
@@ -170,7 +176,7 @@ def compare_embeddings(
         ...                    names=("epoch 1", "epoch 50"),
         ...                    selection=RowSelection(limit=20000))  # doctest: +SKIP
     """
-    _check_options(names, k, top, tag, step)
+    _check_options(names, k, top, tag, step, layout)
     if selection is None:
         selection = RowSelection()
     elif not isinstance(selection, RowSelection):
@@ -180,9 +186,9 @@ def compare_embeddings(
         )
     matched = _shared_rows(a, b, selection, names, progress)
     combined, overlap, rank, fields = _measure(matched, names, k, top, progress)
-    written_step = 0 if step is None else int(step)
+    step = 0 if step is None else int(step)
     snapshot, run_dir, changes_path = write_outputs(
-        logdir, combined, matched.labels, overlap, rank, fields, tag=tag, step=written_step
+        logdir, combined, matched.labels, overlap, rank, fields, tag=tag, step=step, layout=layout
     )
     logger.info("compared %d shared rows into %s", len(matched.labels), run_dir)
     return CompareSummary(
@@ -305,6 +311,7 @@ def _check_options(
     top: object,
     tag: object,
     step: object,
+    layout: object,
 ) -> None:
     if (
         not isinstance(names, (tuple, list))
@@ -319,6 +326,10 @@ def _check_options(
     if not isinstance(tag, str) or not tag.strip():
         raise ValueError(f"tag must be a non-empty string; got {tag!r}.")
     check_count("step", step)
+    if layout is not None:
+        layouts.check_layout_kind(layout)
+        if layout == "umap":
+            layouts.require_umap()
 
 
 # --------------------------------------------------------------------------- reading
