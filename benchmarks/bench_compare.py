@@ -9,7 +9,7 @@ neighbours in both and write one projector tensor of both sets (at most 50,000 s
 * **recipe**: gensim ``load_word2vec_format(limit=)`` twice, ``scipy.linalg.
   orthogonal_procrustes`` on unit rows, neighbours by blocks of ``unit @ unit.T`` with
   ``argpartition``, tensorboardX ``add_embedding`` (TSV text);
-* **ours**: ``compare_embeddings(a, b, logdir, limit=top)``;
+* **ours**: ``compare_embeddings(a, b, logdir, selection=RowSelection(limit=top))``;
 * **baseline**: interpreter + imports + a tiny compare (the floor under every RSS number).
 
 Each case runs in a fresh subprocess; wall time, CPU time and peak RSS
@@ -105,9 +105,11 @@ def case_recipe(args: dict[str, object]) -> int:
 
 
 def case_ours(args: dict[str, object]) -> int:
-    from embedding_projector import compare_embeddings
+    from embedding_projector import RowSelection, compare_embeddings
 
-    summary = compare_embeddings(args["a"], args["b"], str(args["logdir"]), limit=args["top"])
+    summary = compare_embeddings(
+        args["a"], args["b"], str(args["logdir"]), selection=RowSelection(limit=args["top"])
+    )
     return 2 * summary.written
 
 
