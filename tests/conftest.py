@@ -96,3 +96,13 @@ def small_filesystem(tmp_path: Path) -> Iterator[Path]:
         yield mount_point
     finally:
         subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+@pytest.fixture
+def no_refresh_grace(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Closing writers remove their refresh run at once, however young (tests that check the
+    tidy-up right after a close; by default a refresh run younger than a TensorBoard reload
+    is removed later, by a detached process, so that TensorBoard has seen it)."""
+    from embedding_projector import _logdir
+
+    monkeypatch.setattr(_logdir, "REFRESH_GRACE_SECONDS", 0.0)

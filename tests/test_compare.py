@@ -489,6 +489,7 @@ def test_umap_states_of_all_points_and_each_source(tmp_path: Path) -> None:
     np.testing.assert_array_equal(state_coordinates(states[6]), mapped[150:])
 
 
+@pytest.mark.usefixtures("no_refresh_grace")
 def test_compare_leaves_only_the_run_behind(tmp_path: Path) -> None:
     """No refresh run and no lock file after a comparison; the selection must be an object."""
     from embedding_projector._format import LOCK_FILENAME, REFRESH_DIRNAME

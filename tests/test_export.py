@@ -392,6 +392,7 @@ def test_missing_words_suggest_their_case_variant(tmp_path: Path, source_kind: s
         _export(source, tmp_path / "none", near=["Australia"])
 
 
+@pytest.mark.usefixtures("no_refresh_grace")
 def test_export_leaves_only_the_run_behind(tmp_path: Path) -> None:
     """No refresh run (a ghost in every dashboard's run list) and no lock file after a one-shot."""
     from embedding_projector._format import LOCK_FILENAME, REFRESH_DIRNAME

@@ -115,6 +115,7 @@ def test_created_files_and_directories_respect_the_umask(tmp_path, umask):
             assert mode == expected, f"{name}: {oct(mode)} != {oct(expected)} under {oct(umask)}"
 
 
+@pytest.mark.usefixtures("no_refresh_grace")
 def test_close_leaves_only_the_config_the_event_file_and_the_snapshots(tmp_path):
     logdir = tmp_path / "run"
     with ep.ProjectorWriter(logdir) as writer:
@@ -159,6 +160,7 @@ def served_steps(tb: TensorBoard, run: str) -> list[str]:
     return sorted(tb.tensor_names(run))
 
 
+@pytest.mark.usefixtures("no_refresh_grace")
 def test_close_removes_the_refresh_run_and_tensorboard_still_sees_the_last_snapshot(
     tmp_path, start_tensorboard
 ):
@@ -185,6 +187,7 @@ def test_close_removes_the_refresh_run_and_tensorboard_still_sees_the_last_snaps
     )
 
 
+@pytest.mark.usefixtures("no_refresh_grace")
 def test_one_shot_writes_leave_no_refresh_run_and_are_still_picked_up(tmp_path, start_tensorboard):
     logdir = tmp_path / "logs"
     watched = logdir / "watched"
@@ -201,3 +204,24 @@ def test_one_shot_writes_leave_no_refresh_run_and_are_still_picked_up(tmp_path, 
     assert not (logdir / "fresh" / writer_module.REFRESH_DIRNAME).exists()
     tb.wait_for(lambda: fresh.tensor_name in tb.tensor_names("fresh"))
     tb.wait_for(lambda: not any(writer_module.REFRESH_DIRNAME in r for r in tb.all_runs()))
+
+
+def test_a_refresh_run_too_young_to_have_been_seen_is_removed_after_the_grace(
+    tmp_path, start_tensorboard, monkeypatch
+):
+    """A snapshot written and closed between two TensorBoard reloads is still picked up: its
+    refresh run stays until TensorBoard can have seen it, then goes (a detached remover)."""
+    from embedding_projector import _logdir
+
+    monkeypatch.setattr(_logdir, "REFRESH_GRACE_SECONDS", 4.0)
+    logdir = tmp_path / "logs"
+    run = logdir / "live"
+    first = ep.ProjectorWriter(run, live_refresh=False).add_embedding(RNG.random((5, 3)))
+    tb: TensorBoard = start_tensorboard(logdir)
+    tb.wait_for(lambda: served_steps(tb, "live") == [first.tensor_name])  # config read, cached
+    with ep.ProjectorWriter(run) as writer:  # write and close at once: a fit of a few seconds
+        last = writer.add_embedding(RNG.random((5, 3)), global_step=1)
+    assert (run / writer_module.REFRESH_DIRNAME).exists()  # too young to remove yet
+    tb.wait_for(lambda: last.tensor_name in tb.tensor_names("live"))
+    tb.wait_for(lambda: not (run / writer_module.REFRESH_DIRNAME).exists(), timeout=20.0)
+    assert top_level(run) == ["00000", "00001", "events", "projector_config.pbtxt"]

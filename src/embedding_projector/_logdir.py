@@ -226,9 +226,67 @@ def bump_refresh_run(logdir: Path) -> None:
         write_empty_event_file(target, ".projector-refresh")
 
 
+#: How long a refresh run must have existed before it is removed. TensorBoard notices a changed
+#: set of runs only at a reload (``--reload_interval``, 5 s by default): a refresh run created
+#: and removed between two reloads is never seen, and the snapshot it announced stays invisible.
+REFRESH_GRACE_SECONDS = 12.0
+
+#: Run detached by :func:`remove_refresh_runs`: waits, then removes the refresh runs unless a
+#: writer renamed one since (then that writer removes it when it closes).
+_REMOVE_LATER = """
+import os, shutil, sys, time
+path, delay, stamp = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+time.sleep(delay)
+try:
+    if os.stat(path).st_mtime == stamp:
+        shutil.rmtree(path)
+except OSError:
+    pass
+"""
+
+
+#: The detached removers started (kept referenced: a dropped ``Popen`` of a running process
+#: warns).
+_REMOVERS: list[Any] = []
+
+
 def remove_refresh_runs(logdir: Path) -> None:
-    """Remove ``.projector-refresh/``: the run set changes once more, and no ghost run remains."""
-    remove_tree(logdir / REFRESH_DIRNAME)
+    """Remove ``.projector-refresh/``: the run set changes once more, and no ghost run remains.
+
+    A refresh run younger than :data:`REFRESH_GRACE_SECONDS` may not have been seen by a running
+    TensorBoard yet; removing it now would hide the last snapshot, so a small detached process
+    removes it once the grace has passed (this process may exit meanwhile). Where no process
+    can be started, the refresh run stays (an empty run; the next close removes it).
+    """
+    root = logdir / REFRESH_DIRNAME
+    try:
+        stamp = root.stat().st_mtime  # renames inside it update it
+    except FileNotFoundError:
+        return
+    age = time.time() - stamp
+    if age >= REFRESH_GRACE_SECONDS:
+        remove_tree(root)
+        return
+    import subprocess
+    import sys
+
+    with contextlib.suppress(OSError):  # no process: the refresh run stays until next close
+        _REMOVERS.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    _REMOVE_LATER,
+                    str(root),
+                    str(REFRESH_GRACE_SECONDS - age),
+                    repr(stamp),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,  # outlives this process, ignores its Ctrl-C
+            )
+        )
 
 
 class ConfigLock:
