@@ -87,11 +87,14 @@ class StateLike(Protocol):
 
 @dataclass(frozen=True)
 class SavedState:
-    """A plain :class:`StateLike`: projection kind, (rows, 2 | 3) coordinates, label."""
+    """A plain :class:`StateLike`: projection kind, (rows, 2 | 3) coordinates, label, and
+    optionally the rows it shows and the column it colours by."""
 
     kind: str
     coordinates: npt.NDArray[np.float32]
     label: str
+    filtered_points: Sequence[int] | None = None
+    color_by: str | None = None
 
 
 def state_fields(
@@ -220,9 +223,11 @@ def saved_states_json(
     """The bookmarks file: a JSON array of complete page ``State`` objects, UTF-8.
 
     Args:
-        states: one entry per saved state, each with one coordinate row per tensor row.
+        states: one entry per saved state, each with one coordinate row per tensor row; a
+            state's own ``filtered_points`` and ``color_by`` attributes, if set, are used.
         dimensions: ``(rows, dims)`` of the tensor.
-        color_by: metadata column every state colours by (default none).
+        color_by: metadata column every state colours by unless it names its own (default
+            none).
         label_by: metadata column the page labels points with.
 
     Returns:
@@ -236,7 +241,13 @@ def saved_states_json(
     parts: list[bytes] = []
     for state in states:
         coords = _check_coordinates(state, rows)
-        fields = state_fields(state, dimensions=dimensions, color_by=color_by, label_by=label_by)
+        fields = state_fields(
+            state,
+            dimensions=dimensions,
+            color_by=getattr(state, "color_by", None) or color_by,
+            label_by=label_by,
+            filtered_points=getattr(state, "filtered_points", None),
+        )
         head, tail = json.dumps(fields, ensure_ascii=False, separators=(",", ":")).split(
             '"projections":null', 1
         )
@@ -265,7 +276,18 @@ def bookmarks_file(
 
     shown = min(int(matrix.shape[0]), max_rows)
     found = layouts.layouts_for(layout, matrix, max_rows=shown)
-    states = [SavedState(item.kind, item.coordinates[:shown], item.label) for item in found]
+    states = [
+        SavedState(
+            item.kind,
+            item.coordinates[:shown],
+            item.label,
+            None
+            if item.filtered_points is None
+            else [i for i in item.filtered_points if i < shown],
+            item.color_by,
+        )
+        for item in found
+    ]
     return saved_states_json(
         states, dimensions=(shown, int(matrix.shape[1])), label_by=label_column(metadata_text)
     )
