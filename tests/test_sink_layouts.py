@@ -139,10 +139,11 @@ def test_layouts_over_the_time_budget_carry_the_last_positions_over(
     labels = []
     for entry in sorted(ProjectorWriter(tmp_path).entries(), key=lambda e: e.tensor_name):
         states = json.loads((tmp_path / entry.bookmarks_path).read_text(encoding="utf-8"))
-        labels.append(states[0]["label"])
+        labels.extend(state["label"] for state in states)
     assert labels == [
         "step 0 · aligned PCA",
-        "step 1 · aligned PCA skipped (time budget): positions of step 0",
+        "step 0 · aligned PCA 3-D",
+        "step 1 · aligned PCA skipped (time budget): positions of step 0",  # 2-D only
         "step 2 · aligned PCA skipped (time budget): positions of step 0",
     ]
 

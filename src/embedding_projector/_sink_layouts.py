@@ -2,9 +2,10 @@
 
 Per tag, on the sink's writing thread: an :class:`~embedding_projector.layouts.AlignedLayout`
 places every snapshot in one frame for the run (``InsightOptions.layout``), under the same time
-budget as the maps (``map_budget``): a step over budget gets the last computed positions,
-labelled ``skipped (time budget)``. Aligned PCA is rationed too: 50,000x256 costs about 1.1 s
-plus 0.5 s of state JSON on the shared 2-core test machine, more than 2 % of a 1-2 s epoch.
+budget as the maps (``map_budget``): a step over budget gets the last computed positions in
+one 2-D state, labelled ``skipped (time budget)``. Aligned PCA is rationed too: 50,000x256
+costs about 1.1 s plus 0.5 s of state JSON (2-D and 3-D) on the shared 2-core test machine,
+more than 2 % of a 1-2 s epoch.
 
 With ``InsightOptions.trajectory`` the probe rows of every step computed so far go to one more
 tensor, ``<tag> · trajectory`` (labels ``label`` and ``step``), written at each computed step
@@ -130,7 +131,8 @@ class SinkLayouts:
             if frame is None:
                 frame = self._frames[tag] = AlignedLayout(kind)
             if not self._due(tag, map_seconds):
-                return frame.carry_over(head, shown, step, _SKIPPED) or None
+                # The 2-D state only: its JSON is what a skipped step still costs.
+                return frame.carry_over(head, shown, step, _SKIPPED)[:1] or None
             started = time.perf_counter()
             states = frame.update(head, matrix[:shown], step)
             self._timing[tag] = (started, time.perf_counter() - started)
