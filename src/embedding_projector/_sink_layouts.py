@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._format import MAX_PROJECTOR_ROWS
-from ._layout_core import ProjectorLayout, cosine_geometry
+from ._layout_core import ProjectorLayout, as_layout_matrix, cosine_geometry
 from ._sink_options import InsightOptions, SnapshotRequest
 from .errors import InvalidEmbeddingError
 from .layouts import AlignedLayout
@@ -209,7 +210,9 @@ class SinkLayouts:
         if not len(probes):
             return
         aligned = frame.aligned_matrix  # PCA: the run's frame; UMAP: unit rows, unrotated
-        source = aligned if aligned is not None else cosine_geometry(np.asarray(request.matrix))
+        if aligned is None:
+            aligned = cosine_geometry(as_layout_matrix(request.matrix)[:rows])
+        source = aligned
         vectors = np.asarray(source[probes], dtype=np.float32)
         trajectory = self._trajectories.setdefault(tag, _Trajectory())
         if trajectory.vectors and trajectory.vectors[-1].shape[1] != vectors.shape[1]:
@@ -261,13 +264,13 @@ def _trajectory_states(
     ]
     first, last = trajectory.steps[0], trajectory.steps[-1]
     for index, state in enumerate(states):
-        name = state.label.split(" · ", 1)[-1]
+        name = _method(state.label)
         found.append(
             ProjectorLayout(
                 state.kind, stacked[index], f"steps {first}–{last} · {name}", color_by="step"
             )
         )
-    name = states[0].label.split(" · ", 1)[-1]
+    name = _method(states[0].label)
     offsets = np.cumsum([0] + [len(block) for block in trajectory.labels])
     count = len(trajectory.steps)
     for index in range(max(0, count - TRAJECTORY_STEP_STATES), count):
@@ -280,6 +283,12 @@ def _trajectory_states(
             )
         )
     return found
+
+
+def _method(label: str) -> str:
+    """``"aligned PCA 3-D"`` from ``"step 12 · aligned PCA 3-D"`` (UMAP's row count dropped:
+    it counted the snapshot's rows, not the trajectory's)."""
+    return re.sub(r" of all \d+ rows$", "", label.split(" · ", 1)[-1])
 
 
 def layout_keys(request: SnapshotRequest, column: Sequence[Any] | None) -> list[str] | None:
