@@ -7,7 +7,9 @@ in one process, interleaved so that background load hits all of them alike:
 * ``callback``: ``EmbeddingProjector`` as shipped (copy on the training thread, write, aligned
   map and stability scalars on a background thread);
 * ``callback, no maps``: the same with ``insight=InsightOptions(maps=False, scalars=False)``
-  (snapshots only);
+  (snapshots and their aligned-PCA saved states);
+* ``callback, no layout``: the shipped callback with ``insight=InsightOptions(layout=None)``
+  (no saved states): against ``callback``, what the default layout costs;
 * ``synchronous``: the same callback writing on the training thread (what a hand-written
   ``logger.experiment.add_embedding`` in ``on_train_epoch_end`` costs, but with our writer).
 
@@ -37,7 +39,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from embedding_projector.lightning import EmbeddingProjector, InsightOptions, SinkOptions
 
-MODES = ("baseline", "callback", "callback, no maps", "synchronous")
+MODES = ("baseline", "callback", "callback, no maps", "callback, no layout", "synchronous")
 
 
 class BagOfTokens(pl.LightningModule):
@@ -88,7 +90,11 @@ def run(
         with_maps = mode != "callback, no maps"
         projector = EmbeddingProjector(
             logdir=logdir / mode.replace(",", "").replace(" ", "-"),
-            insight=InsightOptions(maps=with_maps, scalars=with_maps),
+            insight=InsightOptions(
+                maps=with_maps,
+                scalars=with_maps,
+                layout=None if mode == "callback, no layout" else "pca",
+            ),
             sink=SinkOptions(background=mode != "synchronous"),
         )
         callbacks.append(projector)

@@ -15,7 +15,11 @@ from tb_server import TensorBoard
 def referenced_files(run: Path) -> dict[str, set[Path]]:
     """Tensor name -> the files its config entry points to."""
     return {
-        entry.tensor_name: {run / path for path in (entry.tensor_path, entry.metadata_path) if path}
+        entry.tensor_name: {
+            run / path
+            for path in (entry.tensor_path, entry.metadata_path, entry.bookmarks_path)
+            if path
+        }
         for entry in read_config(run / CONFIG_FILENAME).embeddings
     }
 

@@ -58,14 +58,6 @@ class ChangedWord:
     neighbors_b: list[str]
 
 
-@dataclass(frozen=True)
-class _SourceLayout(ProjectorLayout):
-    """A layout of every row shown as a state of some rows (the writer's ``filtered_points``)."""
-
-    filtered_points: range | None = None
-    color_by: str | None = None
-
-
 def compare_states(
     combined: npt.NDArray[np.float32],
     names: tuple[str, str],
@@ -93,11 +85,16 @@ def compare_states(
         pictures.append((mapped, "aligned UMAP", (mapped,)))
     for picture, suffix, whole in pictures:
         found.extend(
-            _SourceLayout(item.kind, item.coordinates, item.label, None, "source") for item in whole
+            ProjectorLayout(item.kind, item.coordinates, item.label, color_by="source")
+            for item in whole
         )
         found.extend(
-            _SourceLayout(
-                picture.kind, picture.coordinates, f"{name} only · {suffix}", rows, "source"
+            ProjectorLayout(
+                picture.kind,
+                picture.coordinates,
+                f"{name} only · {suffix}",
+                filtered_points=tuple(rows),
+                color_by="source",
             )
             for name, rows in zip(names, halves, strict=True)
         )

@@ -57,9 +57,12 @@ class ProjectorLayout:
         kind: ``"pca"`` or ``"umap"``: the projection tab the page shows them in.
         coordinates: (rows, 2) or (rows, 3) float32, row ``i`` for tensor row ``i``.
         label: the state's name under BOOKMARKS.
+        filtered_points: show only these rows when the state is loaded (default: all).
+        color_by: the metadata column the state colours by (default: no colour map).
 
     Raises:
-        ValueError: unknown kind, or coordinates not finite (rows, 2 | 3).
+        ValueError: unknown kind, coordinates not finite (rows, 2 | 3), or a filtered point
+            that is not a row.
 
     Example:
         >>> import numpy as np
@@ -70,6 +73,8 @@ class ProjectorLayout:
     kind: str
     coordinates: _F32
     label: str
+    filtered_points: tuple[int, ...] | None = None
+    color_by: str | None = None
 
     def __post_init__(self) -> None:
         check_layout_kind(self.kind)
@@ -86,6 +91,14 @@ class ProjectorLayout:
         coords.flags.writeable = False
         object.__setattr__(self, "coordinates", coords)
         object.__setattr__(self, "label", str(self.label))
+        if self.filtered_points is not None:
+            points = tuple(int(i) for i in self.filtered_points)
+            if points and not 0 <= min(points) <= max(points) < len(coords):
+                raise InvalidEmbeddingError(
+                    f"layout {self.label!r}: filtered_points must be row numbers in "
+                    f"[0, {len(coords)}); got {min(points)}..{max(points)}."
+                )
+            object.__setattr__(self, "filtered_points", points)
 
     @property
     def rows(self) -> int:

@@ -12,10 +12,11 @@ import dataclasses
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
+from ._layout_core import check_layout_kind, require_umap
 from .maps import DEFAULT_MAP_ROWS
 
 __all__ = [
@@ -46,9 +47,23 @@ class InsightOptions:
         max_rows: rows used for drift and overlap; ``None``: the ``map_rows`` drawn.
         color_column: the label column that labels the maps and colours class maps (a header
             name or a column number).
+        layout: the saved state (BOOKMARKS) written beside each snapshot, in one frame for the
+            run (:class:`~embedding_projector.layouts.AlignedLayout`): ``"pca"`` (aligned PCA,
+            2-D and 3-D), ``"umap"`` (aligned UMAP of every row up to 100,000; the ``layouts``
+            extra) or ``None``. Computed within ``map_budget`` with the map: a step over budget
+            gets the last computed positions, labelled ``skipped (time budget)``.
+        trajectory: also write ``<tag> · trajectory``: the probe rows at every step so far
+            (up to 100,000 rows), labelled with label and step, in the layout's frame, with a
+            saved state per step and one of all steps coloured by step. Needs ``layout``.
+
+    Raises:
+        ValueError: a bad value (``layout="tsne"`` or an unknown name lists the choices).
+        ImportError: ``layout="umap"`` without umap-learn (names the ``layouts`` extra).
 
     Example:
         >>> InsightOptions(maps=False).enabled
+        True
+        >>> InsightOptions(layout=None).layout is None
         True
     """
 
@@ -60,8 +75,21 @@ class InsightOptions:
     neighbors_k: int = 10
     max_rows: int | None = None
     color_column: str | int = 0
+    layout: Literal["pca", "umap"] | None = "pca"
+    trajectory: bool = False
 
     def __post_init__(self) -> None:
+        if self.layout is not None:
+            check_layout_kind(self.layout)  # lists the choices; says why not t-SNE
+            if self.layout == "umap":
+                require_umap()  # now, not at the first snapshot: names the extra
+        if not isinstance(self.trajectory, bool):
+            raise ValueError(f"trajectory must be True or False; got {self.trajectory!r}.")
+        if self.trajectory and self.layout is None:
+            raise ValueError(
+                "trajectory=True draws the probe rows in the layout's frame; it needs "
+                "layout='pca' or 'umap', got layout=None."
+            )
         _check_int("map_rows", self.map_rows, minimum=2)
         _check_int("neighbors_k", self.neighbors_k, minimum=1)
         if self.max_rows is not None:

@@ -249,7 +249,8 @@ def saved_states_json(
     """The bookmarks file: a JSON array of complete page ``State`` objects, UTF-8.
 
     Args:
-        states: one entry per saved state, each with one coordinate row per tensor row.
+        states: one entry per saved state, each with one coordinate row per tensor row; a
+            state's own ``filtered_points`` and ``color_by`` attributes, if set, are used.
         dimensions: ``(rows, dims)`` of the tensor.
         color_by: metadata column every state colours by (default none; a state's own
             ``color_by`` wins).
@@ -309,8 +310,10 @@ def bookmarks_file(
             item.kind,
             item.coordinates[:shown],
             item.label,
-            getattr(item, "filtered_points", None),
-            getattr(item, "color_by", None),
+            None
+            if item.filtered_points is None
+            else [i for i in item.filtered_points if i < shown],
+            item.color_by,
         )
         for item in found
     ]

@@ -22,8 +22,9 @@ snapshot and *when*; :class:`SnapshotSink` does the rest, the same way for all o
 5. The disk budget (``keep`` and ``disk_reserve`` of :class:`SinkOptions`, and
    :meth:`SnapshotSink.forecast`; see :mod:`embedding_projector._sink_budget`).
 
-Later capabilities plug in here once for every adapter (see :meth:`SnapshotSink._write_one`):
-an aligned projector layout (bookmarks) written beside each snapshot.
+6. An aligned projector layout (saved states, BOOKMARKS) beside each snapshot, and optionally
+   the probe rows' trajectory (``layout`` and ``trajectory`` of :class:`InsightOptions`; see
+   :mod:`embedding_projector._sink_layouts`).
 
 Example:
     >>> import tempfile, numpy as np
@@ -56,6 +57,7 @@ from . import insight as _insight
 from ._logdir import check_writable, validate_disk_reserve
 from ._sink_budget import Forecast
 from ._sink_labels import label_column, label_rows, row_numbers
+from ._sink_layouts import SinkLayouts, layout_keys
 from ._sink_options import (
     InsightOptions,
     SinkOptions,
@@ -162,6 +164,8 @@ class SnapshotSink:
         #: Per tag, writer thread only: when its last map started and how long it took.
         self._map_timing: dict[str, tuple[float, float]] = {}
         self._retention = _budget.Retention(self.options.keep, self.name, self._queue)
+        #: Per tag, writer thread only: the aligned layout frame and trajectory.
+        self._layouts = SinkLayouts(self.insight, self._queue, self.name)
 
     def __enter__(self) -> SnapshotSink:
         return self
@@ -345,9 +349,8 @@ class SnapshotSink:
     def _write_one(
         self, request: SnapshotRequest, step: int, summary: Any, texts: dict[str, str]
     ) -> None:
-        """Write one snapshot, then its insight. The place for per-snapshot capabilities:
-        an aligned projector layout goes after ``add_embedding`` (same rows, same step), a
-        retention policy after it (``keep=N`` steps per tag)."""
+        """Write one snapshot with its saved layout (:class:`SinkLayouts`), prune old steps
+        (``keep``), write the trajectory, then the insight."""
         matrix = _as_array(request.matrix)  # NaN/Inf rows: the writer refuses, nothing written
         writer = self._writer()
         steps = writer.steps(request.tag)
@@ -369,6 +372,11 @@ class SnapshotSink:
         sprites = self._sprites(request, labels, header)
         if sprites is not None and len(sprites) != rows:
             raise ValueError(f"{len(sprites)} sprite images for {rows} rows; give one per row.")
+        keys = None
+        if self.insight.layout is not None:
+            keys = layout_keys(request, label_column(labels, header, 0))
+        map_seconds = self._map_timing.get(request.tag, (0.0, 0.0))[1]
+        states = self._layouts.states(request, keys, matrix, step, map_seconds)
         writer.add_embedding(
             matrix,
             metadata=prepared,
@@ -376,8 +384,10 @@ class SnapshotSink:
             global_step=step,
             tag=request.tag,
             name_suffix=request.name_suffix,
+            layout=states,
         )
         self._retention.prune(writer, request.tag, step)
+        self._layouts.write_trajectory(writer, request, keys, states, step)
         if self.insight.enabled:
             # Scalars at every snapshot (cheap); the budget rations only the drawing.
             draw = self.insight.maps and self._map_due(request.tag, step)
