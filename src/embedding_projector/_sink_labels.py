@@ -17,7 +17,9 @@ import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["label_column", "label_count", "label_rows", "row_numbers"]
+from ._metadata import prepare_metadata
+
+__all__ = ["check_labels", "label_column", "label_count", "label_rows", "row_numbers"]
 
 
 def label_rows(
@@ -79,3 +81,25 @@ def label_count(labels: Any) -> int | None:
         return len(labels)
     except TypeError:
         return None
+
+
+def check_labels(tag: str, labels: Any, header: Sequence[str] | None, rows: int) -> None:
+    """Check at setup, as the writer would at every snapshot, that ``labels`` (in any form a
+    :class:`SnapshotRequest` takes) label the first ``rows`` rows of ``tag``.
+
+    Raises:
+        ValueError: too few labels, or a header that does not match the columns; the message
+            names the table.
+
+    Example:
+        >>> check_labels("words", [("a", 1), ("b", 2)], ["word"], 2)
+        Traceback (most recent call last):
+        ...
+        ValueError: labels for 'words': metadata row 0 has 2 columns but the header has 1: ['word'].
+    """
+    try:
+        rows_labels, rows_header = label_rows(labels, rows, header)
+        if rows_labels is not None:
+            prepare_metadata(rows_labels, rows_header)
+    except ValueError as error:
+        raise ValueError(f"labels for {tag!r}: {error}") from error

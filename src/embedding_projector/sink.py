@@ -56,7 +56,7 @@ from . import _sink_budget as _budget
 from . import insight as _insight
 from ._logdir import check_writable, validate_disk_reserve
 from ._sink_budget import Forecast
-from ._sink_labels import label_column, label_rows, row_numbers
+from ._sink_labels import check_labels, label_column, label_rows, row_numbers
 from ._sink_layouts import SinkLayouts, layout_keys
 from ._sink_options import (
     InsightOptions,
@@ -560,28 +560,6 @@ def log_map(
     if scalars:
         for name, value in frame.scalars(tag).items():
             writer.add_scalar(_summary_tag(name), value, frame.step)
-
-
-def check_labels(tag: str, labels: Any, header: Sequence[str] | None, rows: int) -> None:
-    """Check at setup, as the writer would at every snapshot, that ``labels`` (in any form a
-    :class:`SnapshotRequest` takes) label the first ``rows`` rows of ``tag``.
-
-    Raises:
-        ValueError: too few labels, or a header that does not match the columns; the message
-            names the table.
-
-    Example:
-        >>> check_labels("words", [("a", 1), ("b", 2)], ["word"], 2)
-        Traceback (most recent call last):
-        ...
-        ValueError: labels for 'words': metadata row 0 has 2 columns but the header has 1: ['word'].
-    """
-    try:
-        rows_labels, rows_header = label_rows(labels, rows, header)
-        if rows_labels is not None:
-            prepare_metadata(rows_labels, rows_header)
-    except ValueError as error:
-        raise ValueError(f"labels for {tag!r}: {error}") from error
 
 
 def warm_up_imports(*, maps: bool) -> None:
