@@ -245,9 +245,8 @@ except OSError:
 """
 
 
-#: The detached removers started (kept referenced: a dropped ``Popen`` of a running process
-#: warns).
-_REMOVERS: list[Any] = []
+#: Process ids of the detached removers started (reaped at the next start: no zombies pile up).
+_REMOVERS: list[int] = []
 
 
 def remove_refresh_runs(logdir: Path) -> None:
@@ -255,8 +254,8 @@ def remove_refresh_runs(logdir: Path) -> None:
 
     A refresh run younger than :data:`REFRESH_GRACE_SECONDS` may not have been seen by a running
     TensorBoard yet; removing it now would hide the last snapshot, so a small detached process
-    removes it once the grace has passed (this process may exit meanwhile). Where no process
-    can be started, the refresh run stays (an empty run; the next close removes it).
+    removes it once the grace has passed (this process may exit meanwhile). Where no such
+    process can be started (no ``posix_spawn``), it stays until a later close removes it.
     """
     root = logdir / REFRESH_DIRNAME
     try:
@@ -267,26 +266,34 @@ def remove_refresh_runs(logdir: Path) -> None:
     if age >= REFRESH_GRACE_SECONDS:
         remove_tree(root)
         return
-    import subprocess
+    _reap_removers()
+    spawn = getattr(os, "posix_spawn", None)
+    if spawn is None:
+        return
     import sys
 
+    quiet = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_RDWR, 0) for fd in (0, 1, 2)]
+    arguments = [str(root), repr(REFRESH_GRACE_SECONDS - age), repr(stamp)]
     with contextlib.suppress(OSError):  # no process: the refresh run stays until next close
         _REMOVERS.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-c",
-                    _REMOVE_LATER,
-                    str(root),
-                    str(REFRESH_GRACE_SECONDS - age),
-                    repr(stamp),
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,  # outlives this process, ignores its Ctrl-C
+            spawn(
+                sys.executable,
+                [sys.executable, "-S", "-c", _REMOVE_LATER, *arguments],
+                os.environ,
+                file_actions=quiet,
+                setsid=True,  # outlives this process, ignores its Ctrl-C
             )
         )
+
+
+def _reap_removers() -> None:
+    for pid in list(_REMOVERS):
+        try:
+            finished, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            finished = pid
+        if finished:
+            _REMOVERS.remove(pid)
 
 
 class ConfigLock:

@@ -23,7 +23,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -114,9 +114,20 @@ def run_demo(
     started = time.perf_counter()
     model = Word2Vec(vector_size=vector_size, window=5, min_count=3, sg=1, workers=1, seed=seed)
     model.build_vocab(sentences)
-    # One train() call per epoch, the learning rate decaying across them as in one call:
-    # gensim's running loss is a float32 summed over a train() call, imprecise past 2**22
-    # (reached here after a few epochs); each call restarts it, so every epoch's loss is exact.
+    _train(model, sentences, epochs, callback)
+    callback.close()
+    elapsed = time.perf_counter() - started
+    message = _instructions(model, callback.steps_written(), run_dir, root, limit, probe_words)
+    print(f"Done in {elapsed:.1f} s: {message}", file=out, flush=True)
+    return 0
+
+
+def _train(model: Any, sentences: list[list[str]], epochs: int, callback: Any) -> None:
+    """One ``train()`` call per epoch, the learning rate decaying across them as in one call.
+
+    gensim's running loss is a float32 summed over a ``train()`` call, imprecise past 2**22
+    (reached here after a few epochs); each call restarts it, so every epoch's loss is exact.
+    """
     alphas = np.linspace(model.alpha, model.min_alpha, epochs + 1)
     for epoch in range(epochs):
         model.train(
@@ -128,14 +139,22 @@ def run_demo(
             compute_loss=True,
             callbacks=[callback],
         )
-    callback.close()
-    elapsed = time.perf_counter() - started
-    steps = callback.steps_written()
+
+
+def _instructions(
+    model: Any,
+    steps: list[int],
+    run_dir: Path,
+    root: Path,
+    limit: int,
+    probe_words: Sequence[str],
+) -> str:
+    """What was written and where to look in TensorBoard."""
     shown = min(limit, len(model.wv))
     known = [word for word in probe_words if word in model.wv.key_to_index]
     command = f"tensorboard --logdir {shlex.quote(str(root))}"
     lines = [
-        f"Done in {elapsed:.1f} s: {len(steps)} snapshots (steps {steps[0]}-{steps[-1]}) of the "
+        f"{len(steps)} snapshots (steps {steps[0]}-{steps[-1]}) of the "
         f"{shown:,} most frequent words in {run_dir}",
         "",
     ]
@@ -150,11 +169,11 @@ def run_demo(
         f"             then words:{steps[-1]:09d}; search for "
         + ", ".join(repr(word) for word in known[:3])
         + " and use 'isolate' to see their neighbourhoods form.",
+        "             BOOKMARKS: click a step's 'aligned PCA' state - every step in one frame.",
         "  SCALARS    train/loss falls each epoch; words/drift -> 0 and",
         "             words/neighbor_overlap_at_10 -> 1 when the embedding has stopped moving.",
         "  TEXT       words/neighbors: the probe words' nearest neighbours at every epoch.",
         "  IMAGES     words/map: each epoch aligned onto the last, same axes - move the step",
         "             slider to watch the words settle.",
     ]
-    print("\n".join(lines), file=out, flush=True)
-    return 0
+    return "\n".join(lines)
