@@ -11,7 +11,7 @@ from __future__ import annotations
 import codecs
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 __all__ = ["FORMATS", "Format", "SourceOptions"]
 
@@ -29,19 +29,7 @@ Format = Literal[
     "huggingface",
 ]
 #: The values of ``format``.
-FORMATS: tuple[str, ...] = (
-    "auto",
-    "word2vec",
-    "glove",
-    "fasttext",
-    "keyedvectors",
-    "npy",
-    "npz",
-    "parquet",
-    "arrow",
-    "safetensors",
-    "huggingface",
-)
+FORMATS: tuple[str, ...] = get_args(Format)
 #: The values of ``unicode_errors``.
 UNICODE_ERRORS = ("strict", "replace", "ignore", "backslashreplace", "surrogateescape")
 
