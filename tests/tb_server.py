@@ -179,3 +179,19 @@ def parse_metadata(text: str) -> tuple[list[str] | None, list[list[str]]]:
             continue
         rows.append(line.split("\t"))
     return header, rows
+
+
+def served_snapshot(tb: TensorBoard, run: str, tensor_name: str) -> tuple[Any, list[str], Any]:
+    """(tensor, header, rows) of a snapshot with several metadata columns, as TensorBoard serves
+    them."""
+    tb.wait_for_run(run)
+    tensor = tb.tensor(run, tensor_name)
+    header, rows = parse_metadata(tb.metadata(run, tensor_name))
+    assert header is not None
+    return tensor, header, rows
+
+
+def column(header: list[str], rows: list[list[str]], name: str) -> list[str]:
+    """The cells of the metadata column ``name``."""
+    index = header.index(name)
+    return [row[index] for row in rows]

@@ -14,7 +14,7 @@ from embedding_projector.errors import InvalidEmbeddingError, VectorFileError
 from embedding_projector.export import ExportSummary, export_embeddings
 from embedding_projector.readers import SourceOptions
 from embedding_projector.selection import RowSelection, select_keys
-from tb_server import TensorBoard, parse_metadata
+from tb_server import TensorBoard, column, served_snapshot
 from vector_files import japanese_words, random_vectors, word2vec_bytes, write
 
 gensim_models = pytest.importorskip("gensim.models")
@@ -39,16 +39,7 @@ def served(
     tb: TensorBoard, run: str, summary: ExportSummary
 ) -> tuple[np.ndarray, list[str], list[list[str]]]:
     """(tensor, header, rows) as TensorBoard serves them."""
-    tb.wait_for_run(run)
-    tensor = tb.tensor(run, summary.tensor_name)
-    header, rows = parse_metadata(tb.metadata(run, summary.tensor_name))
-    assert header is not None
-    return tensor, header, rows
-
-
-def column(header: list[str], rows: list[list[str]], name: str) -> list[str]:
-    index = header.index(name)
-    return [row[index] for row in rows]
+    return served_snapshot(tb, run, summary.tensor_name)  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from embedding_projector.errors import VectorFileError
 from embedding_projector.export import ExportSummary, RowSelection, SourceOptions, export_embeddings
 from embedding_projector.readers import load_rows
 from embedding_projector.selection import select_keys
-from tb_server import TensorBoard, parse_metadata
+from tb_server import TensorBoard, column, served_snapshot
 from vector_files import japanese_words, random_vectors
 
 RunFactory = Callable[[], tuple[Path, str]]
@@ -28,16 +28,7 @@ def served(
     tb: TensorBoard, run: str, summary: ExportSummary
 ) -> tuple[np.ndarray, list[str], list[list[str]]]:
     """(tensor, header, rows) as TensorBoard serves them."""
-    tb.wait_for_run(run)
-    tensor = tb.tensor(run, summary.tensor_name)
-    header, rows = parse_metadata(tb.metadata(run, summary.tensor_name))
-    assert header is not None
-    return tensor, header, rows
-
-
-def column(header: list[str], rows: list[list[str]], name: str) -> list[str]:
-    index = header.index(name)
-    return [row[index] for row in rows]
+    return served_snapshot(tb, run, summary.tensor_name)  # type: ignore[no-any-return]
 
 
 def nothing_written(logdir: Path) -> bool:

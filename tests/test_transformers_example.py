@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
@@ -19,17 +17,8 @@ pytest.importorskip("accelerate")
 pytest.importorskip("tokenizers")
 pytest.importorskip("gensim")
 
+from example_modules import EXAMPLES, load_example
 from tb_server import TensorBoard, free_port, parse_metadata
-
-EXAMPLES = Path(__file__).parent.parent / "examples"
-
-
-def load_example(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.slow
