@@ -265,7 +265,6 @@ def test_bad_snapshots_are_rejected(matrix: Any, labels: Any, match: str) -> Non
         ({"sample": "best"}, "sample"),
         ({"refit_threshold": 1.5}, "refit_threshold"),
         ({"extent": 0}, "extent"),
-        ({"size": (10, 10)}, "size"),
         ({"neighbors_k": True}, "neighbors_k"),
     ],
 )
@@ -276,10 +275,13 @@ def test_bad_options_are_rejected(kwargs: dict[str, Any], match: str) -> None:
 
 def test_style_keywords_are_shorthand_for_a_map_style() -> None:
     style = MapStyle(size=(320, 240), title="words", draw_rows=10)
-    assert EvolutionMap(size=(320, 240), title="words", draw_rows=10).style == style
+    with pytest.warns(DeprecationWarning, match=r"style=MapStyle\(size=, title=, draw_rows=\)"):
+        assert EvolutionMap(size=(320, 240), title="words", draw_rows=10).style == style
     assert EvolutionMap().style == MapStyle()
     with pytest.raises(TypeError, match="not both"):
         EvolutionMap(style=style, title="words")
+    with pytest.raises(ValueError, match="size"):
+        MapStyle(size=(10, 10))
     with pytest.raises(TypeError, match="colour"):
         EvolutionMap(colour="red")  # type: ignore[call-arg]
 
@@ -605,10 +607,10 @@ def test_maps_are_drawn_without_importing_matplotlib() -> None:
         """
         import sys, warnings
         import numpy as np
-        from embedding_projector.maps import EvolutionMap
+        from embedding_projector.maps import EvolutionMap, MapStyle
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            evolution = EvolutionMap(max_rows=30, title="words")
+            evolution = EvolutionMap(max_rows=30, style=MapStyle(title="words"))
             words, classes = [f"w{i}" for i in range(30)], [i % 3 for i in range(30)]
             frames = [
                 evolution.update(np.random.rand(30, 5), words, step=s, colors=classes)

@@ -52,6 +52,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
@@ -171,8 +172,9 @@ class EvolutionMap:
         extent: half-width of the fixed square axes, in units of the map's RMS radius.
         style: how the images are drawn (:class:`MapStyle`: size, title, font, labels,
             trails, legend, rows drawn); default ``MapStyle()``.
-        style_keywords: :class:`MapStyle`'s fields given directly, as in earlier releases
-            (``EvolutionMap(title="words")`` is ``EvolutionMap(style=MapStyle(title="words"))``).
+        style_keywords: deprecated: :class:`MapStyle`'s fields given directly, as in earlier
+            releases (``EvolutionMap(title="words")`` is
+            ``EvolutionMap(style=MapStyle(title="words"))``); warns ``DeprecationWarning``.
 
     Raises:
         ValueError: an argument is out of range.
@@ -213,6 +215,14 @@ class EvolutionMap:
                 "not both."
             )
         _check_int("max_rows", max_rows, minimum=2)
+        if style_keywords:
+            warnings.warn(
+                f"EvolutionMap({', '.join(f'{name}=' for name in style_keywords)}) is deprecated "
+                "and will be removed in the next release: pass style=MapStyle("
+                f"{', '.join(f'{name}=' for name in style_keywords)}) instead.",
+                DeprecationWarning,
+                stacklevel=2,
+            )
         style = style if style is not None else MapStyle(**style_keywords)
         _check_int("neighbors_k", neighbors_k, minimum=1)
         if sample not in ("first", "random"):

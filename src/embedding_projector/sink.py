@@ -67,7 +67,7 @@ from ._sink_options import (
 )
 from .background import BackgroundWriter, single_threaded_blas
 from .errors import DiskReserveError
-from .maps import EvolutionMap, MapFrame
+from .maps import EvolutionMap, MapFrame, MapStyle
 from .writer import PreparedMetadata, ProjectorWriter, prepare_metadata
 
 __all__ = [
@@ -422,14 +422,16 @@ class SnapshotSink:
         if evolution is None:
             evolution = self._maps[tag] = EvolutionMap(
                 max_rows=options.max_rows or options.map_rows,
-                draw_rows=options.map_rows if options.max_rows else None,
                 sample="random" if request.classes else "first",
                 neighbors_k=options.neighbors_k,
                 render=options.maps,
                 scalars=options.scalars,
-                title=tag,
-                size=options.map_size,
-                label_count=0 if request.classes else 25,
+                style=MapStyle(
+                    title=tag,
+                    size=options.map_size,
+                    label_count=0 if request.classes else 25,
+                    draw_rows=options.map_rows if options.max_rows else None,
+                ),
             )
         evolution.render = draw  # the map's state (alignment, basis) advances either way
         if request.classes:
