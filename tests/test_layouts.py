@@ -357,7 +357,9 @@ def test_umap_of_every_row_keeps_clusters_and_a_warm_step_stays_put():
         assert correlation > 0.9
 
 
-@pytest.mark.parametrize("module_name", ["layouts", "_layout_core", "_aligned", "_states"])
+@pytest.mark.parametrize(
+    "module_name", ["layouts", "_layout_core", "_aligned", "_states", "_number_text"]
+)
 def test_docstring_examples_run(module_name):
     import doctest
     import importlib

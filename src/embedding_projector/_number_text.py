@@ -7,9 +7,9 @@ digits (trailing zeros dropped) in scientific notation, which reads back as the 
 in a dozen array operations and table lookups (4 digits at a time) for the whole column.
 
 Example:
-    >>> text = float32_text(np.array([0.5, -1.0, 1234.5, 0.0, 3e-7], np.float32))
+    >>> text = float32_text(np.array([0.5, -1.0, 1234.5, 0.0, 0.125, 0.1], np.float32))
     >>> [bytes(row).replace(b"\\0", b"").decode() for row in text]
-    ['5e-1', '-1e0', '1.2345e3', '0.0', '3e-7']
+    ['5e-1', '-1e0', '1.2345e3', '0.0', '1.25e-1', '1.00000001e-1']
 """
 
 from __future__ import annotations
