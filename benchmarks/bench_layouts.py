@@ -8,7 +8,9 @@ Part 1, per snapshot of a drifting embedding (steady state, after the first step
   * the tensor write itself (``add_embedding`` without a layout) — the cost to compare with;
   * ``AlignedLayout.update`` (Procrustes onto the previous step + fixed-basis projection);
   * the obvious recipe: scipy's ``orthogonal_procrustes`` and a full SVD on every row;
-  * the saved-state JSON of the 2-D and 3-D states, against ``json.dumps`` of a dict per row;
+  * the saved-state JSON of the 2-D and 3-D states, against ``json.dumps`` of a dict per row,
+    and against the number formatting alone done by numpy's shortest-repr cast (the way
+    before ``_number_text``);
   * the whole write with ``layout=states``.
 Part 2, UMAP of N x 200 clustered rows (numba compiles first, untimed):
   * umap-learn's own ``UMAP(metric="cosine").fit_transform`` of the same matrix;
@@ -82,6 +84,15 @@ def obvious_json(states: list[ep.ProjectorLayout], rows: int, dims: int) -> byte
     return json.dumps(out, separators=(",", ":")).encode()
 
 
+def numpy_repr_numbers(states: list[ep.ProjectorLayout]) -> int:
+    """Only the numbers of the states, as numpy's float -> bytes cast formats them."""
+    size = 0
+    for layout in states:
+        for column in range(layout.coordinates.shape[1]):
+            size += np.ascontiguousarray(layout.coordinates[:, column]).astype("S16").size
+    return size
+
+
 def pca_part(rows: int, dims: int, repeats: int) -> list[tuple[str, float, str]]:
     snaps = drifting(rows, dims, repeats + 2)
     words = [f"w{i}" for i in range(rows)]
@@ -100,6 +111,7 @@ def pca_part(rows: int, dims: int, repeats: int) -> list[tuple[str, float, str]]
         lambda: _states.saved_states_json(states, dimensions=(rows, dims)), repeats
     )
     json_obvious, _ = timed(lambda: obvious_json(states, rows, dims), max(1, repeats // 2))
+    numpy_numbers, _ = timed(lambda: numpy_repr_numbers(states), repeats)
     target = Path(tempfile.mkdtemp(prefix="bench-layouts-"))
     try:
         writer = ep.ProjectorWriter(target / "a", live_refresh=False)
@@ -132,6 +144,11 @@ def pca_part(rows: int, dims: int, repeats: int) -> list[tuple[str, float, str]]
             f"{label} obvious: json.dumps, a dict per row",
             json_obvious,
             f"{json_obvious / json_ours:.1f}x ours",
+        ),
+        (
+            f"{label} numbers alone by numpy's shortest repr",
+            numpy_numbers,
+            f"{numpy_numbers / json_ours:.1f}x our whole JSON",
         ),
         (f"{label} write with layout=states", with_states, f"{with_states / write:.2f}x the write"),
         (

@@ -1,7 +1,8 @@
 """Saved layouts in the real projector page: click the bookmark, the page holds our coordinates.
 
-A run written step by step with :class:`AlignedLayout` (as the training callbacks will), plus a
-UMAP state on the last step. In headless Chromium: pick the step, click each state's radio icon
+A run written step by step with :class:`AlignedLayout`, plus a UMAP state on the last step; and
+a real Word2Vec run whose states the gensim callback wrote through the snapshot sink with its
+default layout. In headless Chromium: pick the step, click each state's radio icon
 under BOOKMARKS, then read what the page holds (``vz-projector``'s ``dataSet.points[i]
 .projections`` and ``projection.projectionType``) and compare it with the file.
 
@@ -95,6 +96,13 @@ def site(
 
 
 def _check_states(page: ProjectorPage, states: list[dict[str, Any]], rows: int) -> None:
+    """Click every state in turn; the page holds each one's coordinates."""
+    for index in range(len(states)):
+        _check_state(page, states, index, rows)
+
+
+def _check_state(page: ProjectorPage, states: list[dict[str, Any]], index: int, rows: int) -> None:
+    """Click ``states[index]``'s radio icon; the page holds exactly its coordinates."""
     radios = page.plugin.locator(_RADIOS)
     radios.nth(len(states) - 1).wait_for()
     for _ in range(100):  # the previous tensor's states are replaced once its data loads
@@ -102,32 +110,30 @@ def _check_states(page: ProjectorPage, states: list[dict[str, Any]], rows: int) 
             break
         page.page.wait_for_timeout(200)
     assert radios.count() == len(states)
-    for index, state in enumerate(states):
-        radios.nth(index).click()
-        kind = state["selectedProjection"]
-        columns = len(state["projections"][0])
-        expected_components = [f"{kind}-{j}" for j in range(columns)]
+    state = states[index]
+    radios.nth(index).click()
+    kind = state["selectedProjection"]
+    columns = len(state["projections"][0])
+    keys = [f"{kind}-{j}" for j in range(columns)]
 
-        def loaded(held: dict[str, Any], state: dict[str, Any] = state) -> bool:
-            kind, columns = state["selectedProjection"], len(state["projections"][0])
-            return (
-                held["type"] == kind
-                and held["components"][:columns] == [f"{kind}-{j}" for j in range(columns)]
-                and held["projections"][0] == state["projections"][0]
-            )
+    def loaded(held: dict[str, Any]) -> bool:
+        return (
+            held["type"] == kind
+            and held["components"][:columns] == keys
+            and held["projections"][0] == state["projections"][0]
+        )
 
+    held = page.frame().evaluate(_HELD_JS)
+    for _ in range(100):
+        if loaded(held):
+            break
+        page.page.wait_for_timeout(200)
         held = page.frame().evaluate(_HELD_JS)
-        for _ in range(100):
-            if loaded(held):
-                break
-            page.page.wait_for_timeout(200)
-            held = page.frame().evaluate(_HELD_JS)
-        assert loaded(held), (state["label"], held["type"], held["components"])
-        assert held["points"] == rows
-        keys = expected_components
-        page_coords = np.array([[p[k] for k in keys] for p in held["projections"]])
-        file_coords = np.array([[p[k] for k in keys] for p in state["projections"]])
-        np.testing.assert_array_equal(page_coords, file_coords)
+    assert loaded(held), (state["label"], held["type"], held["components"])
+    assert held["points"] == rows
+    page_coords = np.array([[p[k] for k in keys] for p in held["projections"]])
+    file_coords = np.array([[p[k] for k in keys] for p in state["projections"]])
+    np.testing.assert_array_equal(page_coords, file_coords)
 
 
 def test_clicking_a_saved_state_shows_exactly_the_written_coordinates(
@@ -152,6 +158,60 @@ def test_clicking_a_saved_state_shows_exactly_the_written_coordinates(
             _check_states(page, json.loads(bare_file.read_bytes()), 150)
         finally:
             browser.close()
+
+
+def test_a_bookmark_written_by_a_word2vec_run_loads_its_coordinates(
+    tmp_path: Path, artifacts_dir: Path
+) -> None:
+    """The gensim callback's default layout, through the sink: pick a step, click its
+    ``step N · aligned PCA`` bookmark, the page holds the file's coordinates."""
+    sync_api = _require_browser()
+    word2vec = pytest.importorskip("gensim.models.word2vec")
+    from gensim.test.utils import datapath
+    from gensim.utils import simple_preprocess
+
+    from embedding_projector.gensim import Any2VecProjector
+    from embedding_projector.sink import InsightOptions
+
+    with open(datapath("lee_background.cor"), encoding="utf-8") as handle:
+        lee = [simple_preprocess(line) for line in handle]
+    run_dir = tmp_path / "logs" / "word2vec"
+    words, dims, step = 300, 24, 2
+    # The default layout; no maps, no time budget: every step gets its computed states.
+    insight = InsightOptions(maps=False, scalars=False, map_budget=None)
+    callback = Any2VecProjector(run_dir, limit=words, insight=insight)
+    word2vec.Word2Vec(
+        lee,
+        vector_size=dims,
+        min_count=3,
+        workers=1,
+        seed=3,
+        epochs=4,
+        compute_loss=True,
+        callbacks=[callback],
+    )
+    (entry,) = [
+        e
+        for e in ProjectorWriter(run_dir).entries()
+        if e.tensor_name.startswith(f"words:{step:09d}")
+    ]
+    states = json.loads((run_dir / entry.bookmarks_path).read_bytes())
+    labels = [state["label"] for state in states]
+    assert labels == [f"step {step} · aligned PCA", f"step {step} · aligned PCA 3-D"]
+    with TensorBoard(tmp_path / "logs") as server:
+        server.wait_for(lambda: "word2vec" in server.runs(), timeout=60)
+        with sync_api.sync_playwright() as playwright:
+            browser = launch_chromium(playwright)
+            try:
+                context = browser.new_context(viewport={"width": 1400, "height": 900})
+                OfflineGuard().install(context)
+                page = ProjectorPage(context.new_page(), server.base)
+                page.open()
+                page.select_tensor(entry.tensor_name, words, dims)
+                _check_state(page, states, labels.index(f"step {step} · aligned PCA"), words)
+                page.screenshot(artifacts_dir / "browser-layout-word2vec-bookmark.png")
+            finally:
+                browser.close()
 
 
 @pytest.mark.skipif(

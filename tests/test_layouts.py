@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from embedding_projector import _states
 from embedding_projector.layouts import (
@@ -221,6 +223,18 @@ def _straightforward(layout, dimensions, color_by, label_by):
     return json.loads(json.dumps(fields))
 
 
+def _as_float32(state):
+    """The state with each coordinate as the float32 it reads back as (the text need not be
+    the shortest decimal: 9 significant digits round-trip)."""
+    return {
+        **state,
+        "projections": [
+            {key: np.float32(value) for key, value in point.items()}
+            for point in state["projections"]
+        ],
+    }
+
+
 def test_saved_states_json_equals_the_straightforward_construction():
     rng = np.random.default_rng(11)
     coords = rng.normal(size=(37, 3)).astype(np.float32) * np.float32(1e3)
@@ -233,7 +247,9 @@ def test_saved_states_json_equals_the_straightforward_construction():
     ]
     text = _states.saved_states_json(layouts, dimensions=(37, 8), color_by="kind", label_by="word")
     loaded = json.loads(text)
-    assert loaded == [_straightforward(lay, (37, 8), "kind", "word") for lay in layouts]
+    assert [_as_float32(state) for state in loaded] == [
+        _as_float32(_straightforward(lay, (37, 8), "kind", "word")) for lay in layouts
+    ]
     for state, layout in zip(loaded, layouts, strict=True):
         shown = np.array(
             [
@@ -247,6 +263,49 @@ def test_saved_states_json_equals_the_straightforward_construction():
     assert loaded[1]["pcaComponentDimensions"] == [0, 1, 2]
     assert loaded[2]["selectedProjection"] == "umap" and loaded[2]["umapIs3d"] is False
     assert not any(state["isSelected"] for state in loaded)
+
+
+_FLOAT32_EDGES = [
+    0.0, -0.0, 1.0, -1.0, 0.1, 0.3, 0.5, 1.5, 10.25, 1234.5, 100.0, 16777217.0, 123456789.0,
+    999999999.0, 1e9, 1e10, 9.9999999e-5, 1e-5, 1e-45, -1e-45, 1.1754944e-38, 3.4028235e38,
+    -3.4028235e38,
+]  # fmt: skip
+
+
+def _numbers(values):
+    """Each value's text from ``float32_text``, as the JSON file holds it."""
+    from embedding_projector._number_text import float32_text
+
+    return [bytes(row).replace(b"\0", b"").decode("ascii") for row in float32_text(values)]
+
+
+def test_float32_text_reads_back_as_the_same_float32_at_the_edges():
+    powers = np.array([10.0**k for k in range(-45, 39)], dtype=np.float32)
+    powers = powers[powers > 0]
+    edges = np.concatenate(
+        [
+            np.array(_FLOAT32_EDGES, dtype=np.float32),
+            powers,
+            np.nextafter(powers, np.float32(np.inf)),
+            np.nextafter(powers, np.float32(0)),
+        ]
+    )
+    values = np.concatenate([edges, -edges])
+    texts = _numbers(values)
+    read = [json.loads(text) for text in texts]  # valid JSON numbers, each
+    assert all(isinstance(number, float) for number in read)  # "1e0", not "1": floats in Python
+    np.testing.assert_array_equal(np.array(read, dtype=np.float32), values)
+    assert max(map(len, texts)) <= 15
+    assert texts[:9] == ["0.0", "0.0", "1e0", "-1e0", "1.00000001e-1", "3.00000012e-1", "5e-1",
+                         "1.5", "1.025e1"]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.lists(st.floats(width=32, allow_nan=False, allow_infinity=False), min_size=1))
+def test_float32_text_round_trips_any_float32(floats):
+    values = np.array(floats, dtype=np.float32)
+    read = np.array([json.loads(text) for text in _numbers(values)], dtype=np.float32)
+    np.testing.assert_array_equal(read, values)
 
 
 def test_every_state_carries_every_field_of_the_pages_state():
@@ -298,7 +357,9 @@ def test_umap_of_every_row_keeps_clusters_and_a_warm_step_stays_put():
         assert correlation > 0.9
 
 
-@pytest.mark.parametrize("module_name", ["layouts", "_layout_core", "_aligned", "_states"])
+@pytest.mark.parametrize(
+    "module_name", ["layouts", "_layout_core", "_aligned", "_states", "_number_text"]
+)
 def test_docstring_examples_run(module_name):
     import doctest
     import importlib

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import pickle
 import sys
 import time
@@ -21,7 +22,7 @@ from pytorch_lightning.loggers import TensorBoardLogger  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
-from embedding_projector import ProjectorWriter  # noqa: E402
+from embedding_projector import AlignedLayout, ProjectorWriter  # noqa: E402
 from embedding_projector.lightning import (  # noqa: E402
     EmbeddingProjector,
     FeatureProbe,
@@ -1049,3 +1050,117 @@ def test_late_label_problems_name_the_table_and_the_callbacks_argument(tmp_path:
     assert message.startswith("EmbeddingProjector skipped 'positions' at step 4: ")
     assert "labels: metadata row 1 has 3 columns but the header has 2" in message
     assert "mat " not in message and "label_img" not in message
+
+
+# --------------------------------------------------------------------------- probe rows
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"probe_rows": "t3"}, TypeError, r"probe_rows must be a list .*wrap one label"),
+        ({"probe_rows": [1.5]}, TypeError, r"entries must be row indices \(int\) or labels"),
+        ({"probe_rows": [True]}, TypeError, r"entries must be row indices"),
+        ({"probe_rows": {3: [1]}}, TypeError, r"probe_rows keys must be table tags"),
+        (
+            {"insight": InsightOptions(trajectory=True)},
+            ValueError,
+            r"trajectory=True\) follows the probe rows, but probe_rows is empty",
+        ),
+    ],
+)
+def test_probe_rows_of_the_wrong_type_fail_at_construction(
+    kwargs: dict[str, Any], error: type, message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        EmbeddingProjector(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("probe_rows", "message"),
+    [
+        (["t3", "t99"], r"probe_rows for 'tokens': 't99' is not a label .*Close labels: 't9'"),
+        ([3, VOCAB], rf"probe_rows for 'tokens': row {VOCAB} is out of range; .*0 to {VOCAB - 1}"),
+        ({"tokenz": [1]}, r"probe_rows names 'tokenz', but the tables are 'positions', 'tokens'"),
+        ({"positions": ["p1"]}, r"'p1' is a label, but 'positions' has no labels"),
+    ],
+)
+def test_probe_rows_that_name_no_row_fail_at_setup_before_training(
+    tmp_path: Path, probe_rows: Any, message: str
+) -> None:
+    labels = {"tokens": [f"t{i}" for i in range(VOCAB)]}
+    callback = EmbeddingProjector(logdir=tmp_path, labels=labels, probe_rows=probe_rows)
+    trainer = make_trainer([callback], max_epochs=2)
+    with pytest.raises(ValueError, match=message):
+        trainer.fit(TinyLM(), token_data())
+    assert trainer.global_step == 0 and not list(tmp_path.iterdir())
+
+
+def test_probe_rows_give_a_trajectory_through_the_run(
+    shared_tensorboard: TensorBoard, shared_run: Callable[[], tuple[Path, str]]
+) -> None:
+    logger, run = tb_logger(shared_tensorboard, shared_run)
+    words = [f"t{i}" for i in range(VOCAB)]
+    insight = InsightOptions(maps=False, scalars=False, map_budget=None, trajectory=True)
+    callback = EmbeddingProjector(
+        labels={"tokens": words}, probe_rows={"tokens": ["t3", 7, "t12"]}, insight=insight
+    )
+    capture = EmbeddingCapture()
+    make_trainer([callback, capture], logger, max_epochs=3).fit(TinyLM(), token_data())
+
+    steps = [0, 4, 8, 12]  # the start and three epochs of 4 optimizer steps
+    trajectory = f"tokens · trajectory:{steps[-1]:09d}"
+    names = wait_names(shared_tensorboard, run, [trajectory])
+    assert sum("trajectory" in name for name in names) == 1  # the newest holds every step
+    header, rows = parse_metadata(shared_tensorboard.metadata(run, trajectory))
+    assert header == ["label", "step"]
+    assert rows == [[word, str(step)] for step in steps for word in ("t3", "t7", "t12")]
+    states = json.loads(shared_tensorboard.projector("bookmarks", run=run, name=trajectory))
+    assert [state["label"] for state in states] == [
+        "steps 0–12 · aligned PCA",
+        "steps 0–12 · aligned PCA 3-D",
+        *(f"step {step} · aligned PCA" for step in steps),
+    ]
+    assert states[0]["selectedColorOptionName"] == "step"
+    assert [state["filteredPoints"] for state in states[2:]] == [
+        [3 * i, 3 * i + 1, 3 * i + 2] for i in range(len(steps))
+    ]
+    # Each step's probe rows sit where that step's own saved state put them.
+    path = state_coordinates(states[0])
+    for index, step in enumerate(steps):
+        name = next(n for n in names if n.startswith(f"tokens:{step:09d}"))
+        own = json.loads(shared_tensorboard.projector("bookmarks", run=run, name=name))
+        np.testing.assert_allclose(
+            path[3 * index : 3 * index + 3], state_coordinates(own[0])[[3, 7, 12]], atol=1e-6
+        )
+    # Its vectors: the probe rows of each step's table, in the run's aligned frame.
+    vectors = shared_tensorboard.tensor(run, trajectory)
+    frame = AlignedLayout()
+    for index, step in enumerate(steps):
+        frame.update(words, capture.tokens[step], step)
+        assert frame.aligned_matrix is not None
+        expected = frame.aligned_matrix[[3, 7, 12]]
+        np.testing.assert_allclose(vectors[3 * index : 3 * index + 3], expected, atol=1e-5)
+    assert not np.allclose(vectors[:3], vectors[-3:], atol=1e-3)  # training moved them
+
+
+class EmbeddingCapture(pl.Callback):  # type: ignore[misc]
+    """The tokens table at the start and at every training epoch end, by global step."""
+
+    def __init__(self) -> None:
+        self.tokens: dict[int, np.ndarray] = {}
+
+    def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+        self.tokens[trainer.global_step] = pl_module.tokens.weight.detach().numpy().copy()
+
+    def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+        self.tokens[trainer.global_step] = pl_module.tokens.weight.detach().numpy().copy()
+
+
+def state_coordinates(state: dict[str, Any]) -> np.ndarray:
+    kind = state["selectedProjection"]
+    columns = len(state["projections"][0])
+    return np.array(
+        [[point[f"{kind}-{j}"] for j in range(columns)] for point in state["projections"]],
+        dtype=np.float32,
+    )

@@ -19,6 +19,7 @@ CORE_MODULES = [
     "embedding_projector.fonts",
     "embedding_projector._font_face",
     "embedding_projector.glyphs",
+    "embedding_projector._probe_rows",
 ]
 
 

@@ -197,6 +197,26 @@ def test_trajectory_without_probe_rows_warns_once(tmp_path: Path) -> None:
     assert ProjectorWriter(tmp_path).steps("words") == [0, 1]
 
 
+def test_tags_without_probe_rows_stay_silent_while_another_tag_is_followed(
+    tmp_path: Path,
+) -> None:
+    insight = InsightOptions(**NO_MAPS, trajectory=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # not one warning
+        with SnapshotSink(tmp_path, options=SYNC, insight=insight) as sink:
+            for step, matrix in enumerate(drifting(3)):
+                sink.submit(
+                    step,
+                    [
+                        SnapshotRequest("positions", matrix[:8]),  # first, and never followed
+                        SnapshotRequest("words", matrix, probes=[3, 7]),
+                    ],
+                )
+    writer = ProjectorWriter(tmp_path)
+    assert writer.steps("words · trajectory") == [2]
+    assert writer.steps("positions · trajectory") == []
+
+
 # --------------------------------------------------------------------------- adapters
 
 

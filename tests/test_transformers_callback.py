@@ -31,6 +31,7 @@ from transformers import (
     TrainingArguments,
 )
 
+from embedding_projector import AlignedLayout
 from embedding_projector.sink import InsightOptions
 from embedding_projector.transformers import EmbeddingProjectorCallback, resolve_logdir
 from tb_server import TensorBoard, parse_metadata
@@ -280,9 +281,82 @@ def test_too_few_labels_fail_before_anything_is_written(
     assert not list(tmp_path.rglob("projector_config.pbtxt"))
 
 
+@pytest.mark.slow
+def test_probe_tokens_and_ids_give_a_trajectory(
+    tokenizer: PreTrainedTokenizerFast,
+    shared_tensorboard: TensorBoard,
+    shared_run: Callable[[], tuple[Path, str]],
+) -> None:
+    output_dir, name = shared_run()
+    insight = InsightOptions(maps=False, scalars=False, map_budget=None, trajectory=True)
+    police = tokenizer.convert_tokens_to_ids("police")
+    callback = EmbeddingProjectorCallback(
+        probe_rows=["government", police, "Australia"], insight=insight
+    )
+    trainer, capture = train(tokenizer, output_dir, callback, epochs=2)
+
+    run = f"{name}/runs/{only_run_dir(output_dir).name}"
+    shared_tensorboard.wait_for_run(run)
+    per_epoch = trainer.state.global_step // 2
+    steps = [0, per_epoch, 2 * per_epoch]
+    tag = "bert.embeddings.word_embeddings"
+    tables = shared_tensorboard.wait_for(
+        lambda: (found := steps_of(shared_tensorboard, run)) and len(found[tag]) == 3 and found
+    )
+    (trajectory,) = tables[f"{tag} · trajectory"].values()  # the newest holds every step
+    assert trajectory.startswith(f"{tag} · trajectory:{steps[-1]:09d}")
+    probes = ["government", "police", "Australia"]
+    header, rows = parse_metadata(shared_tensorboard.metadata(run, trajectory))
+    assert header == ["label", "step"]
+    assert rows == [[token, str(step)] for step in steps for token in probes]
+    states = json.loads(shared_tensorboard.projector("bookmarks", run=run, name=trajectory))
+    assert [state["label"] for state in states] == [
+        f"steps 0–{steps[-1]} · aligned PCA",
+        f"steps 0–{steps[-1]} · aligned PCA 3-D",
+        *(f"step {step} · aligned PCA" for step in steps),
+    ]
+    assert [state["filteredPoints"] for state in states[2:]] == [
+        [3 * i, 3 * i + 1, 3 * i + 2] for i in range(len(steps))
+    ]
+    # Its vectors: the probe tokens' rows of each step's embedding, in the run's aligned frame.
+    ids = tokenizer.convert_tokens_to_ids(probes)
+    vocabulary = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
+    vectors = shared_tensorboard.tensor(run, trajectory)
+    frame = AlignedLayout()
+    for index, step in enumerate(steps):
+        frame.update(vocabulary, capture.inputs[step], step)
+        assert frame.aligned_matrix is not None
+        expected = frame.aligned_matrix[ids]
+        np.testing.assert_allclose(vectors[3 * index : 3 * index + 3], expected, atol=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("probe_rows", "message"),
+    [
+        (["polise"], r"'polise' is not a label of its \d+ written rows .*Close labels: 'police'"),
+        ([10**6], r"row 1000000 is out of range; each snapshot writes rows 0 to \d+"),
+    ],
+)
+def test_probe_rows_that_name_no_token_fail_before_anything_is_written(
+    tokenizer: PreTrainedTokenizerFast, tmp_path: Path, probe_rows: list[Any], message: str
+) -> None:
+    callback = EmbeddingProjectorCallback(probe_rows=probe_rows, insight=NO_MAPS)
+    with pytest.raises(ValueError, match=message):
+        train(tokenizer, tmp_path, callback, epochs=1)
+    assert not list(tmp_path.rglob("projector_config.pbtxt"))
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
+        ({"probe_rows": "police"}, TypeError, "probe_rows must be a list"),
+        ({"probe_rows": [None]}, TypeError, r"entries must be row indices \(int\) or labels"),
+        (
+            {"insight": InsightOptions(trajectory=True)},
+            ValueError,
+            r"trajectory=True\) follows the probe rows, but probe_rows is empty",
+        ),
         ({"every_n_steps": 0}, ValueError, "every_n_steps must be >= 1"),
         ({"every_n_epochs": 0}, ValueError, "every_n_epochs must be >= 1"),
         ({"max_rows": 0}, ValueError, "max_rows must be a positive integer"),

@@ -4,8 +4,8 @@ Per tag, on the sink's writing thread: an :class:`~embedding_projector.layouts.A
 places every snapshot in one frame for the run (``InsightOptions.layout``), under the same time
 budget as the maps (``map_budget``): a step over budget gets the last computed positions in
 one 2-D state, labelled ``skipped (time budget)``. Aligned PCA is rationed too: 50,000x256
-costs about 1.1 s plus 0.5 s of state JSON (2-D and 3-D) on the shared 2-core test machine,
-more than 2 % of a 1-2 s epoch.
+costs about 1.1 s plus 0.05 s of state JSON (2-D and 3-D; built in the writer, not counted in
+the budget) on the shared 2-core test machine, more than 2 % of a 1-2 s epoch.
 
 With ``InsightOptions.trajectory`` the probe rows of every step computed so far go to one more
 tensor, ``<tag> · trajectory`` (labels ``label`` and ``step``), written at each computed step
@@ -97,6 +97,8 @@ class SinkLayouts:
         #: Per tag: whether its last :meth:`states` call computed a new layout.
         self._computed: dict[str, bool] = {}
         self._trajectories: dict[str, _Trajectory] = {}
+        #: Tags seen without probe rows (told only if no tag has any by their second step).
+        self._unfollowed: set[str] = set()
 
     def seconds(self, tag: str) -> float:
         """How long ``tag``'s last computed layout took (0 before the first)."""
@@ -178,12 +180,16 @@ class SinkLayouts:
         if not (self.options.trajectory and states and self._computed.get(tag)):
             return
         if not request.probes:
-            self._report(
-                tag,
-                "trajectory-no-probes",
-                f"{self.name}: trajectory=True but {tag!r} has no probe rows, so it has no "
-                "trajectory; name the rows to follow (e.g. probe words).",
-            )
+            # An adapter may follow rows of some tables only: silent while any tag has some.
+            if tag in self._unfollowed and not self._trajectories:
+                self._report(
+                    tag,
+                    "trajectory-no-probes",
+                    f"{self.name}: trajectory=True but {tag!r} has no probe rows, so it has no "
+                    "trajectory; name the rows to follow (gensim's probe_words, probe_rows= "
+                    "of the Lightning and Hugging Face callbacks).",
+                )
+            self._unfollowed.add(tag)
             return
         try:
             self._write_trajectory(writer, request, keys, states, step)

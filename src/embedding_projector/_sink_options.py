@@ -54,7 +54,9 @@ class InsightOptions:
             gets the last computed positions, labelled ``skipped (time budget)``.
         trajectory: also write ``<tag> · trajectory``: the probe rows at every step so far
             (up to 100,000 rows), labelled with label and step, in the layout's frame, with a
-            saved state per step and one of all steps coloured by step. Needs ``layout``.
+            saved state per step and one of all steps coloured by step. Needs ``layout``, and
+            probe rows (gensim's ``probe_words``; ``probe_rows=`` of the Lightning and Hugging
+            Face callbacks, which refuse ``trajectory=True`` without them).
 
     Raises:
         ValueError: a bad value (``layout="tsne"`` or an unknown name lists the choices).

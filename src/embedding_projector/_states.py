@@ -27,8 +27,9 @@ shows; its coordinates still place every row) and ``color_by`` (a metadata colum
 
 For 100,000 rows the file is several MB. The ``projections`` array, almost all of it, is built
 as one byte buffer with numpy (fixed-width number columns, padding dropped at the end), never
-as a Python object per row. Numbers are the shortest decimals that read back as the same
-float32.
+as a Python object per row. Numbers are 9 significant digits in scientific notation, trailing
+zeros dropped (``-1.2345e3``, ``5e-1``): they read back as the same float32
+(:mod:`embedding_projector._number_text`; numpy's shortest-repr cast cost 8x more).
 
 Example:
     >>> import json
@@ -53,6 +54,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._format import MAX_PROJECTOR_ROWS
+from ._number_text import FLOAT32_TEXT_WIDTH, float32_text
 
 if TYPE_CHECKING:
     from .layouts import LayoutSpec
@@ -74,9 +76,6 @@ NO_COLOR_MAP = "No color map"
 #: Projections whose coordinates the page shows as written (``"tsne"`` restarts t-SNE).
 STATE_KINDS = ("pca", "umap")
 
-#: Column width of one formatted float32: the longest shortest-repr is 14 characters
-#: (``-1.1754944e-38``); bytes past it are NUL and are dropped after joining.
-_NUMBER_WIDTH = 16
 _SEPARATOR = b","
 
 
@@ -216,8 +215,7 @@ def projections_json(kind: str, coordinates: npt.NDArray[np.float32]) -> bytes:
 
     for column in range(columns):
         constant(("{" if column == 0 else ",") + f'"{kind}-{column}":')
-        text = np.ascontiguousarray(coordinates[:, column]).astype(f"S{_NUMBER_WIDTH}")
-        pieces.append(text.view(np.uint8).reshape(rows, _NUMBER_WIDTH))
+        pieces.append(float32_text(coordinates[:, column]).reshape(rows, FLOAT32_TEXT_WIDTH))
     constant("},")
     flat = np.concatenate(pieces, axis=1).ravel()
     body = bytes(flat[flat != 0].tobytes())

@@ -53,6 +53,13 @@ except ImportError as _error:  # pragma: no cover - exercised only without the e
         "pip install 'embedding-projector[transformers]'"
     ) from _error
 
+from ._probe_rows import (
+    ProbeRow,
+    check_probe_rows,
+    resolve_probe_rows,
+    trajectory_without_probes,
+)
+from ._sink_labels import label_column, label_rows
 from ._torch_buffers import CopyBuffers
 from ._torch_modules import Table, clean_named_modules, resolve_tables, validate_modules
 from .sink import InsightOptions, SinkOptions, SnapshotRequest, SnapshotSink, warm_up_imports
@@ -82,12 +89,19 @@ class EmbeddingProjectorCallback(TrainerCallback):
         at_train_begin: snapshot the starting weights at train begin (step ``global_step``,
             0 for a fresh run).
         max_rows: rows written per table (the first ones); ``None`` writes all.
+        probe_rows: tokens (strings, looked up in the label column: the tokenizer's tokens as
+            it writes them, e.g. ``"Ġhouse"`` for a byte-level BPE) or token ids (ints) to
+            follow in the tables the labels label (input and output embeddings). They are
+            highlighted on the maps, get a nearest-neighbour table (TEXT), and with
+            ``InsightOptions(trajectory=True)`` their path across steps is written to
+            ``<tag> · trajectory``. Checked at train begin, before the first snapshot.
         logdir: write here instead of transformers' TensorBoard run (see the module docstring).
         insight: maps and insight scalars (:class:`~embedding_projector.sink.InsightOptions`).
         sink: background writing (:class:`~embedding_projector.sink.SinkOptions`).
 
     Raises:
-        ValueError: an argument has an invalid value (the message says which).
+        ValueError: an argument has an invalid value (the message says which); at train
+            begin: labels do not fit, or a probe row is out of range or not a token.
         TypeError: an argument has the wrong type.
 
     Example:
@@ -106,6 +120,7 @@ class EmbeddingProjectorCallback(TrainerCallback):
         every_n_epochs: int = 1,
         at_train_begin: bool = True,
         max_rows: int | None = MAX_PROJECTOR_ROWS,
+        probe_rows: Sequence[ProbeRow] | None = None,
         logdir: str | os.PathLike[str] | None = None,
         insight: InsightOptions | None = None,
         sink: SinkOptions | None = None,
@@ -138,6 +153,10 @@ class EmbeddingProjectorCallback(TrainerCallback):
         self.logdir = Path(os.fspath(logdir)).expanduser() if logdir is not None else None
         self.insight = insight if insight is not None else InsightOptions()
         self.sink = sink if sink is not None else SinkOptions()
+        self.probe_rows = check_probe_rows(probe_rows)
+        if self.insight.trajectory and not self.probe_rows:
+            raise trajectory_without_probes(_NAME)
+        self._probes: tuple[int, ...] = ()
         self._created = time.time()
         self._tables: list[Table] = []
         self._tied: str | None = None
@@ -158,6 +177,7 @@ class EmbeddingProjectorCallback(TrainerCallback):
         self._tied = None
         self._tables = self._resolve_tables(model)
         self._labels, self._vocab_rows = self._resolve_labels(model, kwargs)
+        self._probes = self._resolve_probes()
         if state.is_world_process_zero:
             self.resolved_logdir = resolve_logdir(args, self.logdir, since=self._created - 2)
             warm_up_imports(maps=self.insight.maps)
@@ -240,6 +260,19 @@ class EmbeddingProjectorCallback(TrainerCallback):
             )
         return list(labels)[:written], rows
 
+    def _resolve_probes(self) -> tuple[int, ...]:
+        """The probe rows' indices in the vocabulary tables (checked before any snapshot)."""
+        if not self.probe_rows:
+            return ()
+        first = self._tables[0]
+        rows = self._vocab_rows
+        written = rows if self.max_rows is None else min(rows, self.max_rows)
+        column = None
+        if self._labels is not None:
+            labels, header = label_rows(self._labels, written, None)
+            column = label_column(labels, header, 0)
+        return resolve_probe_rows(first.tag, self.probe_rows, written, column)
+
     # -- snapshots ----------------------------------------------------------------------------
 
     def _snapshot(self, state: Any, suffix: str) -> None:
@@ -279,6 +312,7 @@ class EmbeddingProjectorCallback(TrainerCallback):
                         labels=self._labels if vocabulary else None,
                         name_suffix=suffix,
                         row_noun="tokens" if vocabulary else "rows",
+                        probes=self._probes if vocabulary else (),
                         on_written=_giver(self._buffers, table.tag, matrix),
                     )
                 )

@@ -6,11 +6,19 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .._probe_rows import ProbeRow, check_probe_rows, resolve_probe_rows
+from .._sink_labels import label_column, label_rows
 from ..sink import check_labels
 from ._compat import rank_zero_warn
 from .modules import Table, check_per_row, labels_are_columns, table_rows
 
-__all__ = ["check_labels_and_sprites", "check_labels_type", "labels_for"]
+__all__ = [
+    "check_labels_and_sprites",
+    "check_labels_type",
+    "check_probe_rows_arg",
+    "labels_for",
+    "resolve_table_probes",
+]
 
 
 def check_labels_type(labels: Any) -> None:
@@ -76,3 +84,60 @@ def labels_for(labels: Any, tag: str, *, as_columns: bool, call: bool = True) ->
             )
             spec = None
     return spec
+
+
+def check_probe_rows_arg(
+    value: Any,
+) -> tuple[ProbeRow, ...] | dict[str, tuple[ProbeRow, ...]] | None:
+    """``probe_rows``: a list of row indices / labels for every table, or a mapping tag -> list.
+
+    Raises:
+        TypeError: anything else (the message says what an entry must be).
+    """
+    if isinstance(value, Mapping):
+        found: dict[str, tuple[ProbeRow, ...]] = {}
+        for tag, rows in value.items():
+            if not isinstance(tag, str):
+                raise TypeError(f"probe_rows keys must be table tags (str); got {tag!r}.")
+            found[tag] = check_probe_rows(rows, f"probe_rows[{tag!r}]") or ()
+        return found
+    return check_probe_rows(value)
+
+
+def resolve_table_probes(
+    probe_rows: tuple[ProbeRow, ...] | Mapping[str, tuple[ProbeRow, ...]] | None,
+    tables: list[Table],
+    labels: Any,
+    *,
+    as_columns: bool,
+    max_rows: int | None,
+    header: Sequence[str] | None,
+) -> dict[str, tuple[int, ...]]:
+    """tag -> the row indices each snapshot of that table marks as probes (checked at setup:
+    labels are looked up in the table's first label column, the keys the layouts align by).
+
+    Raises:
+        ValueError: a tag that names no table, an index out of range, an unknown label.
+    """
+    if not probe_rows:
+        return {}
+    tags = [table.tag for table in tables]
+    if isinstance(probe_rows, Mapping):
+        unknown = sorted(tag for tag in probe_rows if tag not in tags)
+        if unknown:
+            raise ValueError(
+                f"probe_rows names {', '.join(map(repr, unknown))}, but the tables are "
+                f"{', '.join(map(repr, sorted(tags)))}."
+            )
+    found: dict[str, tuple[int, ...]] = {}
+    for table in tables:
+        rows = probe_rows.get(table.tag) if isinstance(probe_rows, Mapping) else probe_rows
+        written = table_rows(table, max_rows)
+        if not rows or written is None:
+            continue
+        column = None
+        if any(isinstance(row, str) for row in rows):
+            spec = labels_for(labels, table.tag, as_columns=as_columns)
+            column = label_column(*label_rows(spec, written, header), 0)
+        found[table.tag] = resolve_probe_rows(table.tag, rows, written, column)
+    return found

@@ -131,9 +131,11 @@ def table_requests(
     labels_of: Callable[[str], Any],
     header: list[str] | None,
     suffix: str,
+    probes: Mapping[str, Sequence[int]] | None = None,
 ) -> list[SnapshotRequest]:
     """Gather (on every rank when sharded) and copy (rank 0) each table once into a request
-    for the sink; the copy buffer goes back to ``buffers`` once the sink wrote it."""
+    for the sink (``probes``: tag -> probe row indices); the copy buffer goes back to
+    ``buffers`` once the sink wrote it."""
     requests: list[SnapshotRequest] = []
     with gathered(trainer, pl_module, tables) as fetch:
         for table in tables:
@@ -150,6 +152,7 @@ def table_requests(
                     header=header,
                     sprites=head(images, matrix.shape[0]),
                     name_suffix=suffix,
+                    probes=tuple((probes or {}).get(table.tag, ())),
                     on_written=giver(buffers, table.tag, matrix),
                 )
             )

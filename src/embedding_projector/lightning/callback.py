@@ -12,6 +12,7 @@ from typing import Any, Literal, get_args
 from typing_extensions import override
 
 from .._logdir import local_logdir, validate_disk_reserve
+from .._probe_rows import ProbeRow, trajectory_without_probes
 from .._torch_buffers import CopyBuffers
 from ..sink import (
     InsightOptions,
@@ -24,7 +25,13 @@ from ..sink import (
 from ..snapshot_policy import SnapshotPolicy, StepMode
 from ..writer import MAX_PROJECTOR_ROWS
 from ._compat import nn, pl, rank_zero_warn
-from ._labels import check_labels_and_sprites, check_labels_type, labels_for
+from ._labels import (
+    check_labels_and_sprites,
+    check_labels_type,
+    check_probe_rows_arg,
+    labels_for,
+    resolve_table_probes,
+)
 from ._run import (
     fit_snapshot_count,
     legacy_header,
@@ -50,6 +57,7 @@ logger = logging.getLogger(__name__)
 
 Hook = Literal["train_epoch_end", "validation_epoch_end"]
 Labels = Sequence[Any] | Mapping[str, Any] | Callable[[str], Any] | None
+ProbeRows = Sequence[ProbeRow] | Mapping[str, Sequence[ProbeRow]] | None
 #: Insight defaults of this callback: 500 rows per map, maps within 2 % of training time.
 DEFAULT_INSIGHT = InsightOptions()
 
@@ -75,6 +83,11 @@ class EmbeddingProjector(pl.Callback):
             [0, 1] or uint8), ``"glyphs"`` (each row's label drawn as its image: character
             embeddings), or a mapping tag -> either: they become the sprite sheet.
         features: a :class:`FeatureProbe` (or a tuple ``(inputs, labels[, images])``).
+        probe_rows: rows to follow in every table: row indices (ints) or labels (strings,
+            looked up in the table's first label column); or a mapping tag -> such a list.
+            They are highlighted on the maps, get a nearest-neighbour table (TEXT), and with
+            ``InsightOptions(trajectory=True)`` their path across steps is written to
+            ``<tag> · trajectory``. Checked at ``setup``.
         logdir: write here instead of the logger's run directory (a local directory: a URL
             raises :class:`~embedding_projector.errors.LogDirError`).
         snapshot_at_start: also snapshot the starting weights at step 0 (not on resume, nor
@@ -94,8 +107,9 @@ class EmbeddingProjector(pl.Callback):
 
     Raises:
         ValueError: an argument has an invalid value (the message says which and why); at
-            ``setup``: a module name matches nothing, labels do not fit their table, or the
-            log dir cannot be written (:class:`~embedding_projector.errors.LogDirError`).
+            ``setup``: a module name matches nothing, labels do not fit their table, a probe
+            row is out of range or not a label of its table, or the log dir cannot be
+            written (:class:`~embedding_projector.errors.LogDirError`).
         TypeError: an argument has the wrong type.
 
     Example:
@@ -115,6 +129,7 @@ class EmbeddingProjector(pl.Callback):
         max_rows: int | None = MAX_PROJECTOR_ROWS,
         sprites: Any = None,
         features: FeatureProbe | tuple[Any, ...] | None = None,
+        probe_rows: ProbeRows = None,
         logdir: str | os.PathLike[str] | None = None,
         snapshot_at_start: bool = True,
         insight: InsightOptions | None = None,
@@ -136,6 +151,9 @@ class EmbeddingProjector(pl.Callback):
         check_max_rows(max_rows)
         check_labels_type(labels)
         features = as_feature_probe(features)
+        self.probe_rows = check_probe_rows_arg(probe_rows)
+        if self.insight.trajectory and not self.probe_rows:
+            raise trajectory_without_probes("EmbeddingProjector")
         if self.modules == () and features is None:
             raise ValueError(
                 "Nothing to snapshot: modules is empty and no features were given. Use "
@@ -154,6 +172,8 @@ class EmbeddingProjector(pl.Callback):
             validate_disk_reserve(self.logdir, self.sink.disk_reserve)
         self.snapshot_at_start = bool(snapshot_at_start)
         self._tables: list[Table] = []
+        #: tag -> probe row indices (resolved at setup).
+        self._probes: dict[str, tuple[int, ...]] = {}
         #: ``labels`` is a mapping of columns for the model's one table (not tag -> labels).
         self._labels_as_columns = False
         #: The logger writes to a URL: maps and scalars go to the sink's local event file.
@@ -220,6 +240,7 @@ class EmbeddingProjector(pl.Callback):
             self._tables = []
         else:
             self._check_labels_and_sprites()
+            self._resolve_probes()
         self._deferred = builds_later and not self._tables
         if self.on == "validation_epoch_end" and (
             not overrides(pl_module, "validation_step") or trainer.limit_val_batches == 0
@@ -243,6 +264,7 @@ class EmbeddingProjector(pl.Callback):
         if self._deferred:
             self._tables = self._resolve_tables(pl_module, check_shapes=False)
             self._deferred = False
+            self._resolve_probes()
         if self.features is not None and self.features.layer is not None:
             find_module(pl_module, self.features.layer)
 
@@ -303,6 +325,16 @@ class EmbeddingProjector(pl.Callback):
     def _check_labels_and_sprites(self) -> None:
         self._labels_as_columns = check_labels_and_sprites(
             self.labels, self.sprites, self._tables, self.max_rows, self.metadata_header
+        )
+
+    def _resolve_probes(self) -> None:
+        self._probes = resolve_table_probes(
+            self.probe_rows,
+            self._tables,
+            self.labels,
+            as_columns=self._labels_as_columns,
+            max_rows=self.max_rows,
+            header=self.metadata_header,
         )
 
     def _resolve_logdir(self, trainer: pl.Trainer) -> Path:
@@ -375,6 +407,7 @@ class EmbeddingProjector(pl.Callback):
             labels_of=lambda tag: labels_for(self.labels, tag, as_columns=self._labels_as_columns),
             header=self.metadata_header,
             suffix=suffix,
+            probes=self._probes,
         )
         if probe is not None:
             requests += probe_request(
