@@ -306,3 +306,18 @@ def test_docstring_examples_run(module_name):
     module = importlib.import_module(f"embedding_projector.{module_name}")
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_float32_text_reads_back_as_numpys_shortest_decimals():
+    rng = np.random.default_rng(5)
+    bits = rng.integers(0, 2**32, size=200_000, dtype=np.uint64).astype(np.uint32)
+    values = bits.view(np.float32)
+    special = [0.0, -0.0, 1e-45, -1.1754944e-38, 3.4028235e38, 1e-4, 9.99999e-5, 0.1, 1e16]
+    values = np.concatenate([values[np.isfinite(values)], np.array(special, np.float32)])
+    rows = _states.float32_text(values)
+    text = b"[" + b",".join(bytes(row[row != 0]) for row in rows) + b"]"
+    read = np.array(json.loads(text), dtype=np.float64)
+    # Every float32 comes back bit for bit (signed zeros too) ...
+    np.testing.assert_array_equal(read.astype(np.float32).view(np.uint32), values.view(np.uint32))
+    # ... and as the same decimal as numpy's shortest repr (no longer than needed).
+    np.testing.assert_array_equal(read, [float(value) for value in values.astype("S16")])

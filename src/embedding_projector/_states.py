@@ -28,7 +28,8 @@ shows; its coordinates still place every row) and ``color_by`` (a metadata colum
 For 100,000 rows the file is several MB. The ``projections`` array, almost all of it, is built
 as one byte buffer with numpy (fixed-width number columns, padding dropped at the end), never
 as a Python object per row. Numbers are the shortest decimals that read back as the same
-float32.
+float32, written as an integer mantissa and a power of ten (``12573022e-8``): valid JSON, and
+formatted for all rows at once (:func:`float32_text`).
 
 Example:
     >>> import json
@@ -63,6 +64,7 @@ __all__ = [
     "SavedState",
     "StateLike",
     "bookmarks_file",
+    "float32_text",
     "label_column",
     "projections_json",
     "saved_states_json",
@@ -74,9 +76,12 @@ NO_COLOR_MAP = "No color map"
 #: Projections whose coordinates the page shows as written (``"tsne"`` restarts t-SNE).
 STATE_KINDS = ("pca", "umap")
 
-#: Column width of one formatted float32: the longest shortest-repr is 14 characters
-#: (``-1.1754944e-38``); bytes past it are NUL and are dropped after joining.
-_NUMBER_WIDTH = 16
+#: Significant digits that always read back as the same float32.
+_FLOAT32_DIGITS = 9
+#: Powers of ten a float32 written with at most 9 digits can need (1e-45 is 14012985e-52).
+_POWERS = range(-60, 50)
+#: Each power's JSON exponent suffix (``e-8``), NUL padded: looked up, not formatted, per number.
+_EXPONENT_TEXT = np.array([f"e{power}".encode("ascii") for power in _POWERS], dtype="S4")
 _SEPARATOR = b","
 
 
@@ -201,9 +206,9 @@ def _check_coordinates(state: StateLike, rows: int) -> npt.NDArray[np.float32]:
 def projections_json(kind: str, coordinates: npt.NDArray[np.float32]) -> bytes:
     """The ``projections`` array: ``[{"<kind>-0":x,"<kind>-1":y},...]`` in row order.
 
-    Each column is formatted by numpy into fixed-width bytes, the columns and the constant
-    text between them are laid side by side in one (rows, width) byte matrix, and the NUL
-    padding is dropped in one pass: no Python object per row.
+    Each column is formatted into fixed-width bytes (:func:`float32_text`), the columns and
+    the constant text between them are laid side by side in one (rows, width) byte matrix,
+    and the NUL padding is dropped in one pass: no Python object per row.
     """
     rows, columns = coordinates.shape
     if rows == 0:
@@ -216,12 +221,51 @@ def projections_json(kind: str, coordinates: npt.NDArray[np.float32]) -> bytes:
 
     for column in range(columns):
         constant(("{" if column == 0 else ",") + f'"{kind}-{column}":')
-        text = np.ascontiguousarray(coordinates[:, column]).astype(f"S{_NUMBER_WIDTH}")
-        pieces.append(text.view(np.uint8).reshape(rows, _NUMBER_WIDTH))
+        pieces.append(float32_text(coordinates[:, column]))
     constant("},")
     flat = np.concatenate(pieces, axis=1).ravel()
     body = bytes(flat[flat != 0].tobytes())
     return b"[" + body[:-1] + b"]"  # drop the last row's trailing comma
+
+
+def float32_text(values: npt.ArrayLike) -> npt.NDArray[np.uint8]:
+    """Each float32 as a JSON number, one per row of a NUL-padded (n, 15) byte matrix.
+
+    The number is an integer mantissa and a power of ten (float32 ``-0.5356694`` is
+    ``-5356694e-7``): the fewest significant digits, at most 9, that read back as the same
+    float32, found for all values at once (round the 9-digit mantissa to fewer digits while
+    the float32 read back is unchanged). Zeros are ``0.0``/``-0.0``. numpy's own
+    ``astype("S16")`` gives the same values but formats each number alone, 2-3x slower.
+
+    Example:
+        >>> rows = float32_text(np.array([0.5, -1.0, 0.0, 1e-30, 0.12573022], np.float32))
+        >>> [bytes(row[row != 0]).decode() for row in rows]
+        ['5e-1', '-1e0', '0.0', '1e-30', '12573022e-8']
+    """
+    x = np.asarray(values, dtype=np.float32).reshape(-1)
+    target = np.abs(x)
+    magnitude = target.astype(np.float64)
+    nonzero = magnitude > 0
+    exponent = np.zeros(x.size, dtype=np.int64)
+    exponent[nonzero] = np.floor(np.log10(magnitude[nonzero]))
+    base = exponent - (_FLOAT32_DIGITS - 1)
+    scaled = magnitude * np.power(10.0, -base)  # about 1e8 to 1e9: a 9-digit mantissa
+    mantissa, power = np.rint(scaled), base.copy()
+    shorter_ok = np.flatnonzero(nonzero)
+    for drop in range(1, _FLOAT32_DIGITS):  # the rows that read back right with fewer digits
+        shorter = np.rint(scaled[shorter_ok] / 10.0**drop)
+        with np.errstate(over="ignore"):  # a mantissa too large reads back as inf: not equal
+            back = (shorter * np.power(10.0, base[shorter_ok] + drop)).astype(np.float32)
+        same = back == target[shorter_ok]
+        shorter_ok = shorter_ok[same]
+        if shorter_ok.size == 0:
+            break
+        mantissa[shorter_ok], power[shorter_ok] = shorter[same], base[shorter_ok] + drop
+    body = mantissa.astype(np.int64).astype("S10").view(np.uint8).reshape(x.size, 10)
+    suffix = _EXPONENT_TEXT[np.where(nonzero, power - _POWERS.start, 0)]
+    suffix[~nonzero] = b".0"
+    sign = np.where(np.signbit(x), ord("-"), 0).astype(np.uint8)[:, None]
+    return np.concatenate([sign, body, suffix.view(np.uint8).reshape(x.size, 4)], axis=1)
 
 
 def _check_filter(state: StateLike, rows: int) -> npt.NDArray[np.int64] | None:
