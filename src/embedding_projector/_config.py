@@ -76,13 +76,17 @@ def read_config(path: Path) -> ProjectorConfig:
             "Fix or remove it, then write again.",
             str(path),
         ) from error
+    _remember(key, text, config)
+    return config
+
+
+def _remember(key: str, text: str, config: ProjectorConfig) -> None:
     kept = _config_module().ProjectorConfig()
     kept.CopyFrom(config)  # callers edit what they get
     with _PARSED_LOCK:
         if len(_PARSED) >= _PARSED_KEEP and key not in _PARSED:
             _PARSED.pop(next(iter(_PARSED)))
         _PARSED[key] = (text, kept)
-    return config
 
 
 #: The last parse of each recently read config, by path: a writer reads its config at every
@@ -97,7 +101,9 @@ def write_config(logdir: Path, config: ProjectorConfig) -> None:
     """Replace the config atomically: TensorBoard reads every config; a torn one breaks all runs."""
     from google.protobuf import text_format
 
-    atomic_write(logdir, CONFIG_FILENAME, text_format.MessageToString(config).encode("utf-8"))
+    text = text_format.MessageToString(config)
+    atomic_write(logdir, CONFIG_FILENAME, text.encode("utf-8"))
+    _remember(os.fspath(logdir / CONFIG_FILENAME), text, config)
 
 
 def our_steps(config: ProjectorConfig, tag: str) -> list[int]:
