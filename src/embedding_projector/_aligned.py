@@ -213,7 +213,7 @@ class AlignedLayout:
     def _row_keys(self, keys: Sequence[Any] | None, rows: int) -> list[str]:
         if keys is None:
             return [str(i) for i in range(rows)]
-        found = [str(key) for key in keys]
+        found = list(map(str, keys))  # C loop: 100,000 keys a step
         if len(found) != rows:
             raise InvalidEmbeddingError(f"keys has {len(found)} entries for {rows} rows.")
         if len(set(found)) != rows:

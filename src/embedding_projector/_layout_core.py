@@ -189,13 +189,16 @@ def top_directions(
     (used when rows >= dims).
     """
     rows, dim = matrix.shape
-    data = matrix.astype(np.float64, copy=False)
     basis = np.zeros((dim, count))
     if rows >= dim:
-        values, vectors = np.linalg.eigh(data.T @ data if gram is None else gram)
+        if gram is None:
+            data = matrix.astype(np.float64, copy=False)
+            gram = data.T @ data
+        values, vectors = np.linalg.eigh(gram)
         order = np.argsort(values)[::-1][:count]
         basis[:, : len(order)] = vectors[:, order]
     else:
+        data = matrix.astype(np.float64, copy=False)
         values, vectors = np.linalg.eigh(data @ data.T)
         order = np.argsort(values)[::-1][:count]
         directions = data.T @ vectors[:, order]

@@ -18,7 +18,6 @@ snapshot and *when*; :class:`SnapshotSink` does the rest, the same way for all o
 4. One warning channel: each distinct problem (tag and kind) is reported once, with its step,
    through the adapter's own warning function (``warnings.warn``, Lightning's
    ``rank_zero_warn``); repeats go to the log. A visualization problem never reaches training.
-
 5. The disk budget (``keep`` and ``disk_reserve`` of :class:`SinkOptions`, and
    :meth:`SnapshotSink.forecast`; see :mod:`embedding_projector._sink_budget`).
 
@@ -56,7 +55,7 @@ from . import _sink_budget as _budget
 from . import insight as _insight
 from ._logdir import check_writable, validate_disk_reserve
 from ._sink_budget import Forecast
-from ._sink_labels import check_labels, label_column, label_rows, row_numbers
+from ._sink_labels import LabelColumns, check_labels, label_rows, row_numbers
 from ._sink_layouts import SinkLayouts, layout_keys
 from ._sink_options import (
     InsightOptions,
@@ -159,6 +158,7 @@ class SnapshotSink:
         self._prepared: dict[str, tuple[Any, Any, PreparedMetadata]] = {}
         #: Per tag, writer thread only: (first label column, glyph sprites).
         self._glyphs: dict[str, tuple[list[str], Any]] = {}
+        self._columns = LabelColumns()  # per tag, writer thread only: the last label columns
         #: Per tag, writer thread only: the aligned map state.
         self._maps: dict[str, EvolutionMap] = {}
         #: Per tag, writer thread only: when its last map started and how long it took.
@@ -374,7 +374,7 @@ class SnapshotSink:
             raise ValueError(f"{len(sprites)} sprite images for {rows} rows; give one per row.")
         keys = None
         if self.insight.layout is not None:
-            keys = layout_keys(request, label_column(labels, header, 0))
+            keys = layout_keys(request, self._columns.get(request.tag, labels, header, 0))
         map_seconds = self._map_timing.get(request.tag, (0.0, 0.0))[1]
         states = self._layouts.states(request, keys, matrix, step, map_seconds)
         writer.add_embedding(
@@ -393,7 +393,7 @@ class SnapshotSink:
             draw = self.insight.maps and self._map_due(request.tag, step)
             started = time.perf_counter()
             try:
-                column = label_column(labels, header, self.insight.color_column)
+                column = self._columns.get(request.tag, labels, header, self.insight.color_column)
                 self._log_insight(request, matrix, column, step, summary, texts, draw=draw)
             except Exception as error:  # the snapshot is written; only its map is lost
                 logger.debug("map of %r at step %d failed", request.tag, step, exc_info=True)
@@ -486,7 +486,7 @@ class SnapshotSink:
         """The request's sprite images; ``"glyphs"`` drawn once per tag and label column."""
         if not (isinstance(request.sprites, str) and request.sprites == "glyphs"):
             return request.sprites
-        column = label_column(labels, header, 0) or []
+        column = self._columns.get(request.tag, labels, header, 0) or []
         cached = self._glyphs.get(request.tag)
         if cached is not None and cached[0] == column:
             return cached[1]
