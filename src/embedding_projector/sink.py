@@ -64,6 +64,7 @@ from ._sink_options import (
     SnapshotRequest,
     apply_legacy_keywords,
 )
+from ._summary_image import add_png
 from .background import BackgroundWriter, single_threaded_blas
 from .errors import DiskReserveError
 from .maps import EvolutionMap, MapFrame
@@ -532,11 +533,10 @@ def log_map(
 ) -> None:
     """Log a map frame to a ``SummaryWriter`` (tensorboardX or ``torch.utils.tensorboard``).
 
-    The image goes to ``<tag>/map`` (IMAGES tab, ``add_image(..., dataformats="HWC")``), the
-    scalars as named by :meth:`MapFrame.scalars` (SCALARS tab), all at ``frame.step``. Names
-    are cleaned as tensorboardX cleans them (characters other than letters, digits, ``_``,
-    ``-``, ``.`` and ``/`` become ``_``: ``"features (hidden)/map"`` is logged as
-    ``"features__hidden_/map"``), so both writers give the same names.
+    The image goes to ``<tag>/map`` (IMAGES tab; PNG at zlib level 1, :mod:`._summary_image`),
+    the scalars as named by :meth:`MapFrame.scalars` (SCALARS tab), all at ``frame.step``.
+    Names are cleaned as tensorboardX cleans them (other characters than letters, digits,
+    ``_-./`` become ``_``: ``"features (hidden)/map"`` is ``"features__hidden_/map"``).
 
     Args:
         writer: anything with ``add_image`` and ``add_scalar`` like a ``SummaryWriter``.
@@ -556,7 +556,7 @@ def log_map(
         ...         log_map(writer, frame, "features")
     """
     if image and frame.image is not None:
-        writer.add_image(_summary_tag(f"{tag}/map"), frame.image, frame.step, dataformats="HWC")
+        add_png(writer, _summary_tag(f"{tag}/map"), frame.image, frame.step)  # zlib level 1
     if scalars:
         for name, value in frame.scalars(tag).items():
             writer.add_scalar(_summary_tag(name), value, frame.step)
