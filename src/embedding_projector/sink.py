@@ -14,7 +14,7 @@ snapshot and *when*; :class:`SnapshotSink` does the rest, the same way for all o
    (:class:`~embedding_projector.maps.EvolutionMap`, IMAGES ``<tag>/map``), the drift and
    neighbour-overlap scalars, and a nearest-neighbour table of the request's probe rows (TEXT
    ``<tag>/neighbors``). Extra scalars from the adapter (loss, learning rate) are logged at
-   the same step, to the caller's ``SummaryWriter`` or to a tensorboardX writer of the sink's.
+   the same step, to the caller's ``SummaryWriter`` or to an event file of the sink's own.
 4. One warning channel: each distinct problem (tag and kind) is reported once, with its step,
    through the adapter's own warning function (``warnings.warn``, Lightning's
    ``rank_zero_warn``); repeats go to the log. A visualization problem never reaches training.
@@ -53,6 +53,7 @@ import numpy as np
 
 from . import _sink_budget as _budget
 from . import insight as _insight
+from ._event_log import EventLog
 from ._logdir import check_writable, validate_disk_reserve
 from ._sink_budget import Forecast
 from ._sink_labels import LabelColumns, check_labels, label_rows, row_numbers
@@ -105,8 +106,9 @@ class SnapshotSink:
     Args:
         logdir: the run directory the projector files go to.
         summary: a ``SummaryWriter`` (tensorboardX or ``torch.utils.tensorboard``) for maps,
-            scalars and text; ``None``: a tensorboardX writer of the sink's own in ``logdir``,
-            opened when first needed and closed by :meth:`flush`.
+            scalars and text; ``None``: an event file of the sink's own in ``logdir``
+            (:class:`~._event_log.EventLog`), opened when first needed, written to disk by
+            :meth:`flush` and closed by :meth:`close`.
         options: threading, queue, retention and disk reserve (:class:`SinkOptions`).
         insight: maps, scalars and their time budget (:class:`InsightOptions`).
         warn: how the adapter's framework reports warnings: ``warn(message, category)``.
@@ -265,13 +267,12 @@ class SnapshotSink:
         return self._writer().steps(tag)
 
     def flush(self) -> None:
-        """Wait for every submitted job; close the sink's own event file (the next job opens a
-        new one: tensorboardX's ``flush()`` does not wait for queued events), flush a
-        caller's; then report what went wrong."""
+        """Wait for every submitted job and for the sink's own event file to be on disk (it
+        stays open: one file per sink, :class:`~._event_log.EventLog`), flush a caller's
+        writer; then report what went wrong."""
         self._background.flush()
         if self._own_summary is not None:
-            self._own_summary.close()
-            self._own_summary = None
+            self._own_summary.flush()
         elif self._summary is not None:
             self._summary.flush()
         self.report()
@@ -283,6 +284,9 @@ class SnapshotSink:
         self._background.close()
         with self._lock:
             projector, self._projector = self._projector, None
+            own, self._own_summary = self._own_summary, None
+        if own is not None:
+            own.close()
         close = getattr(projector, "close", None)
         if callable(close):  # ProjectorWriter.close() removes its refresh run
             close()
@@ -507,13 +511,7 @@ class SnapshotSink:
         if self._summary is not None:
             return self._summary
         if self._own_summary is None:
-            from tensorboardX import SummaryWriter
-
-            # A unique, time-ordered file name: two writers started in the same second do not
-            # overwrite each other's file, and readers read the files in writing order.
-            self._own_summary = SummaryWriter(
-                str(self.logdir), filename_suffix=f".{time.time_ns()}.{os.getpid()}"
-            )
+            self._own_summary = EventLog(self.logdir)  # one event file; its flush() waits
         return self._own_summary
 
     def _queue(self, tag: str, problem: str, message: str) -> None:
