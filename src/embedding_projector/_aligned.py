@@ -164,7 +164,7 @@ class AlignedLayout:
         if self.kind == "umap":
             return [self._umap_step(array, row_keys, prev_index, cur_index, step)]
         centred = cosine_geometry(array)
-        rotation = np.eye(dim)
+        rotation: _FloatArray = np.eye(dim)
         if self._aligned is not None and len(cur_index) >= 2:
             rotation = _rotation_onto(centred, self._aligned, prev_index, cur_index)
         aligned = centred @ rotation.astype(np.float32)
