@@ -5,9 +5,11 @@ logger thread, so a writer that must have everything on disk when ``train()`` re
 closed, and every ``train()`` call started a new event file (the CLI demo left 11 in one run).
 :class:`EventLog` writes through TensorBoard's own ``EventFileWriter``, whose ``flush()`` blocks
 until every queued event is written: one event file for the writer's lifetime, and nothing
-pending after :meth:`EventLog.flush`. The summaries are tensorboardX's (``summary.scalar``,
-``summary.text``), the very ones its ``SummaryWriter`` would log; map images are PNG-encoded
-by :func:`~embedding_projector._summary_image.png_bytes`.
+pending after :meth:`EventLog.flush`. The summaries are the ones tensorboardX's
+``SummaryWriter`` would log (a ``simple_value`` scalar, text as a string tensor of the text
+plugin under ``<tag>/text_summary``), built from TensorBoard's protos, so nothing here imports
+tensorboardX (which imports torch when installed: seconds); map images are PNG-encoded by
+:func:`~embedding_projector._summary_image.png_bytes`.
 
 Example:
     >>> import tempfile
@@ -25,6 +27,7 @@ Example:
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -35,6 +38,9 @@ import numpy.typing as npt
 from ._summary_image import png_bytes
 
 __all__ = ["EventLog"]
+
+#: What tensorboardX replaces by ``_`` in a scalar's name (its ``summary._clean_tag``).
+_INVALID_TAG_CHARACTERS = re.compile(r"[^-/\w\.]")
 
 
 class EventLog:
@@ -59,16 +65,30 @@ class EventLog:
         return f"EventLog({str(self.logdir)!r})"
 
     def add_scalar(self, tag: str, value: float, step: int) -> None:
-        """Log ``value`` under ``tag`` (SCALARS)."""
-        from tensorboardX import summary
+        """Log ``value`` under ``tag`` (SCALARS; the name cleaned as tensorboardX cleans it)."""
+        from tensorboard.compat.proto.summary_pb2 import Summary
 
-        self.add_summary(summary.scalar(tag, float(value)), step)
+        name = _INVALID_TAG_CHARACTERS.sub("_", tag).lstrip("/")
+        self.add_summary(Summary(value=[Summary.Value(tag=name, simple_value=float(value))]), step)
 
     def add_text(self, tag: str, text: str, step: int) -> None:
-        """Log Markdown ``text`` under ``tag`` (TEXT)."""
-        from tensorboardX import summary
+        """Log Markdown ``text`` under ``<tag>/text_summary`` (TEXT), as tensorboardX does."""
+        from tensorboard.compat.proto.summary_pb2 import Summary
+        from tensorboard.compat.proto.tensor_pb2 import TensorProto
+        from tensorboard.compat.proto.tensor_shape_pb2 import TensorShapeProto
+        from tensorboard.plugins.text.metadata import create_summary_metadata
 
-        self.add_summary(summary.text(tag, text), step)
+        tensor = TensorProto(
+            dtype="DT_STRING",
+            string_val=[text.encode("utf-8")],
+            tensor_shape=TensorShapeProto(dim=[TensorShapeProto.Dim(size=1)]),
+        )
+        value = Summary.Value(
+            tag=f"{tag}/text_summary",
+            metadata=create_summary_metadata(display_name="", description=""),
+            tensor=tensor,
+        )
+        self.add_summary(Summary(value=[value]), step)
 
     def add_image(
         self, tag: str, image: npt.NDArray[np.uint8], step: int, dataformats: str = "HWC"

@@ -44,6 +44,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Sequence
@@ -82,6 +83,10 @@ _FLOAT32_DIGITS = 9
 _POWERS = range(-60, 50)
 #: Each power's JSON exponent suffix (``e-8``), NUL padded: looked up, not formatted, per number.
 _EXPONENT_TEXT = np.array([f"e{power}".encode("ascii") for power in _POWERS], dtype="S4")
+_TEN_OFFSET = 60
+#: 10**0 ... 10**9 as integers (how many digits a mantissa has).
+_TEN_TO = np.power(10, np.arange(10, dtype=np.int64))
+_POWERS_OF_TEN = np.power(10.0, np.arange(-_TEN_OFFSET, _TEN_OFFSET + 1))
 _SEPARATOR = b","
 
 
@@ -249,23 +254,42 @@ def float32_text(values: npt.ArrayLike) -> npt.NDArray[np.uint8]:
     exponent = np.zeros(x.size, dtype=np.int64)
     exponent[nonzero] = np.floor(np.log10(magnitude[nonzero]))
     base = exponent - (_FLOAT32_DIGITS - 1)
-    scaled = magnitude * np.power(10.0, -base)  # about 1e8 to 1e9: a 9-digit mantissa
+    # 10**p looked up, not computed per number (p from -60 to 60: the same values).
+    scaled = magnitude * _POWERS_OF_TEN[_TEN_OFFSET - base]  # ~1e8 to 1e9: 9-digit mantissa
     mantissa, power = np.rint(scaled), base.copy()
     shorter_ok = np.flatnonzero(nonzero)
     for drop in range(1, _FLOAT32_DIGITS):  # the rows that read back right with fewer digits
         shorter = np.rint(scaled[shorter_ok] / 10.0**drop)
         with np.errstate(over="ignore"):  # a mantissa too large reads back as inf: not equal
-            back = (shorter * np.power(10.0, base[shorter_ok] + drop)).astype(np.float32)
+            back = shorter * _POWERS_OF_TEN[_TEN_OFFSET + base[shorter_ok] + drop]
+            back = back.astype(np.float32)
         same = back == target[shorter_ok]
         shorter_ok = shorter_ok[same]
         if shorter_ok.size == 0:
             break
         mantissa[shorter_ok], power[shorter_ok] = shorter[same], base[shorter_ok] + drop
-    body = mantissa.astype(np.int64).astype("S10").view(np.uint8).reshape(x.size, 10)
+    body = _decimal_digits(mantissa.astype(np.int64))
     suffix = _EXPONENT_TEXT[np.where(nonzero, power - _POWERS.start, 0)]
     suffix[~nonzero] = b".0"
     sign = np.where(np.signbit(x), ord("-"), 0).astype(np.uint8)[:, None]
     return np.concatenate([sign, body, suffix.view(np.uint8).reshape(x.size, 4)], axis=1)
+
+
+@functools.cache
+def _five_digit_table() -> npt.NDArray[np.uint8]:
+    """Row ``i``: the five ASCII digits of ``i`` (zero padded), for 0 <= i < 100,000."""
+    numbers = np.arange(100_000, dtype=np.int64)[:, None]
+    return ((numbers // _TEN_TO[4::-1][None, :5]) % 10 + ord("0")).astype(np.uint8)
+
+
+def _decimal_digits(numbers: npt.NDArray[np.int64]) -> npt.NDArray[np.uint8]:
+    """(n, 10) ASCII digits of integers in [0, 10**10), right-aligned, NUL padded on the left:
+    two lookups of five digits each (numpy's own int -> bytes formats each number alone)."""
+    table = _five_digit_table()
+    digits = np.concatenate([table[numbers // 100_000], table[numbers % 100_000]], axis=1)
+    count = np.maximum(np.searchsorted(_TEN_TO, numbers, side="right"), 1)
+    digits[np.arange(10)[None, :] < (10 - count)[:, None]] = 0
+    return digits
 
 
 def _check_filter(state: StateLike, rows: int) -> npt.NDArray[np.int64] | None:

@@ -95,7 +95,8 @@ _WRITER_LAZY_IMPORTS = (
     "filelock",
     "google.protobuf.text_format",
     "tensorboard.plugins.projector.projector_config_pb2",
-    "tensorboardX.event_file_writer",
+    "tensorboard.summary.writer.event_file_writer",  # the sink's own EventLog
+    "tensorboard.plugins.text.metadata",
     "PIL.Image",
 )
 
@@ -563,8 +564,8 @@ def log_map(
 def warm_up_imports(*, maps: bool) -> None:
     """Import what the writer imports lazily, now rather than on the writing thread.
 
-    A first import on the background thread holds the GIL for up to seconds (tensorboardX
-    alone ~2.4 s on a busy 2-core machine) and stalls the epoch after the first snapshot.
+    A first import on the background thread holds the GIL for up to seconds (TensorBoard's
+    event writer ~0.4 s on a busy 2-core machine) and stalls the epoch after the first snapshot.
     With ``maps``, the installed fonts are looked up now too (~0.2 s).
 
     Example:
