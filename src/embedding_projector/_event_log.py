@@ -9,7 +9,7 @@ pending after :meth:`EventLog.flush`. The summaries are the ones tensorboardX's
 ``SummaryWriter`` would log (a ``simple_value`` scalar, text as a string tensor of the text
 plugin under ``<tag>/text_summary``), built from TensorBoard's protos, so nothing here imports
 tensorboardX (which imports torch when installed: seconds); map images are PNG-encoded by
-:func:`~embedding_projector._summary_image.png_bytes`.
+:func:`~embedding_projector._summary_image.image_summary`.
 
 Example:
     >>> import tempfile
@@ -27,7 +27,6 @@ Example:
 from __future__ import annotations
 
 import os
-import re
 import time
 from pathlib import Path
 from typing import Any
@@ -35,12 +34,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ._summary_image import png_bytes
+from ._summary_image import image_summary, summary_tag
 
 __all__ = ["EventLog"]
-
-#: What tensorboardX replaces by ``_`` in a scalar's name (its ``summary._clean_tag``).
-_INVALID_TAG_CHARACTERS = re.compile(r"[^-/\w\.]")
 
 
 class EventLog:
@@ -68,8 +64,8 @@ class EventLog:
         """Log ``value`` under ``tag`` (SCALARS; the name cleaned as tensorboardX cleans it)."""
         from tensorboard.compat.proto.summary_pb2 import Summary
 
-        name = _INVALID_TAG_CHARACTERS.sub("_", tag).lstrip("/")
-        self.add_summary(Summary(value=[Summary.Value(tag=name, simple_value=float(value))]), step)
+        value = Summary.Value(tag=summary_tag(tag), simple_value=float(value))
+        self.add_summary(Summary(value=[value]), step)
 
     def add_text(self, tag: str, text: str, step: int) -> None:
         """Log Markdown ``text`` under ``<tag>/text_summary`` (TEXT), as tensorboardX does."""
@@ -101,11 +97,7 @@ class EventLog:
             )
         from tensorboard.compat.proto.summary_pb2 import Summary
 
-        height, width, channels = image.shape
-        picture = Summary.Image(
-            height=height, width=width, colorspace=channels, encoded_image_string=png_bytes(image)
-        )
-        self.add_summary(Summary(value=[Summary.Value(tag=tag, image=picture)]), step)
+        self.add_summary(image_summary(Summary, tag, image), step)
 
     def add_summary(self, summary: Any, step: int) -> None:
         """Log a ``Summary`` proto (TensorBoard's or tensorboardX's: the same message)."""

@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 import struct
 import zlib
 from typing import Any
@@ -27,7 +28,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["add_png", "png_bytes"]
+__all__ = ["add_png", "image_summary", "png_bytes", "summary_tag"]
+
+#: What tensorboardX replaces by ``_`` in a summary's name (its ``summary._clean_tag``).
+_INVALID_TAG_CHARACTERS = re.compile(r"[^-/\w\.]")
 
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 #: PNG colour type by channel count: grey, grey + alpha, RGB, RGBA.
@@ -56,23 +60,41 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
+def summary_tag(name: str) -> str:
+    """``name`` as tensorboardX writes it (torch's writer keeps it as given): the same tags
+    whichever writer logs them.
+
+    Example:
+        >>> summary_tag("features (hidden)/map")
+        'features__hidden_/map'
+    """
+    return _INVALID_TAG_CHARACTERS.sub("_", name).lstrip("/")
+
+
+def image_summary(summary: Any, name: str, image: npt.NDArray[np.uint8]) -> Any:
+    """A ``Summary`` of the proto class ``summary`` (tensorboardX's or TensorBoard's: the same
+    message) holding ``image`` as a :func:`png_bytes` PNG under ``name``."""
+    height, width, channels = image.shape
+    picture = summary.Image(
+        height=height, width=width, colorspace=channels, encoded_image_string=png_bytes(image)
+    )
+    return summary(value=[summary.Value(tag=name, image=picture)])
+
+
 def add_png(writer: Any, name: str, image: npt.NDArray[np.uint8], step: int) -> None:
     """``writer.add_image(name, image, step, dataformats="HWC")``, with the PNG encoded by
     :func:`png_bytes` when ``writer`` is a tensorboardX or ``torch.utils.tensorboard``
-    ``SummaryWriter`` (``name`` already cleaned as tensorboardX cleans it)."""
+    ``SummaryWriter`` (``name`` already cleaned by :func:`summary_tag`)."""
     summary = _summary_class(writer)
     file_writer = getattr(writer, "_get_file_writer", None)
     if summary is None or not callable(file_writer) or image.ndim != 3:
         writer.add_image(name, image, step, dataformats="HWC")
         return
-    height, width, channels = image.shape
-    picture = summary.Image(
-        height=height, width=width, colorspace=channels, encoded_image_string=png_bytes(image)
-    )
-    file_writer().add_summary(summary(value=[summary.Value(tag=name, image=picture)]), step)
+    logged = image_summary(summary, name, image)
+    file_writer().add_summary(logged, step)
     comet = getattr(writer, "_get_comet_logger", None)  # tensorboardX's add_image does this too
     if callable(comet):
-        comet().log_image_encoded(picture.encoded_image_string, name, step=step)
+        comet().log_image_encoded(logged.value[0].image.encoded_image_string, name, step=step)
 
 
 def _summary_class(writer: Any) -> Any:

@@ -41,7 +41,6 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-import re
 import threading
 import time
 import warnings
@@ -66,6 +65,7 @@ from ._sink_options import (
     apply_legacy_keywords,
 )
 from ._summary_image import add_png
+from ._summary_image import summary_tag as _summary_tag
 from .background import BackgroundWriter, single_threaded_blas
 from .errors import DiskReserveError
 from .maps import EvolutionMap, MapFrame
@@ -89,7 +89,6 @@ logger = logging.getLogger(__name__)
 #: How an adapter reports a warning: ``warn(message, category)``.
 WarnFunction = Callable[[str, type[Warning]], None]
 
-_INVALID_TAG_CHARACTERS = re.compile(r"[^-/\w\.]")
 #: Modules the writer imports on first use (see :func:`warm_up_imports`).
 _WRITER_LAZY_IMPORTS = (
     "filelock",
@@ -587,11 +586,6 @@ def warm_up_imports(*, maps: bool) -> None:
 
 def _python_warn(message: str, category: type[Warning]) -> None:
     warnings.warn(message, category, stacklevel=4)
-
-
-def _summary_tag(name: str) -> str:
-    """``name`` as tensorboardX writes it (torch's writer keeps it as given): same tags for both."""
-    return _INVALID_TAG_CHARACTERS.sub("_", name).lstrip("/")
 
 
 def _as_array(matrix: Any) -> np.ndarray:
