@@ -10,7 +10,7 @@ Part 1, per snapshot of a drifting embedding (steady state, after the first step
   * the obvious recipe: scipy's ``orthogonal_procrustes`` and a full SVD on every row;
   * the saved-state JSON of the 2-D and 3-D states, against ``json.dumps`` of a dict per row,
     and against the number formatting alone done by numpy's shortest-repr cast (the way
-    before ``_number_text``);
+    before ``_states.float32_text``);
   * the whole write with ``layout=states``.
 Part 2, UMAP of N x 200 clustered rows (numba compiles first, untimed):
   * umap-learn's own ``UMAP(metric="cosine").fit_transform`` of the same matrix;

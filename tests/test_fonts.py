@@ -225,3 +225,14 @@ def test_font_of_the_optional_matplotlib_fontja_package_is_found_without_importi
     assert str(package / "fonts" / "ipaexg.ttf") in {
         c.face.path for c in _font_discovery._well_known_candidates()
     }
+
+
+def test_drawable_characters_of_ascii_text_follow_the_unicode_categories() -> None:
+    import unicodedata
+
+    from embedding_projector._font_face import _NO_GLYPH_CATEGORIES, drawable_characters
+
+    text = "".join(map(chr, range(128)))
+    expected = [c for c in text if unicodedata.category(c) not in _NO_GLYPH_CATEGORIES]
+    assert list(drawable_characters(text)) == expected
+    assert list(drawable_characters("a\u200db c")) == ["a", "b", "c"]  # not ASCII: the long way

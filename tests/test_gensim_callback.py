@@ -259,6 +259,31 @@ def test_loss_restarts_per_train_call_and_steps_continue(
     assert all(value > 0 for value in loss.values())
 
 
+def test_several_train_calls_write_one_event_file_on_disk_at_each_return(
+    tmp_path: Path, small: Any
+) -> None:
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+    model = Word2Vec(**W2V)
+    model.build_vocab(small)
+    callback = Any2VecProjector(tmp_path, limit=40)
+    for call in range(3):
+        model.train(
+            small, total_examples=len(small), epochs=2, compute_loss=True, callbacks=[callback]
+        )
+        # Everything logged so far is on disk when train() returns (the file is still open).
+        assert sorted(scalars(events(tmp_path), "train/loss")) == list(range(1, 2 * call + 3))
+        assert sorted(scalars(events(tmp_path), "words/drift")) == list(range(1, 2 * call + 3))
+    callback.close()
+    with_summaries = [
+        path.name
+        for path in tmp_path.glob("events.out.tfevents.*")
+        if any(event.HasField("summary") for event in EventFileLoader(str(path)).Load())
+    ]
+    assert len(with_summaries) == 1, with_summaries
+    assert sorted(texts(events(tmp_path), "words/neighbors")) == list(range(7))
+
+
 def test_loss_float32_ceiling_is_reported(tmp_path: Path, small: Any) -> None:
     class Saturate(CallbackAny2Vec):  # type: ignore[misc]
         epoch = 0

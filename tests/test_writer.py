@@ -495,3 +495,21 @@ def test_read_of_a_missing_snapshot_names_what_there_is(tmp_path):
     assert isinstance(info.value, LookupError)
     with pytest.raises(ep.SnapshotNotFoundError, match=r"Other tags: \['words'\]"):
         writer.read("nothing", 2)
+
+
+def test_read_config_reuses_a_parse_only_for_the_same_text(tmp_path):
+    from embedding_projector._config import read_config
+
+    writer = ep.ProjectorWriter(tmp_path)
+    writer.add_embedding(np.eye(3, dtype=np.float32), global_step=1, tag="a")
+    path = tmp_path / "projector_config.pbtxt"
+    first = read_config(path)
+    first.embeddings[0].tensor_name = "edited by a caller"  # callers edit what they get
+    assert read_config(path).embeddings[0].tensor_name != "edited by a caller"
+    writer.add_embedding(np.eye(3, dtype=np.float32), global_step=2, tag="a")
+    assert [e.tensor_name for e in read_config(path).embeddings] == [
+        e.tensor_name for e in ep.ProjectorWriter(tmp_path).entries()
+    ]
+    assert len(read_config(path).embeddings) == 2
+    path.write_text(path.read_text().replace("a:000000002", "renamed"), encoding="utf-8")
+    assert "renamed" in [e.tensor_name for e in read_config(path).embeddings]

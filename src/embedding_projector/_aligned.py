@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import insight
+from ._alignment import nearest_orthogonal
 from ._layout_core import (
     WARM_EPOCHS,
     ProjectorLayout,
@@ -163,12 +164,9 @@ class AlignedLayout:
         if self.kind == "umap":
             return [self._umap_step(array, row_keys, prev_index, cur_index, step)]
         centred = cosine_geometry(array)
-        rotation = np.eye(dim)
+        rotation: _FloatArray = np.eye(dim)
         if self._aligned is not None and len(cur_index) >= 2:
-            fit = fit_sample(len(cur_index))
-            rotation = insight.orthogonal_procrustes(
-                centred[cur_index[fit]], self._aligned[prev_index[fit]]
-            )
+            rotation = _rotation_onto(centred, self._aligned, prev_index, cur_index)
         aligned = centred @ rotation.astype(np.float32)
         coords = self._project(aligned, int(step))
         self._keys, self._dim, self._aligned, self._rotation = row_keys, dim, aligned, rotation
@@ -215,7 +213,7 @@ class AlignedLayout:
     def _row_keys(self, keys: Sequence[Any] | None, rows: int) -> list[str]:
         if keys is None:
             return [str(i) for i in range(rows)]
-        found = [str(key) for key in keys]
+        found = list(map(str, keys))  # C loop: 100,000 keys a step
         if len(found) != rows:
             raise InvalidEmbeddingError(f"keys has {len(found)} entries for {rows} rows.")
         if len(set(found)) != rows:
@@ -231,7 +229,10 @@ class AlignedLayout:
     def _project(self, aligned: _F32, step: int) -> _F32:
         """(rows, 5) float32: the 2-D coordinates, then the 3-D ones, in the run's scale."""
         sample = aligned[fit_sample(len(aligned))]
-        best, variances = top_directions(sample, 3)
+        # One Gram matrix for the fit and for what the kept bases show (float32 BLAS, summed
+        # over at most FIT_ROWS rows; then float64).
+        gram = (sample.T @ sample).astype(np.float64) if len(sample) >= sample.shape[1] else None
+        best, variances = top_directions(sample, 3, gram=gram)
         refit = False
         for count in (2, 3):
             current = self._bases.get(count)
@@ -240,19 +241,21 @@ class AlignedLayout:
                 self._bases[count] = candidate
                 refit = True
                 continue
-            shown = float(np.sum((sample @ current) ** 2))
+            if gram is not None:
+                shown = float(np.sum(current * (gram @ current)))
+            else:
+                shown = float(np.sum((sample @ current) ** 2))
             if shown < self.refit_threshold * float(np.sum(variances[:count])):
                 turn = insight.orthogonal_procrustes(sample @ candidate, sample @ current)
                 self._bases[count] = candidate @ turn
                 refit = True
         if refit:
             self.basis_steps.append(step)
-        flat = aligned @ self._bases[2].astype(np.float32)
-        solid = aligned @ self._bases[3].astype(np.float32)
+        both = aligned @ np.hstack([self._bases[2], self._bases[3]]).astype(np.float32)
         if self._scale is None:
-            radius = float(np.sqrt(np.mean(np.sum(flat.astype(np.float64) ** 2, axis=1))))
+            radius = float(np.sqrt(np.mean(np.sum(both[:, :2].astype(np.float64) ** 2, axis=1))))
             self._scale = radius if radius > 0 else 1.0
-        return np.asarray(np.hstack([flat, solid]) / np.float32(self._scale), dtype=np.float32)
+        return np.asarray(both / np.float32(self._scale), dtype=np.float32)
 
     def _umap_step(
         self,
@@ -282,6 +285,27 @@ class AlignedLayout:
         self._keys, self._dim, self._last_step = keys, array.shape[1], int(step)
         self._coords = np.asarray(coords, dtype=np.float32)
         return ProjectorLayout("umap", self._coords, label)
+
+
+def _rotation_onto(
+    centred: _F32,
+    previous: _F32,
+    prev_index: npt.NDArray[np.int64],
+    cur_index: npt.NDArray[np.int64],
+) -> _FloatArray:
+    """The Procrustes rotation of the shared rows (at most ``FIT_ROWS`` of them) onto their
+    previous aligned positions.
+
+    The cross-product matrix is summed by float32 BLAS (about 1e-6 relative: nothing a layout
+    shows) and decomposed in float64; float64 copies of both matrices cost 5x as much. When
+    every row is shared in the same order (``_match``'s usual case), no row is copied.
+    """
+    fit = fit_sample(len(cur_index))
+    if prev_index is cur_index and len(cur_index) == len(centred) == len(previous):
+        source, target = centred[fit], previous[fit]
+    else:
+        source, target = centred[cur_index[fit]], previous[prev_index[fit]]
+    return nearest_orthogonal((source.T @ target).astype(np.float64))
 
 
 def _warm_start(

@@ -87,10 +87,10 @@ def orthogonal_procrustes(source: Any, target: Any) -> npt.NDArray[np.float64]:
     if not (np.isfinite(src).all() and np.isfinite(tgt).all()):
         raise ValueError("source and target must be finite (no NaN or Inf).")
     cross = src.astype(np.float64, copy=False).T @ tgt.astype(np.float64, copy=False)
-    return _nearest_orthogonal(cross)
+    return nearest_orthogonal(cross)
 
 
-def _nearest_orthogonal(cross: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+def nearest_orthogonal(cross: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """The Procrustes rotation from the cross-product matrix ``source.T @ target``."""
     u, _, vt = np.linalg.svd(cross)
     return np.asarray(u @ vt, dtype=np.float64)
@@ -158,7 +158,7 @@ def _frame_fit(
         cross += moving.T.astype(np.float64) @ fixed.astype(np.float64)
     # The cross product is accumulated block by block (bounded memory), so the solution is
     # taken from it directly: the same one orthogonal_procrustes() gives.
-    return _nearest_orthogonal(cross), source_mean, target_mean
+    return nearest_orthogonal(cross), source_mean, target_mean
 
 
 def fit_alignment(source: Any, target: Any, *, trim: float = 0.0) -> Alignment:

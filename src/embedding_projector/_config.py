@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -61,6 +62,12 @@ def read_config(path: Path) -> ProjectorConfig:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return config
+    key = os.fspath(path)
+    with _PARSED_LOCK:
+        parsed = _PARSED.get(key)
+    if parsed is not None and parsed[0] == text:  # the same text: copy, do not parse again
+        config.CopyFrom(parsed[1])
+        return config
     try:
         text_format.Parse(text, config)
     except text_format.ParseError as error:
@@ -69,14 +76,34 @@ def read_config(path: Path) -> ProjectorConfig:
             "Fix or remove it, then write again.",
             str(path),
         ) from error
+    _remember(key, text, config)
     return config
+
+
+def _remember(key: str, text: str, config: ProjectorConfig) -> None:
+    kept = _config_module().ProjectorConfig()
+    kept.CopyFrom(config)  # callers edit what they get
+    with _PARSED_LOCK:
+        if len(_PARSED) >= _PARSED_KEEP and key not in _PARSED:
+            _PARSED.pop(next(iter(_PARSED)))
+        _PARSED[key] = (text, kept)
+
+
+#: The last parse of each recently read config, by path: a writer reads its config at every
+#: snapshot (twice), and parsing the text format is the costly part (it grows with the run).
+#: Reused only for the very same text, so a change by anyone else is always seen.
+_PARSED: dict[str, tuple[str, ProjectorConfig]] = {}
+_PARSED_KEEP = 16
+_PARSED_LOCK = threading.Lock()
 
 
 def write_config(logdir: Path, config: ProjectorConfig) -> None:
     """Replace the config atomically: TensorBoard reads every config; a torn one breaks all runs."""
     from google.protobuf import text_format
 
-    atomic_write(logdir, CONFIG_FILENAME, text_format.MessageToString(config).encode("utf-8"))
+    text = text_format.MessageToString(config)
+    atomic_write(logdir, CONFIG_FILENAME, text.encode("utf-8"))
+    _remember(os.fspath(logdir / CONFIG_FILENAME), text, config)
 
 
 def our_steps(config: ProjectorConfig, tag: str) -> list[int]:

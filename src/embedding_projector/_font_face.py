@@ -43,6 +43,8 @@ INSTALL_HINT = (
 # variation selectors, whitespace.
 _NO_GLYPH_CATEGORIES = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
 _VARIATION_SELECTORS = (range(0xFE00, 0xFE10), range(0xE0100, 0xE01F0))
+#: The ASCII characters in those categories (controls, space), for ``str.translate``.
+_ASCII_NO_GLYPH = dict.fromkeys([*range(0x21), 0x7F])
 
 
 class MissingGlyphWarning(UserWarning):
@@ -117,6 +119,9 @@ def drawable_characters(text: str) -> Iterator[str]:
         >>> list(drawable_characters("a b\\u200d"))
         ['a', 'b']
     """
+    if text.isascii():  # most labels: drop controls and spaces in C, no per-character lookup
+        yield from text.translate(_ASCII_NO_GLYPH)
+        return
     for char in text:
         code = ord(char)
         if unicodedata.category(char) in _NO_GLYPH_CATEGORIES:

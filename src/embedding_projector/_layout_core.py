@@ -179,20 +179,26 @@ def fit_sample(rows: int) -> slice | npt.NDArray[np.int64]:
     return np.linspace(0, rows - 1, FIT_ROWS).astype(np.int64)
 
 
-def top_directions(matrix: _FloatArray, count: int) -> tuple[_FloatArray, _FloatArray]:
+def top_directions(
+    matrix: _FloatArray, count: int, *, gram: _FloatArray | None = None
+) -> tuple[_FloatArray, _FloatArray]:
     """Top ``count`` principal directions (dims x count) and each one's variance (sum of squares).
 
     From the eigendecomposition of the smaller Gram matrix; directions the data does not span
-    are zero columns with zero variance.
+    are zero columns with zero variance. ``gram``: ``matrix.T @ matrix`` if the caller has it
+    (used when rows >= dims).
     """
     rows, dim = matrix.shape
-    data = matrix.astype(np.float64, copy=False)
     basis = np.zeros((dim, count))
     if rows >= dim:
-        values, vectors = np.linalg.eigh(data.T @ data)
+        if gram is None:
+            data = matrix.astype(np.float64, copy=False)
+            gram = data.T @ data
+        values, vectors = np.linalg.eigh(gram)
         order = np.argsort(values)[::-1][:count]
         basis[:, : len(order)] = vectors[:, order]
     else:
+        data = matrix.astype(np.float64, copy=False)
         values, vectors = np.linalg.eigh(data @ data.T)
         order = np.argsort(values)[::-1][:count]
         directions = data.T @ vectors[:, order]

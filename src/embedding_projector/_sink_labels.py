@@ -19,7 +19,14 @@ from typing import Any
 
 from ._metadata import prepare_metadata
 
-__all__ = ["check_labels", "label_column", "label_count", "label_rows", "row_numbers"]
+__all__ = [
+    "LabelColumns",
+    "check_labels",
+    "label_column",
+    "label_count",
+    "label_rows",
+    "row_numbers",
+]
 
 
 def label_rows(
@@ -70,6 +77,33 @@ def label_column(labels: Any, header: Sequence[str] | None, column: str | int) -
             raise ValueError(f"color_column {column!r} is not one of the label columns {header}.")
         column = list(header).index(column)
     return [str(row[column]) for row in labels]
+
+
+class LabelColumns:
+    """:func:`label_column` of each tag's last snapshot, reused while its labels stay equal:
+    the sink needs a column for the layout keys and the map every snapshot, and comparing the
+    labels is a C loop where building the column is Python per row (one thread only).
+
+    Example:
+        >>> columns = LabelColumns()
+        >>> rows, header = [["a", 3], ["b", 1]], ["word", "count"]
+        >>> columns.get("t", rows, header, 0) is columns.get("t", list(rows), header, 0)
+        True
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[tuple[str, str | int], tuple[Any, Any, list[str] | None]] = {}
+
+    def get(
+        self, tag: str, labels: Any, header: Sequence[str] | None, column: str | int
+    ) -> list[str] | None:
+        """``label_column(labels, header, column)``, from the cache when nothing changed."""
+        cached = self._last.get((tag, column))
+        if cached is not None and cached[0] == labels and cached[1] == header:
+            return cached[2]
+        found = label_column(labels, header, column)
+        self._last[(tag, column)] = (labels, None if header is None else list(header), found)
+        return found
 
 
 def label_count(labels: Any) -> int | None:

@@ -302,4 +302,4 @@ def layout_keys(request: SnapshotRequest, column: Sequence[Any] | None) -> list[
     by index: a fixed probe set, or unlabelled rows)."""
     if request.classes or request.labels is None or column is None:
         return None
-    return [str(value) for value in column]
+    return list(map(str, column))  # C loop

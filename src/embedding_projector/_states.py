@@ -27,9 +27,9 @@ shows; its coordinates still place every row) and ``color_by`` (a metadata colum
 
 For 100,000 rows the file is several MB. The ``projections`` array, almost all of it, is built
 as one byte buffer with numpy (fixed-width number columns, padding dropped at the end), never
-as a Python object per row. Numbers are 9 significant digits in scientific notation, trailing
-zeros dropped (``-1.2345e3``, ``5e-1``): they read back as the same float32
-(:mod:`embedding_projector._number_text`; numpy's shortest-repr cast cost 8x more).
+as a Python object per row. Numbers are the shortest decimals that read back as the same
+float32, written as an integer mantissa and a power of ten (``12573022e-8``): valid JSON, and
+formatted for all rows at once (:func:`float32_text`).
 
 Example:
     >>> import json
@@ -44,6 +44,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Sequence
@@ -54,7 +55,6 @@ import numpy as np
 import numpy.typing as npt
 
 from ._format import MAX_PROJECTOR_ROWS
-from ._number_text import FLOAT32_TEXT_WIDTH, float32_text
 
 if TYPE_CHECKING:
     from .layouts import LayoutSpec
@@ -65,6 +65,7 @@ __all__ = [
     "SavedState",
     "StateLike",
     "bookmarks_file",
+    "float32_text",
     "label_column",
     "projections_json",
     "saved_states_json",
@@ -76,6 +77,16 @@ NO_COLOR_MAP = "No color map"
 #: Projections whose coordinates the page shows as written (``"tsne"`` restarts t-SNE).
 STATE_KINDS = ("pca", "umap")
 
+#: Significant digits that always read back as the same float32.
+_FLOAT32_DIGITS = 9
+#: Powers of ten a float32 written with at most 9 digits can need (1e-45 is 14012985e-52).
+_POWERS = range(-60, 50)
+#: Each power's JSON exponent suffix (``e-8``), NUL padded: looked up, not formatted, per number.
+_EXPONENT_TEXT = np.array([f"e{power}".encode("ascii") for power in _POWERS], dtype="S4")
+_TEN_OFFSET = 60
+#: 10**0 ... 10**9 as integers (how many digits a mantissa has).
+_TEN_TO = np.power(10, np.arange(10, dtype=np.int64))
+_POWERS_OF_TEN = np.power(10.0, np.arange(-_TEN_OFFSET, _TEN_OFFSET + 1))
 _SEPARATOR = b","
 
 
@@ -200,9 +211,9 @@ def _check_coordinates(state: StateLike, rows: int) -> npt.NDArray[np.float32]:
 def projections_json(kind: str, coordinates: npt.NDArray[np.float32]) -> bytes:
     """The ``projections`` array: ``[{"<kind>-0":x,"<kind>-1":y},...]`` in row order.
 
-    Each column is formatted by numpy into fixed-width bytes, the columns and the constant
-    text between them are laid side by side in one (rows, width) byte matrix, and the NUL
-    padding is dropped in one pass: no Python object per row.
+    Each column is formatted into fixed-width bytes (:func:`float32_text`), the columns and
+    the constant text between them are laid side by side in one (rows, width) byte matrix,
+    and the NUL padding is dropped in one pass: no Python object per row.
     """
     rows, columns = coordinates.shape
     if rows == 0:
@@ -215,11 +226,70 @@ def projections_json(kind: str, coordinates: npt.NDArray[np.float32]) -> bytes:
 
     for column in range(columns):
         constant(("{" if column == 0 else ",") + f'"{kind}-{column}":')
-        pieces.append(float32_text(coordinates[:, column]).reshape(rows, FLOAT32_TEXT_WIDTH))
+        pieces.append(float32_text(coordinates[:, column]))
     constant("},")
     flat = np.concatenate(pieces, axis=1).ravel()
     body = bytes(flat[flat != 0].tobytes())
     return b"[" + body[:-1] + b"]"  # drop the last row's trailing comma
+
+
+def float32_text(values: npt.ArrayLike) -> npt.NDArray[np.uint8]:
+    """Each float32 as a JSON number, one per row of a NUL-padded (n, 15) byte matrix.
+
+    The number is an integer mantissa and a power of ten (float32 ``-0.5356694`` is
+    ``-5356694e-7``): the fewest significant digits, at most 9, that read back as the same
+    float32, found for all values at once (round the 9-digit mantissa to fewer digits while
+    the float32 read back is unchanged). Zeros are ``0.0``/``-0.0``. numpy's own
+    ``astype("S16")`` gives the same values but formats each number alone, 2-3x slower.
+
+    Example:
+        >>> rows = float32_text(np.array([0.5, -1.0, 0.0, 1e-30, 0.12573022], np.float32))
+        >>> [bytes(row[row != 0]).decode() for row in rows]
+        ['5e-1', '-1e0', '0.0', '1e-30', '12573022e-8']
+    """
+    x = np.asarray(values, dtype=np.float32).reshape(-1)
+    target = np.abs(x)
+    magnitude = target.astype(np.float64)
+    nonzero = magnitude > 0
+    exponent = np.zeros(x.size, dtype=np.int64)
+    exponent[nonzero] = np.floor(np.log10(magnitude[nonzero]))
+    base = exponent - (_FLOAT32_DIGITS - 1)
+    # 10**p looked up, not computed per number (p from -60 to 60: the same values).
+    scaled = magnitude * _POWERS_OF_TEN[_TEN_OFFSET - base]  # ~1e8 to 1e9: 9-digit mantissa
+    mantissa, power = np.rint(scaled), base.copy()
+    shorter_ok = np.flatnonzero(nonzero)
+    for drop in range(1, _FLOAT32_DIGITS):  # the rows that read back right with fewer digits
+        shorter = np.rint(scaled[shorter_ok] / 10.0**drop)
+        with np.errstate(over="ignore"):  # a mantissa too large reads back as inf: not equal
+            back = shorter * _POWERS_OF_TEN[_TEN_OFFSET + base[shorter_ok] + drop]
+            back = back.astype(np.float32)
+        same = back == target[shorter_ok]
+        shorter_ok = shorter_ok[same]
+        if shorter_ok.size == 0:
+            break
+        mantissa[shorter_ok], power[shorter_ok] = shorter[same], base[shorter_ok] + drop
+    body = _decimal_digits(mantissa.astype(np.int64))
+    suffix = _EXPONENT_TEXT[np.where(nonzero, power - _POWERS.start, 0)]
+    suffix[~nonzero] = b".0"
+    sign = np.where(np.signbit(x), ord("-"), 0).astype(np.uint8)[:, None]
+    return np.concatenate([sign, body, suffix.view(np.uint8).reshape(x.size, 4)], axis=1)
+
+
+@functools.cache
+def _five_digit_table() -> npt.NDArray[np.uint8]:
+    """Row ``i``: the five ASCII digits of ``i`` (zero padded), for 0 <= i < 100,000."""
+    numbers = np.arange(100_000, dtype=np.int64)[:, None]
+    return ((numbers // _TEN_TO[4::-1][None, :5]) % 10 + ord("0")).astype(np.uint8)
+
+
+def _decimal_digits(numbers: npt.NDArray[np.int64]) -> npt.NDArray[np.uint8]:
+    """(n, 10) ASCII digits of integers in [0, 10**10), right-aligned, NUL padded on the left:
+    two lookups of five digits each (numpy's own int -> bytes formats each number alone)."""
+    table = _five_digit_table()
+    digits = np.concatenate([table[numbers // 100_000], table[numbers % 100_000]], axis=1)
+    count = np.maximum(np.searchsorted(_TEN_TO, numbers, side="right"), 1)
+    digits[np.arange(10)[None, :] < (10 - count)[:, None]] = 0
+    return digits
 
 
 def _check_filter(state: StateLike, rows: int) -> npt.NDArray[np.int64] | None:

@@ -49,8 +49,10 @@ gensim quirks this callback deals with (each one has a test):
 * **Continuing.** Steps keep increasing over several ``train()`` calls, and a new callback
   pointed at a log dir that already holds snapshots continues after the last step there.
 * **Event files.** tensorboardX's ``SummaryWriter.flush()`` does not wait for queued events,
-  so the writer the callback owns is closed at the end of each ``train()`` call (the next call
-  starts a new event file). A ``SummaryWriter`` you pass in is only flushed; close it yourself.
+  so the callback's own scalars, text and maps go through TensorBoard's ``EventFileWriter``,
+  whose flush waits: one event file for the callback's lifetime (every ``train()`` call), on
+  disk whenever ``train()`` returns. A ``SummaryWriter`` you pass in is only flushed (a
+  tensorboardX one may still hold queued events then): close it yourself.
 
 The writing itself (background thread, label and sprite caches, maps, insight scalars,
 warnings) is the shared :class:`~embedding_projector.sink.SnapshotSink`; this module decides
@@ -273,12 +275,11 @@ class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
         return list(self._written)
 
     def flush(self) -> None:
-        """Wait for pending snapshots, then flush the event file.
+        """Wait for pending snapshots and for the callback's own event file to be on disk
+        (it stays open for the next ``train()`` call: one event file per callback).
 
-        tensorboardX's ``SummaryWriter.flush()`` does not wait for events still queued for its
-        logger thread; the writer this callback owns is therefore closed at the end of each
-        ``train()`` call (a new event file is started by the next one). A writer you passed in
-        is only flushed: close it yourself before reading its events.
+        A tensorboardX writer you passed in is only flushed, and its ``flush()`` does not wait
+        for events still queued for its logger thread: close it yourself before reading them.
         """
         with self._lock:
             self._sink.flush()

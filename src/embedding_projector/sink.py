@@ -14,11 +14,10 @@ snapshot and *when*; :class:`SnapshotSink` does the rest, the same way for all o
    (:class:`~embedding_projector.maps.EvolutionMap`, IMAGES ``<tag>/map``), the drift and
    neighbour-overlap scalars, and a nearest-neighbour table of the request's probe rows (TEXT
    ``<tag>/neighbors``). Extra scalars from the adapter (loss, learning rate) are logged at
-   the same step, to the caller's ``SummaryWriter`` or to a tensorboardX writer of the sink's.
+   the same step, to the caller's ``SummaryWriter`` or to an event file of the sink's own.
 4. One warning channel: each distinct problem (tag and kind) is reported once, with its step,
    through the adapter's own warning function (``warnings.warn``, Lightning's
    ``rank_zero_warn``); repeats go to the log. A visualization problem never reaches training.
-
 5. The disk budget (``keep`` and ``disk_reserve`` of :class:`SinkOptions`, and
    :meth:`SnapshotSink.forecast`; see :mod:`embedding_projector._sink_budget`).
 
@@ -42,7 +41,6 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-import re
 import threading
 import time
 import warnings
@@ -54,9 +52,10 @@ import numpy as np
 
 from . import _sink_budget as _budget
 from . import insight as _insight
+from ._event_log import EventLog
 from ._logdir import check_writable, validate_disk_reserve
 from ._sink_budget import Forecast
-from ._sink_labels import check_labels, label_column, label_rows, row_numbers
+from ._sink_labels import LabelColumns, check_labels, label_rows, row_numbers
 from ._sink_layouts import SinkLayouts, layout_keys
 from ._sink_options import (
     InsightOptions,
@@ -65,6 +64,8 @@ from ._sink_options import (
     SnapshotRequest,
     apply_legacy_keywords,
 )
+from ._summary_image import add_png
+from ._summary_image import summary_tag as _summary_tag
 from .background import BackgroundWriter, single_threaded_blas
 from .errors import DiskReserveError
 from .maps import EvolutionMap, MapFrame, MapStyle
@@ -88,13 +89,13 @@ logger = logging.getLogger(__name__)
 #: How an adapter reports a warning: ``warn(message, category)``.
 WarnFunction = Callable[[str, type[Warning]], None]
 
-_INVALID_TAG_CHARACTERS = re.compile(r"[^-/\w\.]")
 #: Modules the writer imports on first use (see :func:`warm_up_imports`).
 _WRITER_LAZY_IMPORTS = (
     "filelock",
     "google.protobuf.text_format",
     "tensorboard.plugins.projector.projector_config_pb2",
-    "tensorboardX.event_file_writer",
+    "tensorboard.summary.writer.event_file_writer",  # the sink's own EventLog
+    "tensorboard.plugins.text.metadata",
     "PIL.Image",
 )
 
@@ -105,8 +106,9 @@ class SnapshotSink:
     Args:
         logdir: the run directory the projector files go to.
         summary: a ``SummaryWriter`` (tensorboardX or ``torch.utils.tensorboard``) for maps,
-            scalars and text; ``None``: a tensorboardX writer of the sink's own in ``logdir``,
-            opened when first needed and closed by :meth:`flush`.
+            scalars and text; ``None``: an event file of the sink's own in ``logdir``
+            (:class:`~._event_log.EventLog`), opened when first needed, written to disk by
+            :meth:`flush` and closed by :meth:`close`.
         options: threading, queue, retention and disk reserve (:class:`SinkOptions`).
         insight: maps, scalars and their time budget (:class:`InsightOptions`).
         warn: how the adapter's framework reports warnings: ``warn(message, category)``.
@@ -159,6 +161,7 @@ class SnapshotSink:
         self._prepared: dict[str, tuple[Any, Any, PreparedMetadata]] = {}
         #: Per tag, writer thread only: (first label column, glyph sprites).
         self._glyphs: dict[str, tuple[list[str], Any]] = {}
+        self._columns = LabelColumns()  # per tag, writer thread only: the last label columns
         #: Per tag, writer thread only: the aligned map state.
         self._maps: dict[str, EvolutionMap] = {}
         #: Per tag, writer thread only: when its last map started and how long it took.
@@ -264,13 +267,12 @@ class SnapshotSink:
         return self._writer().steps(tag)
 
     def flush(self) -> None:
-        """Wait for every submitted job; close the sink's own event file (the next job opens a
-        new one: tensorboardX's ``flush()`` does not wait for queued events), flush a
-        caller's; then report what went wrong."""
+        """Wait for every submitted job and for the sink's own event file to be on disk (it
+        stays open: one file per sink, :class:`~._event_log.EventLog`), flush a caller's
+        writer; then report what went wrong."""
         self._background.flush()
         if self._own_summary is not None:
-            self._own_summary.close()
-            self._own_summary = None
+            self._own_summary.flush()
         elif self._summary is not None:
             self._summary.flush()
         self.report()
@@ -282,6 +284,9 @@ class SnapshotSink:
         self._background.close()
         with self._lock:
             projector, self._projector = self._projector, None
+            own, self._own_summary = self._own_summary, None
+        if own is not None:
+            own.close()
         close = getattr(projector, "close", None)
         if callable(close):  # ProjectorWriter.close() removes its refresh run
             close()
@@ -374,7 +379,7 @@ class SnapshotSink:
             raise ValueError(f"{len(sprites)} sprite images for {rows} rows; give one per row.")
         keys = None
         if self.insight.layout is not None:
-            keys = layout_keys(request, label_column(labels, header, 0))
+            keys = layout_keys(request, self._columns.get(request.tag, labels, header, 0))
         map_seconds = self._map_timing.get(request.tag, (0.0, 0.0))[1]
         states = self._layouts.states(request, keys, matrix, step, map_seconds)
         writer.add_embedding(
@@ -393,7 +398,7 @@ class SnapshotSink:
             draw = self.insight.maps and self._map_due(request.tag, step)
             started = time.perf_counter()
             try:
-                column = label_column(labels, header, self.insight.color_column)
+                column = self._columns.get(request.tag, labels, header, self.insight.color_column)
                 self._log_insight(request, matrix, column, step, summary, texts, draw=draw)
             except Exception as error:  # the snapshot is written; only its map is lost
                 logger.debug("map of %r at step %d failed", request.tag, step, exc_info=True)
@@ -488,7 +493,7 @@ class SnapshotSink:
         """The request's sprite images; ``"glyphs"`` drawn once per tag and label column."""
         if not (isinstance(request.sprites, str) and request.sprites == "glyphs"):
             return request.sprites
-        column = label_column(labels, header, 0) or []
+        column = self._columns.get(request.tag, labels, header, 0) or []
         cached = self._glyphs.get(request.tag)
         if cached is not None and cached[0] == column:
             return cached[1]
@@ -508,13 +513,7 @@ class SnapshotSink:
         if self._summary is not None:
             return self._summary
         if self._own_summary is None:
-            from tensorboardX import SummaryWriter
-
-            # A unique, time-ordered file name: two writers started in the same second do not
-            # overwrite each other's file, and readers read the files in writing order.
-            self._own_summary = SummaryWriter(
-                str(self.logdir), filename_suffix=f".{time.time_ns()}.{os.getpid()}"
-            )
+            self._own_summary = EventLog(self.logdir)  # one event file; its flush() waits
         return self._own_summary
 
     def _queue(self, tag: str, problem: str, message: str) -> None:
@@ -534,11 +533,10 @@ def log_map(
 ) -> None:
     """Log a map frame to a ``SummaryWriter`` (tensorboardX or ``torch.utils.tensorboard``).
 
-    The image goes to ``<tag>/map`` (IMAGES tab, ``add_image(..., dataformats="HWC")``), the
-    scalars as named by :meth:`MapFrame.scalars` (SCALARS tab), all at ``frame.step``. Names
-    are cleaned as tensorboardX cleans them (characters other than letters, digits, ``_``,
-    ``-``, ``.`` and ``/`` become ``_``: ``"features (hidden)/map"`` is logged as
-    ``"features__hidden_/map"``), so both writers give the same names.
+    The image goes to ``<tag>/map`` (IMAGES tab; PNG at zlib level 1, :mod:`._summary_image`),
+    the scalars as named by :meth:`MapFrame.scalars` (SCALARS tab), all at ``frame.step``.
+    Names are cleaned as tensorboardX cleans them (other characters than letters, digits,
+    ``_-./`` become ``_``: ``"features (hidden)/map"`` is ``"features__hidden_/map"``).
 
     Args:
         writer: anything with ``add_image`` and ``add_scalar`` like a ``SummaryWriter``.
@@ -558,7 +556,7 @@ def log_map(
         ...         log_map(writer, frame, "features")
     """
     if image and frame.image is not None:
-        writer.add_image(_summary_tag(f"{tag}/map"), frame.image, frame.step, dataformats="HWC")
+        add_png(writer, _summary_tag(f"{tag}/map"), frame.image, frame.step)  # zlib level 1
     if scalars:
         for name, value in frame.scalars(tag).items():
             writer.add_scalar(_summary_tag(name), value, frame.step)
@@ -567,8 +565,8 @@ def log_map(
 def warm_up_imports(*, maps: bool) -> None:
     """Import what the writer imports lazily, now rather than on the writing thread.
 
-    A first import on the background thread holds the GIL for up to seconds (tensorboardX
-    alone ~2.4 s on a busy 2-core machine) and stalls the epoch after the first snapshot.
+    A first import on the background thread holds the GIL for up to seconds (TensorBoard's
+    event writer ~0.4 s on a busy 2-core machine) and stalls the epoch after the first snapshot.
     With ``maps``, the installed fonts are looked up now too (~0.2 s).
 
     Example:
@@ -590,11 +588,6 @@ def warm_up_imports(*, maps: bool) -> None:
 
 def _python_warn(message: str, category: type[Warning]) -> None:
     warnings.warn(message, category, stacklevel=4)
-
-
-def _summary_tag(name: str) -> str:
-    """``name`` as tensorboardX writes it (torch's writer keeps it as given): same tags for both."""
-    return _INVALID_TAG_CHARACTERS.sub("_", name).lstrip("/")
 
 
 def _as_array(matrix: Any) -> np.ndarray:
