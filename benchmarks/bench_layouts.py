@@ -1,7 +1,7 @@
 """What saved layouts cost: aligned PCA per snapshot, the state JSON, UMAP of every row.
 
 Run:  python benchmarks/bench_layouts.py                   (10,000x300, 100,000x300; UMAP 5,000x200)
-      python benchmarks/bench_layouts.py --umap-rows 100000  (the issue's full UMAP comparison)
+      python benchmarks/bench_layouts.py --umap-only --umap-rows 100000  (the issue's UMAP check)
       python benchmarks/bench_layouts.py --quick             (small sizes, a smoke run)
 
 Part 1, per snapshot of a drifting embedding (steady state, after the first step):
@@ -16,15 +16,21 @@ Part 2, UMAP of N x 200 clustered rows (numba compiles first, untimed):
   * umap-learn's own ``UMAP(metric="cosine").fit_transform`` of the same matrix;
   * ``umap_layout`` (what ``layout="umap"`` and ``export --layout umap`` run);
   * ``AlignedLayout("umap")`` step k from step k-1's layout against a cold fit of step k.
+  Each pair runs interleaved, A B A B (``--umap-rounds``), so a busy spell of a shared machine
+  hits both sides; every round prints wall and process CPU time (all threads) and its ratios,
+  the table gives the medians and the peak RSS growth during a fit (sampled every 50 ms).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
+import os
 import shutil
 import statistics
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -159,7 +165,82 @@ def pca_part(rows: int, dims: int, repeats: int) -> list[tuple[str, float, str]]
     ]
 
 
-def umap_part(rows: int, dims: int) -> list[tuple[str, float, str]]:
+class Fit:
+    """Wall seconds, process CPU seconds (every thread) and peak RSS growth of one call."""
+
+    def __init__(self, run: Callable[[], Any]) -> None:
+        rss_before = _rss_mib()
+        peak = [rss_before]
+        done = threading.Event()
+
+        def sample() -> None:  # RSS every 50 ms: the high-water mark of this call alone
+            while not done.wait(0.05):
+                peak[0] = max(peak[0], _rss_mib())
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        cpu, wall = time.process_time(), time.perf_counter()
+        self.result = run()
+        self.wall, self.cpu = time.perf_counter() - wall, time.process_time() - cpu
+        done.set()
+        sampler.join()
+        self.rss = max(peak[0], _rss_mib()) - rss_before
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/statm", encoding="ascii") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _load() -> str:
+    return " ".join(f"{value:.1f}" for value in os.getloadavg())
+
+
+def interleaved(
+    pair: tuple[Callable[[], Any], Callable[[], Any]], rounds: int, names: tuple[str, str]
+) -> list[tuple[Fit, Fit]]:
+    """A B A B ...: each round runs both, so slow phases of a shared machine hit both."""
+    out = []
+    for index in range(rounds):
+        first = Fit(pair[0])
+        second = Fit(pair[1])
+        out.append((first, second))
+        print(
+            f"  round {index + 1}: {names[0]} {first.wall:.1f} s wall / {first.cpu:.1f} s CPU, "
+            f"{names[1]} {second.wall:.1f} s / {second.cpu:.1f} s  "
+            f"(ratio {second.wall / first.wall:.2f} wall, {second.cpu / first.cpu:.2f} CPU; "
+            f"load {_load()})",
+            flush=True,
+        )
+    return out
+
+
+def ratio_row(name: str, runs: list[tuple[Fit, Fit]], against: str) -> tuple[str, float, str]:
+    """Median wall of the second, and its per-round wall and CPU ratios to the first."""
+    walls = [second.wall / first.wall for first, second in runs]
+    cpus = [second.cpu / first.cpu for first, second in runs]
+    wall = statistics.median(second.wall for _, second in runs)
+    cpu = statistics.median(second.cpu for _, second in runs)
+    rss = max(second.rss for _, second in runs)
+    return (
+        name,
+        wall,
+        f"{statistics.median(walls):.2f}x {against} wall (rounds "
+        + ", ".join(f"{r:.2f}" for r in walls)
+        + f"), CPU {cpu:.0f} s: {statistics.median(cpus):.2f}x (rounds "
+        + ", ".join(f"{r:.2f}" for r in cpus)
+        + f"), +{rss:.0f} MiB RSS",
+    )
+
+
+def first_row(name: str, runs: list[tuple[Fit, Fit]]) -> tuple[str, float, str]:
+    wall = statistics.median(first.wall for first, _ in runs)
+    cpu = statistics.median(first.cpu for first, _ in runs)
+    rss = max(first.rss for first, _ in runs)
+    return (name, wall, f"1.00x (CPU {cpu:.0f} s, +{rss:.0f} MiB RSS)")
+
+
+def umap_part(rows: int, dims: int, rounds: int) -> list[tuple[str, float, str]]:
     umap = require_umap()
     start = time.perf_counter()
     # numba compiles here: exact neighbours below 4,096 rows, NN-descent (cosine) above.
@@ -167,26 +248,37 @@ def umap_part(rows: int, dims: int) -> list[tuple[str, float, str]]:
     umap_layout(np.random.default_rng(9).normal(size=(4500, 20)), n_epochs=10)
     compile_s = time.perf_counter() - start
     snaps = drifting(rows, dims, 2, seed=1)
-    own, _ = timed(
-        lambda: umap.UMAP(n_components=2, metric="cosine", n_neighbors=15).fit_transform(snaps[0]),
-        1,
+    label = f"UMAP {rows:,}x{dims}"
+    print(f"{label}: umap-learn's own fit (A) and umap_layout (B), interleaved", flush=True)
+    fits = interleaved(
+        (
+            lambda: umap.UMAP(n_components=2, metric="cosine", n_neighbors=15).fit_transform(
+                snaps[0]
+            ),
+            lambda: umap_layout(snaps[0]),
+        ),
+        rounds,
+        ("umap-learn", "ours"),
     )
-    ours, _ = timed(lambda: umap_layout(snaps[0]), 1)
     words = [f"w{i}" for i in range(rows)]
     frame = AlignedLayout("umap")
-    frame.update(words, snaps[0], step=0)
-    warm, _ = timed(lambda: frame.update(words, snaps[1], step=1), 1)
-    cold, _ = timed(lambda: umap_layout(snaps[1]), 1)
-    label = f"UMAP {rows:,}x{dims}"
+    frame.update(words, snaps[0], step=0)  # step k-1 (a cold fit, untimed)
+    print(f"{label}: cold fit of step k (A) and step k from step k-1 (B), interleaved", flush=True)
+    steps = interleaved(
+        (
+            lambda: umap_layout(snaps[1]),
+            lambda: copy.deepcopy(frame).update(words, snaps[1], step=1),
+        ),
+        rounds,
+        ("cold", "warm"),
+    )
     return [
         ("UMAP first calls (numba compiles; untimed below)", compile_s, ""),
-        (f"{label} umap-learn's own fit_transform", own, "1.00x"),
-        (f"{label} umap_layout (layout='umap')", ours, f"{ours / own:.2f}x umap-learn"),
-        (f"{label} cold fit of step k", cold, f"{cold / own:.2f}x umap-learn"),
-        (
-            f"{label} step k from step k-1 ({frame.warm_epochs} epochs)",
-            warm,
-            f"{warm / cold:.2f}x the cold fit",
+        first_row(f"{label} umap-learn's own fit_transform", fits),
+        ratio_row(f"{label} umap_layout (layout='umap')", fits, "umap-learn"),
+        first_row(f"{label} cold fit of step k", steps),
+        ratio_row(
+            f"{label} step k from step k-1 ({frame.warm_epochs} epochs)", steps, "the cold fit"
         ),
     ]
 
@@ -195,7 +287,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, a smoke run")
     parser.add_argument("--umap-rows", type=int, default=5000, help="rows of the UMAP part")
+    parser.add_argument(
+        "--umap-rounds", type=int, default=2, help="interleaved rounds of each UMAP pair"
+    )
     parser.add_argument("--no-umap", action="store_true", help="skip the UMAP part")
+    parser.add_argument("--umap-only", action="store_true", help="skip the aligned-PCA part")
     args = parser.parse_args()
     sizes = [(2000, 64)] if args.quick else [(10_000, 300), (100_000, 300)]
     print(f"{'case':<56}  {'seconds':>9}  ratio", flush=True)
@@ -204,10 +300,12 @@ def main() -> None:
         for name, seconds, ratio in rows_out:
             print(f"{name:<56}  {seconds:>9.3f}  {ratio}", flush=True)
 
-    for rows, dims in sizes:
+    print(f"load average at start: {_load()} ({os.cpu_count()} cores)", flush=True)
+    for rows, dims in [] if args.umap_only else sizes:
         show(pca_part(rows, dims, repeats=3 if args.quick else 5))
     if not args.no_umap:
-        show(umap_part(500 if args.quick else args.umap_rows, 200))
+        show(umap_part(500 if args.quick else args.umap_rows, 200, args.umap_rounds))
+    print(f"load average at end: {_load()}", flush=True)
 
 
 if __name__ == "__main__":
