@@ -7,6 +7,7 @@ import importlib
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import embedding_projector
@@ -34,6 +35,35 @@ def test_import_needs_no_torch_gensim_or_lightning():
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_cli_export_imports_only_what_it_needs(tmp_path):
+    # A one-shot export pays for every import: table, image, deep-learning and compare/layout
+    # code, and TensorBoard's TensorFlow stub (fsspec, asyncio), are not loaded for a word2vec file.
+    rows = np.random.default_rng(0).normal(size=(50, 4)).astype("<f4")
+    source = tmp_path / "vectors.bin"
+    source.write_bytes(
+        b"50 4\n" + b"".join(f"w{i} ".encode() + row.tobytes() for i, row in enumerate(rows))
+    )
+    code = (
+        "import sys\n"
+        "from embedding_projector.cli import main\n"
+        f"assert main(['export', {str(source)!r}, '--logdir', {str(tmp_path / 'run')!r},\n"
+        "             '--limit', '10', '--quiet']) == 0\n"
+        "print(' '.join(sorted(sys.modules)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    loaded = set(result.stdout.split())
+    assert (tmp_path / "run" / "projector_config.pbtxt").is_file()
+    heavy = {
+        "pandas", "pyarrow", "scipy", "PIL", "torch", "tensorboardX", "gensim", "tqdm",
+        "fsspec", "asyncio", "tensorboard.compat.tensorflow_stub",
+        "embedding_projector.compare", "embedding_projector.layouts",
+        "embedding_projector.insight", "embedding_projector.fonts", "embedding_projector.glyphs",
+    }  # fmt: skip
+    assert not heavy & loaded, sorted(heavy & loaded)
 
 
 def test_public_api_is_exported():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -430,12 +431,18 @@ def _export_options(args: argparse.Namespace) -> tuple[Any, Any]:
 
 
 def _progress_bar() -> tuple[Callable[[int, int | None], None], Callable[[], None]]:
-    """A tqdm byte counter on stderr (shown after 0.5 s) and its closer."""
+    """A tqdm byte counter on stderr (shown after 0.5 s) and its closer.
+
+    tqdm is imported only once 0.5 s have passed: a quick export does not pay for it.
+    """
     bar: Any = None
+    show_after = time.monotonic() + 0.5
 
     def progress(done: int, total: int | None) -> None:
         nonlocal bar
         if bar is None:
+            if time.monotonic() < show_after:
+                return
             from tqdm import tqdm
 
             bar = tqdm(
@@ -445,7 +452,6 @@ def _progress_bar() -> tuple[Callable[[int, int | None], None], Callable[[], Non
                 unit_divisor=1024,
                 desc="reading",
                 file=sys.stderr,
-                delay=0.5,
                 leave=False,
             )
         bar.update(done - bar.n)

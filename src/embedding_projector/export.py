@@ -37,13 +37,15 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from . import layouts
 from .errors import InvalidEmbeddingError
 from .readers import ProgressCallback, SelectedRows, SourceOptions, load_rows
 from .selection import REASON_NEAR_PREFIX, RowSelection, check_count, unique_in_order
 from .writer import MAX_PROJECTOR_ROWS, ProjectorWriter, Snapshot
+
+if TYPE_CHECKING:
+    from .layouts import ProjectorLayout
 
 __all__ = ["ExportSummary", "RowSelection", "SourceOptions", "export_embeddings"]
 
@@ -218,9 +220,7 @@ def export_embeddings(
             global_step=step,
             tag=tag,
             metadata_header=header,
-            layout=None
-            if layout is None
-            else layouts.layouts_for(layout, picked.matrix, progress=progress is not None),
+            layout=None if layout is None else _layouts(layout, picked, progress is not None),
         )
     logger.info("exported %d x %d rows from %s to %s", rows, dims, picked.source, writer.logdir)
     return _summary(picked, snapshot, writer.logdir, header, tag)
@@ -323,9 +323,19 @@ def _check_output(*, tag: object, step: object, sprites: object, layout: object)
     if sprites not in (None, "glyphs"):
         raise ValueError(f'sprites must be None or "glyphs"; got {sprites!r}.')
     if layout is not None:
+        from . import layouts
+
         layouts.check_layout_kind(layout)
         if layout == "umap":
             layouts.require_umap()
+
+
+def _layouts(
+    kind: Literal["pca", "umap"], picked: SelectedRows, progress: bool
+) -> list[ProjectorLayout]:
+    from . import layouts  # numpy maths (and umap-learn): imported only when asked
+
+    return layouts.layouts_for(kind, picked.matrix, progress=progress)
 
 
 def _with_hint(word: str, suggestions: dict[str, str]) -> str:
