@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from .errors import InvalidEmbeddingError
 from .readers import ProgressCallback, SelectedRows, SourceOptions, load_rows
 from .selection import REASON_NEAR_PREFIX, RowSelection, check_count, unique_in_order
-from .writer import MAX_PROJECTOR_ROWS, ProjectorWriter, Snapshot
+from .writer import MAX_PROJECTOR_ROWS, ProjectorWriter, Snapshot, prepare_metadata_columns
 
 if TYPE_CHECKING:
     from .layouts import ProjectorLayout
@@ -208,18 +208,18 @@ def export_embeddings(
     _check_output(tag=tag, step=step, sprites=sprites, layout=layout)
     picked = load_rows(source, selection, source_options, progress=progress)
     rows, dims = _check_size(picked)
-    header, table = metadata_table(picked, selection)
+    header, columns = metadata_table(picked, selection)
+    labels = prepare_metadata_columns(columns, header)
     # Closing removes the refresh run and the lock file: a one-shot export leaves only the run.
     with ProjectorWriter(logdir) as writer, warnings.catch_warnings():
         # Already said above, with the options that narrow an export.
         warnings.filterwarnings("ignore", message=r"Writing \d+ rows for tag", category=UserWarning)
         snapshot = writer.add_embedding(
             picked.matrix,
-            metadata=table,
+            metadata=labels,
             label_img=sprites,
             global_step=step,
             tag=tag,
-            metadata_header=header,
             layout=None if layout is None else _layouts(layout, picked, progress is not None),
         )
     logger.info("exported %d x %d rows from %s to %s", rows, dims, picked.source, writer.logdir)
@@ -348,8 +348,8 @@ def _with_hint(word: str, suggestions: dict[str, str]) -> str:
 
 def metadata_table(
     picked: SelectedRows, selection: RowSelection
-) -> tuple[list[str], list[tuple[str, ...]]]:
-    """The metadata header and rows the exporter writes for ``picked``.
+) -> tuple[list[str], list[list[str]]]:
+    """The metadata header and columns (column-major) the exporter writes for ``picked``.
 
     Columns: the label column (``word``, ``token``, a table's first label column or ``row``),
     ``rank``, the source's further columns, ``count`` (real counts only), ``near`` and, when
@@ -379,4 +379,4 @@ def metadata_table(
                 for reason in picked.reasons
             ]
         )
-    return header, list(zip(*columns, strict=True))
+    return header, columns

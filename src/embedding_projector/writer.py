@@ -87,6 +87,7 @@ from ._logdir import resolve_logdir as resolve_logdir
 from ._metadata import PreparedMetadata as PreparedMetadata
 from ._metadata import glyph_sprites, metadata_for
 from ._metadata import prepare_metadata as prepare_metadata
+from ._metadata import prepare_metadata_columns as prepare_metadata_columns
 from ._readback import StoredSnapshot as StoredSnapshot
 from ._readback import find_entry, read_entry
 from ._states import bookmarks_file
@@ -109,6 +110,7 @@ __all__ = [
     "add_embedding",
     "escape_label",
     "prepare_metadata",
+    "prepare_metadata_columns",
     "resolve_logdir",
 ]
 
