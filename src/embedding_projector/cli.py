@@ -196,19 +196,24 @@ def _run_compare(args: argparse.Namespace) -> int:
         print(f"{prog}: error: --words {args.words}: no such file", file=sys.stderr)
         return 2
     bars: dict[str, Any] = {}
+    started: dict[str, float] = {}
 
     def progress(stage: str, done: int, total: int | None) -> None:
         if stage not in bars:
+            now = time.monotonic()
+            if stage not in started:
+                started[stage] = now
+                for bar in bars.values():  # one bar at a time: a new stage ends the last one
+                    bar.close()
+            if now - started[stage] < 0.5:
+                return  # a bar only for a stage that lasts (tqdm is imported only then)
             from tqdm import tqdm
 
-            for bar in bars.values():  # one bar at a time: a new stage ends the last one
-                bar.close()
             reading = stage.startswith("reading")
             bars[stage] = tqdm(
                 total=total,
                 desc=stage,
                 file=sys.stderr,
-                delay=0.5,
                 leave=False,
                 unit="B" if reading else " rows",
                 unit_scale=reading,
