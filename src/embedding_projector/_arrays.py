@@ -77,6 +77,8 @@ def as_float32_matrix(mat: Any, table: str | None = None) -> npt.NDArray[np.floa
         )
     with np.errstate(over="ignore", invalid="ignore"):
         result = np.ascontiguousarray(array, dtype="<f4")
+    if np.isfinite(result).all():  # one pass; rows are looked at only to name the bad ones
+        return result
     finite_rows = np.isfinite(result).all(axis=1)
     if not finite_rows.all():
         bad = np.flatnonzero(~finite_rows)
