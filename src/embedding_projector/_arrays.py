@@ -77,7 +77,9 @@ def as_float32_matrix(mat: Any, table: str | None = None) -> npt.NDArray[np.floa
         )
     with np.errstate(over="ignore", invalid="ignore"):
         result = np.ascontiguousarray(array, dtype="<f4")
-    if np.isfinite(result).all():  # one pass; rows are looked at only to name the bad ones
+    # NaN and Inf show in the extremes: two reductions, no temporary as big as the matrix;
+    # rows are looked at only to name the bad ones.
+    if np.isfinite(result.min()) and np.isfinite(result.max()):
         return result
     finite_rows = np.isfinite(result).all(axis=1)
     if not finite_rows.all():
