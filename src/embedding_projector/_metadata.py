@@ -88,7 +88,7 @@ def prepare_metadata_columns(
     Example:
         >>> labels = prepare_metadata_columns([["cat", "dog"], [12, 7]], ["word", "count"])
         >>> labels.text.decode().splitlines()
-        ['word\tcount', 'cat\t12', 'dog\t7']
+        ['word\\tcount', 'cat\\t12', 'dog\\t7']
     """
     if not columns:
         raise InvalidEmbeddingError("metadata needs at least one column.")
