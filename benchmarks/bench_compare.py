@@ -12,9 +12,9 @@ neighbours in both and write one projector tensor of both sets (at most 50,000 s
 * **ours**: ``compare_embeddings(a, b, logdir, selection=RowSelection(limit=top))``;
 * **baseline**: interpreter + imports + a tiny compare (the floor under every RSS number).
 
-Each case runs in a fresh subprocess; wall time, CPU time and peak RSS
-(``resource.getrusage(RUSAGE_SELF).ru_maxrss``) are measured there. The memory target: peak
-RSS minus the baseline at most 3x the two selected matrices (``2 x top x dims x 4`` bytes).
+Each case runs in a fresh subprocess, measured by ``_harness``: wall time, CPU time and peak
+RSS (``VmHWM``: ``ru_maxrss`` would count the parent's peak). The memory target: peak RSS minus
+the baseline at most 3x the two selected matrices (``2 x top x dims x 4`` bytes).
 
 Usage::
 
@@ -26,18 +26,16 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import resource
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+from _harness import child_main, measure
+
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".cache"
-SRC = HERE.parent / "src"
 SHARED_CAP = 50_000
 
 
@@ -125,36 +123,6 @@ def case_baseline(args: dict[str, object]) -> int:
 
 
 CASES = {"recipe": case_recipe, "ours": case_ours, "baseline": case_baseline}
-_START_USAGE = resource.getrusage(resource.RUSAGE_SELF)
-CPU_AT_START = _START_USAGE.ru_utime + _START_USAGE.ru_stime
-
-
-def run_child(name: str, args_json: str) -> None:
-    args = json.loads(args_json)
-    started = time.perf_counter()
-    rows = CASES[name](args)
-    wall = time.perf_counter() - started
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    cpu = usage.ru_utime + usage.ru_stime - CPU_AT_START
-    print(json.dumps({"wall": wall, "cpu": cpu, "peak_mib": usage.ru_maxrss / 1024, "rows": rows}))
-
-
-# --------------------------------------------------------------------------- driver
-
-
-def measure(name: str, args: dict[str, object]) -> dict[str, float]:
-    with tempfile.TemporaryDirectory(prefix="bench-compare-") as logdir:
-        env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-        result = subprocess.run(
-            [sys.executable, __file__, "--child", name, json.dumps({**args, "logdir": logdir})],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise RuntimeError(f"case {name} failed:\n{result.stderr[-3000:]}")
-        return dict(json.loads(result.stdout.strip().splitlines()[-1]))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -167,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--generate", nargs=2, type=int, help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
     if options.child:
-        run_child(*options.child)
+        child_main(CASES, *options.child)
         return 0
     if options.generate:
         rows, dims = options.generate
@@ -182,8 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     path_a = CACHE / f"compare-a-{rows}x{dims}.bin"
     path_b = CACHE / f"compare-b-{rows}x{dims}.bin"
     if not (path_a.exists() and path_b.exists()):
-        # In a child: a child's ru_maxrss starts from its parent's RSS at fork (Linux keeps
-        # the high-water mark across exec), so this process must stay small.
+        # In a child, so that this process stays small (it starts every measured case).
         subprocess.run([sys.executable, __file__, "--generate", str(rows), str(dims)], check=True)
     common: dict[str, object] = {"a": str(path_a), "b": str(path_b), "top": top}
     plan = [("baseline", "baseline (imports + tiny compare)"), ("ours", "compare_embeddings")]
@@ -191,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         plan.insert(1, ("recipe", "recipe: gensim + scipy + numpy + tensorboardX"))
     results = {}
     for name, label in plan:
-        results[name] = measure(name, common)
+        results[name] = measure(__file__, name, common, logdir_prefix="bench-compare-")
         print(f"  {label:<48} {results[name]['wall']:7.2f} s {results[name]['peak_mib']:7.0f} MiB")
     selected = 2 * top * dims * 4 / 2**20
     floor = results["baseline"]["peak_mib"]

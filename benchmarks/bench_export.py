@@ -3,12 +3,14 @@
 The seed recipe is what people do today: ``gensim.models.KeyedVectors.load_word2vec_format``
 (whole file, or ``limit=``) and tensorboardX ``SummaryWriter.add_embedding`` (TSV text).
 
-Cases (each one runs in a fresh subprocess; wall time and peak RSS are measured there, peak
-RSS from ``VmHWM`` in ``/proc/self/status`` — ``ru_maxrss`` would include the parent's peak —
-else ``resource.getrusage``; library imports are inside the timed region, because a one-shot
-export pays them):
+Cases (each one runs in a fresh subprocess, measured by ``_harness``: wall time, CPU time and
+peak RSS from ``VmHWM``; library imports are inside the measured region, because a one-shot
+export pays them; our package is byte-compiled first, as an install would be):
 
 * top 100,000 rows: seed (load all, slice), seed with ``limit``, ``export_embeddings(limit=)``;
+* top 100,000 rows of a word2vec **text** file and of a **GloVe** file (no header), 200,000 x
+  200 each: gensim ``load_word2vec_format(binary=False, limit=)`` (GloVe: ``no_header=True``)
+  + tensorboardX against ``export_embeddings(limit=)``;
 * 10,000 named words scattered across the file: seed (load all, pick), ``words=``;
 * ``near`` of 20 query words (10 neighbours each): seed (load all, ``most_similar``), ``near=``;
 * a ``.npy`` matrix with a labels file, top 100,000 named rows: seed ``np.load`` + slice,
@@ -22,27 +24,27 @@ Usage::
                                                    # npy/Parquet 250,000 x 768 (~730 MB each)
     python benchmarks/bench_export.py --quick      # 100,000 x 50 / 20,000 x 768: a smoke run
     python benchmarks/bench_export.py --sources npy parquet --rows 1000000   # the 3 GB files
+    python benchmarks/bench_export.py --sources word2vec --cases seed_top_limit ours_top \
+        --repeat 3                                 # the headline pair, median of 3 runs each
 
-``--writer-fix`` also runs our cases with the core writer's empty event file written by
-TensorBoard's own ``EventFileWriter`` instead of tensorboardX's (whose import pulls in torch).
+``--repeat N`` runs each case N times (fresh processes, interleaved) and reports the medians:
+on a shared machine, read the CPU-time ratios and note the load.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import resource
-import subprocess
+import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from _harness import child_main, measure
+
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".cache"
-SRC = HERE.parent / "src"
 
 KANA = (
     "あいうえおかきくけこさしすせそたちつてとなにぬねのはひふへほまみむめもやゆよらりるれろわをん"
@@ -84,6 +86,36 @@ def generate(path: Path, rows: int, dims: int) -> None:
     size = path.stat().st_size / 2**20
     took = time.perf_counter() - started
     print(f"generated {path} ({rows:,} x {dims}, {size:,.0f} MiB) in {took:.1f} s")
+
+
+def generate_text(binary: Path, text: Path, glove: Path, rows: int) -> None:
+    """The first ``rows`` rows of the binary as word2vec text (``%.6f``) and as GloVe."""
+    from embedding_projector.readers import VectorFileReader
+
+    started = time.perf_counter()
+    reader = VectorFileReader(binary)
+    dims = reader.info.dims
+    temp_text, temp_glove = text.with_suffix(".partial"), glove.with_suffix(".partial")
+    with open(temp_text, "wb") as out_text, open(temp_glove, "wb") as out_glove:
+        out_text.write(f"{rows} {dims}\n".encode("ascii"))
+        written = 0
+        for block in reader.blocks():
+            take = min(len(block), rows - written)
+            matrix = block.matrix(range(take))
+            lines = [
+                word + " " + " ".join(map("{:.6f}".format, vector.tolist()))
+                for word, vector in zip(block.words[:take], matrix, strict=True)
+            ]
+            data = ("\n".join(lines) + "\n").encode("utf-8")
+            out_text.write(data)
+            out_glove.write(data)
+            written += take
+            if written >= rows:
+                break
+    os.replace(temp_text, text)
+    os.replace(temp_glove, glove)
+    took = time.perf_counter() - started
+    print(f"generated {text.name} and {glove.name} ({rows:,} x {dims}) in {took:.1f} s")
 
 
 def generate_arrays(npy: Path, parquet: Path, labels: Path, rows: int, dims: int) -> None:
@@ -149,6 +181,26 @@ def case_seed_top_limit(args: dict[str, object]) -> int:
     return len(kv)
 
 
+def case_seed_text(args: dict[str, object]) -> int:
+    from gensim.models import KeyedVectors
+
+    top = int(args["top"])  # type: ignore[call-overload]
+    kv = KeyedVectors.load_word2vec_format(str(args["path"]), binary=False, limit=top)
+    _seed_write(str(args["logdir"]), kv.vectors, kv.index_to_key)
+    return len(kv)
+
+
+def case_seed_glove(args: dict[str, object]) -> int:
+    from gensim.models import KeyedVectors
+
+    top = int(args["top"])  # type: ignore[call-overload]
+    kv = KeyedVectors.load_word2vec_format(
+        str(args["path"]), binary=False, no_header=True, limit=top
+    )
+    _seed_write(str(args["logdir"]), kv.vectors, kv.index_to_key)
+    return len(kv)
+
+
 def case_seed_words(args: dict[str, object]) -> int:
     from gensim.models import KeyedVectors
 
@@ -174,8 +226,6 @@ def case_seed_near(args: dict[str, object]) -> int:
 def _ours(
     args: dict[str, object], reading: dict[str, object] | None = None, **chosen: object
 ) -> int:
-    if args.get("writer_fix"):
-        _apply_writer_fix()
     from embedding_projector.export import RowSelection, SourceOptions, export_embeddings
 
     summary = export_embeddings(
@@ -217,21 +267,15 @@ def case_ours_parquet(args: dict[str, object]) -> int:
     return _ours(args, reading, limit=int(args["top"]))  # type: ignore[call-overload]
 
 
-def _apply_writer_fix() -> None:
-    """The change proposed for writer.py: TensorBoard's EventFileWriter (no torch import)."""
-    import embedding_projector.writer as writer
-
-    def write_empty_event_file(directory: Path, suffix: str) -> None:
-        from tensorboard.summary.writer.event_file_writer import EventFileWriter
-
-        event_writer = EventFileWriter(str(directory), filename_suffix=f".{os.getpid()}{suffix}")
-        event_writer.close()
-
-    writer._write_empty_event_file = write_empty_event_file
-
-
 def case_ours_top(args: dict[str, object]) -> int:
     return _ours(args, limit=int(args["top"]))  # type: ignore[call-overload]
+
+
+def case_ours_text(args: dict[str, object]) -> int:
+    return _ours(args, limit=int(args["top"]))  # type: ignore[call-overload]
+
+
+case_ours_glove = case_ours_text
 
 
 def case_ours_words(args: dict[str, object]) -> int:
@@ -244,8 +288,6 @@ def case_ours_near(args: dict[str, object]) -> int:
 
 def case_baseline(args: dict[str, object]) -> int:
     """Interpreter + our imports + a tiny write: the floor under every RSS number."""
-    if args.get("writer_fix"):
-        _apply_writer_fix()
     import numpy as np
 
     from embedding_projector import ProjectorWriter
@@ -259,53 +301,6 @@ CASES = {
     for name, function in list(globals().items())
     if name.startswith("case_")
 }
-
-
-_START_USAGE = resource.getrusage(resource.RUSAGE_SELF)
-CPU_AT_START = _START_USAGE.ru_utime + _START_USAGE.ru_stime
-
-
-def run_child(name: str, args_json: str) -> None:
-    args = json.loads(args_json)
-    started = time.perf_counter()
-    rows = CASES[name](args)
-    wall = time.perf_counter() - started
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    cpu = usage.ru_utime + usage.ru_stime - CPU_AT_START
-    peak = peak_rss_mib()
-    print(json.dumps({"wall": wall, "cpu": cpu, "peak_mib": peak, "rows": rows}))
-
-
-def peak_rss_mib() -> float:
-    """This process's peak RSS. Linux's ``ru_maxrss`` also counts the parent's peak when the
-    child was started by (v)fork + exec, so ``VmHWM`` (reset by exec) is read where it exists."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-# --------------------------------------------------------------------------- driver
-
-
-def measure(name: str, args: dict[str, object]) -> dict[str, float]:
-    with tempfile.TemporaryDirectory(prefix="bench-export-") as logdir:
-        child_args = {**args, "logdir": logdir}
-        env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-        result = subprocess.run(
-            [sys.executable, __file__, "--child", name, json.dumps(child_args)],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise RuntimeError(f"case {name} failed:\n{result.stderr[-3000:]}")
-        return dict(json.loads(result.stdout.strip().splitlines()[-1]))
 
 
 def _word2vec_plan(options: argparse.Namespace) -> tuple[list[Plan], dict[str, object], str]:
@@ -336,6 +331,34 @@ def _word2vec_plan(options: argparse.Namespace) -> tuple[list[Plan], dict[str, o
     ]
     size = path.stat().st_size / 2**20
     return plan, common, f"word2vec binary {rows:,} x {dims} ({size:,.0f} MiB)"
+
+
+def _text_plan(
+    options: argparse.Namespace, sources: list[str]
+) -> tuple[list[Plan], dict[str, object], str]:
+    """word2vec text and GloVe files: the first rows of the binary, twice the top rows."""
+    binary_plan = _word2vec_plan(options)[1]
+    binary, top = Path(str(binary_plan["path"])), int(binary_plan["top"])  # type: ignore[call-overload]
+    rows = 2 * top
+    text = binary.with_name(f"{binary.stem}-top{rows}.txt")
+    glove = binary.with_name(f"{binary.stem}-top{rows}.glove.txt")
+    if not (text.exists() and glove.exists()):
+        generate_text(binary, text, glove, rows)
+    dims = int(text.open("rb").readline().split()[1])
+    plan: list[Plan] = []
+    if "text" in sources:
+        plan += [
+            Plan("seed_text", f"text top {top:,}: seed (limit=)", "seed", "text", top * dims),
+            Plan("ours_text", f"text top {top:,}: export_embeddings", "ours", "text", top * dims),
+        ]
+    if "glove" in sources:
+        plan += [
+            Plan("seed_glove", f"GloVe top {top:,}: seed (limit=)", "seed", "glove", top * dims),
+            Plan("ours_glove", f"GloVe top {top:,}: export", "ours", "glove", top * dims),
+        ]
+    common: dict[str, object] = {"top": top, "text": str(text), "glove": str(glove)}
+    size = text.stat().st_size / 2**20
+    return plan, common, f"word2vec text / GloVe {rows:,} x {dims} ({size:,.0f} MiB each)"
 
 
 def _array_plan(
@@ -377,11 +400,16 @@ class Plan(NamedTuple):
 
 PAIRS = {
     "ours_top": ["seed_top", "seed_top_limit"],
+    "ours_text": ["seed_text"],
+    "ours_glove": ["seed_glove"],
     "ours_words": ["seed_words"],
     "ours_near": ["seed_near"],
     "ours_npy": ["seed_npy"],
     "ours_parquet": ["seed_parquet"],
 }
+
+
+SOURCES = ("word2vec", "text", "glove", "npy", "parquet")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -390,69 +418,85 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dims", type=int, help="dimensions (word2vec 200, arrays 768)")
     parser.add_argument("--quick", action="store_true", help="small files, for a smoke run")
     parser.add_argument(
-        "--sources",
-        nargs="+",
-        choices=("word2vec", "npy", "parquet"),
-        default=["word2vec", "npy", "parquet"],
-        help="which sources to measure (default: all)",
+        "--sources", nargs="+", choices=SOURCES, default=list(SOURCES), help="default: all"
     )
+    parser.add_argument("--cases", nargs="+", help="only these cases (e.g. seed_top ours_top)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per case (medians shown)")
     parser.add_argument("--no-seed", action="store_true", help="skip the (slow) seed recipe")
-    parser.add_argument("--writer-fix", action="store_true", help="also run ours with the fix")
     parser.add_argument("--child", nargs=2, metavar=("CASE", "ARGS"), help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
     if options.child:
-        run_child(*options.child)
+        child_main(CASES, *options.child)
         return 0
     groups = []
     if "word2vec" in options.sources:
         groups.append(_word2vec_plan(options))
+    if {"text", "glove"} & set(options.sources):
+        groups.append(_text_plan(options, options.sources))
     if {"npy", "parquet"} & set(options.sources):
         groups.append(_array_plan(options, options.sources))
-    floor = measure("baseline", {})  # also warms the page cache and the imports
+    floor = measure(__file__, "baseline", {})  # also warms the page cache and the imports
     print(
         f"baseline (interpreter + imports + tiny write): {floor['wall']:.2f} s, "
-        f"{floor['peak_mib']:.0f} MiB peak RSS"
+        f"{floor['cpu']:.2f} CPU s, {floor['peak_mib']:.0f} MiB peak RSS; load average "
+        + " ".join(f"{load:.1f}" for load in os.getloadavg())
     )
     for plan, common, title in groups:
-        print(f"\n{title}")
-        _run_group(plan, common, options)
+        steps = [
+            step
+            for step in plan
+            if not (step.kind == "seed" and options.no_seed)
+            and (not options.cases or step.case in options.cases)
+        ]
+        if steps:
+            print(f"\n{title}")
+            _run_group(steps, common, options.repeat)
     return 0
 
 
-def _run_group(plan: list[Plan], common: dict[str, object], options: argparse.Namespace) -> None:
-    variants = [False, True] if options.writer_fix else [False]
-    results: dict[str, dict[str, Any]] = {}
-    for step in plan:
-        if step.kind == "seed" and options.no_seed:
-            continue
-        args = dict(common)
-        if step.group in ("npy", "pq"):
-            args["path"] = common["npy" if step.group == "npy" else "parquet"]
-        for fix in variants if step.kind == "ours" else [False]:
-            key = step.case + (" +fix" if fix else "")
-            results[key] = {**measure(step.case, {**args, "writer_fix": fix}), "plan": step}
-            results[key]["label"] = step.label + (" (writer fix)" if fix else "")
-            result = results[key]
+def _run_group(plan: list[Plan], common: dict[str, object], repeat: int) -> None:
+    runs: dict[str, list[dict[str, float]]] = {step.case: [] for step in plan}
+    for _ in range(repeat):  # interleaved: a burst of load hits every case alike
+        for step in plan:
+            args = dict(common)
+            if step.group in ("npy", "pq", "text", "glove"):
+                args["path"] = common[{"pq": "parquet"}.get(step.group, step.group)]
+            result = measure(__file__, step.case, args, logdir_prefix="bench-export-")
+            runs[step.case].append(result)
             print(
-                f"  {result['label']:<52} {result['wall']:7.2f} s {result['cpu']:7.2f} cpu s "
+                f"  {step.label:<52} {result['wall']:7.2f} s {result['cpu']:7.2f} cpu s "
                 f"{result['peak_mib']:8.0f} MiB",
                 flush=True,
             )
+    results: dict[str, dict[str, Any]] = {
+        step.case: {
+            **{
+                field: statistics.median(run[field] for run in runs[step.case])
+                for field in ("wall", "cpu", "peak_mib", "rows")
+            },
+            "plan": step,
+        }
+        for step in plan
+    }
+    if repeat > 1:
+        print(
+            f"medians of {repeat} runs; load average now "
+            + " ".join(f"{load:.1f}" for load in os.getloadavg())
+        )
     print(
         "| case | wall s | CPU s | peak RSS MiB | rows | selected matrix MiB | "
         "seed wall / ours | seed CPU / ours | seed RSS / ours |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for key, result in results.items():
-        base = key.split(" ")[0]
-        seeds = [results[s] for s in PAIRS.get(base, []) if s in results]
+        seeds = [results[s] for s in PAIRS.get(key, []) if s in results]
         ratios = [
             " / ".join(f"{s[field] / result[field]:.1f}x" for s in seeds)
             for field in ("wall", "cpu", "peak_mib")
         ]
         matrix = result["plan"].values * 4 / 2**20
         print(
-            f"| {result['label']} | {result['wall']:.2f} | {result['cpu']:.2f} | "
+            f"| {result['plan'].label} | {result['wall']:.2f} | {result['cpu']:.2f} | "
             f"{result['peak_mib']:.0f} | {int(result['rows']):,} | {matrix:.1f} | "
             f"{ratios[0]} | {ratios[1]} | {ratios[2]} |"
         )

@@ -7,6 +7,7 @@ import importlib
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import embedding_projector
@@ -35,6 +36,48 @@ def test_import_needs_no_torch_gensim_or_lightning():
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+ONE_SHOT_COMMANDS = {
+    "export": ["export", "{source}", "--logdir", "{run}", "--limit", "10"],
+    "compare": ["compare", "{source}", "{source}", "--logdir", "{run}", "--k", "3"],
+}
+#: What a quick one-shot command on a word2vec file must not load: table, image and
+#: deep-learning libraries, TensorBoard's TensorFlow stub (fsspec, asyncio), tqdm (a bar shows
+#: only after 0.5 s), and for export the compare/layout/insight/font code.
+NOT_NEEDED = {
+    "pandas", "pyarrow", "scipy", "PIL", "torch", "tensorboardX", "gensim", "tqdm", "fsspec",
+    "asyncio", "tensorboard.compat.tensorflow_stub", "embedding_projector.fonts",
+    "embedding_projector.glyphs",
+}  # fmt: skip
+NOT_NEEDED_BY_EXPORT = {
+    "embedding_projector.compare", "embedding_projector.layouts", "embedding_projector.insight",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("command", sorted(ONE_SHOT_COMMANDS))
+def test_one_shot_commands_import_only_what_they_need(tmp_path, command):
+    # A one-shot command pays for every import it makes.
+    rows = np.random.default_rng(0).normal(size=(50, 4)).astype("<f4")
+    source = tmp_path / "vectors.bin"
+    source.write_bytes(
+        b"50 4\n" + b"".join(f"w{i} ".encode() + row.tobytes() for i, row in enumerate(rows))
+    )
+    argv = [a.format(source=source, run=tmp_path / "run") for a in ONE_SHOT_COMMANDS[command]]
+    code = (
+        "import sys\n"
+        "from embedding_projector.cli import main\n"
+        f"assert main({argv!r}) == 0\n"
+        "print(' '.join(sorted(sys.modules)), file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    loaded = set(result.stderr.split())
+    assert "tensorboard --logdir" in result.stdout
+    assert (tmp_path / "run" / "projector_config.pbtxt").is_file()
+    heavy = NOT_NEEDED | (NOT_NEEDED_BY_EXPORT if command == "export" else set())
+    assert not heavy & loaded, sorted(heavy & loaded)
 
 
 def test_public_api_is_exported():

@@ -6,13 +6,21 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tensorboard.compat.tensorflow_stub.io.gfile import GFile
 from tensorboard.plugins.projector.projector_plugin import _rel_to_abs_asset_path
 
-from embedding_projector import ProjectorWriter
-from embedding_projector.writer import MAX_TAG_DIR_BYTES, escape_label, metadata_tsv, tag_dirname
+from embedding_projector import ProjectorWriter, prepare_metadata
+from embedding_projector.errors import InvalidEmbeddingError
+from embedding_projector.writer import (
+    MAX_TAG_DIR_BYTES,
+    escape_label,
+    metadata_tsv,
+    prepare_metadata_columns,
+    tag_dirname,
+)
 from tb_server import parse_metadata
 
 CI_SETTINGS = settings(
@@ -97,6 +105,36 @@ def test_column_wise_escaping_equals_escaping_each_cell(table, single):
     if header is not None:  # duplicate names are numbered, as the frontend keys by name
         expected = expected.replace("word\tcount\tword", "word\tcount\tword (2)", 1)
     assert metadata_tsv(columns, header) == expected
+
+
+@CI_SETTINGS
+@given(
+    table=st.lists(
+        st.lists(TRICKY_CELLS | st.integers() | st.binary(max_size=3), min_size=2, max_size=2),
+        min_size=1,
+        max_size=25,
+    ),
+    single=st.booleans(),
+)
+def test_labels_prepared_by_column_equal_labels_prepared_by_row(table, single):
+    # The exporter hands its columns over as they are; the bytes must be what rows give.
+    columns = [list(column) for column in zip(*table, strict=True)]
+    if single:
+        by_row = prepare_metadata([row[0] for row in table])
+        by_column = prepare_metadata_columns(columns[:1])
+    else:
+        by_row = prepare_metadata(table, ["word", "count"])
+        by_column = prepare_metadata_columns(columns, ["word", "count"])
+    assert by_column == by_row
+
+
+def test_labels_by_column_refuse_ragged_columns_or_a_missing_header():
+    with pytest.raises(InvalidEmbeddingError, match="equally long; got lengths \\[1, 2\\]"):
+        prepare_metadata_columns([["a", "b"], ["1"]], ["word", "rank"])
+    with pytest.raises(InvalidEmbeddingError, match="2 metadata columns need as many names"):
+        prepare_metadata_columns([["a", "b"], ["1", "2"]])
+    with pytest.raises(InvalidEmbeddingError, match="at least one column"):
+        prepare_metadata_columns([])
 
 
 @CI_SETTINGS

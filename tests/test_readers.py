@@ -164,6 +164,34 @@ def test_header_count_disagreeing_with_body_is_tolerated(
     assert "header announces" in caplog.text
 
 
+@pytest.mark.parametrize("binary", [True, False])
+@pytest.mark.parametrize("buffer_size", [16, 1 << 20])
+@pytest.mark.parametrize("header_rows", [3, 8, 11, 50])
+def test_limit_alone_whatever_the_header_announces(
+    tmp_path: Path, binary: bool, header_rows: int, buffer_size: int
+) -> None:
+    # With limit alone the top rows are written straight into the result, sized by the
+    # header: a header that announces fewer rows than the file holds must not cut them.
+    words, vectors = japanese_words(10), random_vectors(11, 4, seed=5)
+    file_words = [*words[:6], words[2], *words[6:]]  # a duplicate among the top rows
+    path = write(
+        tmp_path / "h.bin",
+        word2vec_bytes(file_words, vectors, binary=binary, header=f"{header_rows} 4"),
+    )
+    rows = select_from_file(path, limit=8, buffer_size=buffer_size)
+    assert rows.keys == words[:8]
+    expected = np.concatenate([vectors[:6], vectors[7:9]])
+    np.testing.assert_array_equal(rows.matrix, expected)
+    assert rows.ranks == list(range(8))
+    assert rows.duplicates == [words[2]]
+    assert rows.matrix.flags.c_contiguous
+    bad = vectors.copy()
+    bad[4, 1] = np.nan
+    write(path, word2vec_bytes(file_words, bad, binary=binary, header=f"{header_rows} 4"))
+    with pytest.raises(VectorFileError, match=f"vector of '{words[4]}' contains NaN"):
+        select_from_file(path, limit=8, buffer_size=buffer_size)
+
+
 def test_duplicates_reported_first_kept_like_gensim(tmp_path: Path) -> None:
     words = ["東京", "大阪", "東京", "京都", "大阪"]
     vectors = random_vectors(5, 3, seed=6)

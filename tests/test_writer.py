@@ -303,6 +303,20 @@ def test_event_file_created_once_so_the_run_is_listed(tmp_path):
     assert len(events) == 1
 
 
+def test_event_file_passes_tensorboards_checksums(tmp_path):
+    # The TFRecord framing and masked CRC-32C are ours; TensorBoard's reader checks both.
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+    ep.add_embedding(tmp_path, RNG.random((3, 3)))
+    (event_file,) = [p for p in tmp_path.iterdir() if "tfevents" in p.name]
+    events = list(EventFileLoader(str(event_file)).Load())
+    assert [event.file_version for event in events] == ["brain.Event:2"]
+    data = event_file.read_bytes()
+    data = data[:-1] + bytes([data[-1] ^ 1])  # one flipped bit in the record's checksum
+    event_file.write_bytes(data)
+    assert list(EventFileLoader(str(event_file)).Load()) == []
+
+
 def test_steps_lists_only_our_entries_for_the_tag(tmp_path):
     from tensorboardX import SummaryWriter
 

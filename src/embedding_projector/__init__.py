@@ -15,7 +15,8 @@ Example:
 
 from __future__ import annotations
 
-from .compare import CompareSummary, compare_embeddings
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     ConfigError,
     DiskReserveError,
@@ -26,23 +27,68 @@ from .errors import (
     SnapshotWriteError,
     VectorFileError,
 )
-from .export import ExportSummary, export_embeddings
-from .fonts import MissingGlyphWarning
-from .glyphs import glyph_images
-from .layouts import AlignedLayout, ProjectorLayout
-from .readers import SourceOptions, load_rows
-from .selection import RowSelection
-from .writer import (
-    MAX_PROJECTOR_ROWS,
-    MAX_SPRITE_SIDE,
-    PreparedMetadata,
-    ProjectorWriter,
-    Snapshot,
-    StoredSnapshot,
-    add_embedding,
-    escape_label,
-    prepare_metadata,
-)
+
+if TYPE_CHECKING:
+    from .compare import CompareSummary, compare_embeddings
+    from .export import ExportSummary, export_embeddings
+    from .fonts import MissingGlyphWarning
+    from .glyphs import glyph_images
+    from .layouts import AlignedLayout, ProjectorLayout
+    from .readers import SourceOptions, load_rows
+    from .selection import RowSelection
+    from .writer import (
+        MAX_PROJECTOR_ROWS,
+        MAX_SPRITE_SIDE,
+        PreparedMetadata,
+        ProjectorWriter,
+        Snapshot,
+        StoredSnapshot,
+        add_embedding,
+        escape_label,
+        prepare_metadata,
+    )
+
+#: Public name -> the submodule that defines it. They are imported on first use (PEP 562), so
+#: a one-shot ``export`` does not pay for compare, layouts, fonts or glyphs (a tenth of a second).
+_LAZY = {
+    **dict.fromkeys(["CompareSummary", "compare_embeddings"], "compare"),
+    **dict.fromkeys(["ExportSummary", "export_embeddings"], "export"),
+    "MissingGlyphWarning": "fonts",
+    "glyph_images": "glyphs",
+    **dict.fromkeys(["AlignedLayout", "ProjectorLayout"], "layouts"),
+    **dict.fromkeys(["SourceOptions", "load_rows"], "readers"),
+    "RowSelection": "selection",
+    **dict.fromkeys(
+        [
+            "MAX_PROJECTOR_ROWS",
+            "MAX_SPRITE_SIDE",
+            "PreparedMetadata",
+            "ProjectorWriter",
+            "Snapshot",
+            "StoredSnapshot",
+            "add_embedding",
+            "escape_label",
+            "prepare_metadata",
+        ],
+        "writer",
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __version__ = "0.1.0"
 

@@ -96,8 +96,9 @@ def nearest_orthogonal(cross: npt.NDArray[np.float64]) -> npt.NDArray[np.float64
     return np.asarray(u @ vt, dtype=np.float64)
 
 
-#: Rows per block when a fit or a transform walks a large matrix (bounds temporary memory).
-_BLOCK_ROWS = 65_536
+#: Rows per block when a fit or a transform walks a large matrix (bounds temporary memory:
+#: a fit holds about ten block-sized copies, 2 MiB each at 2,048 x 256 float32).
+_BLOCK_ROWS = 2048
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,10 @@ def as_float32_matrix(mat: Any, table: str | None = None) -> npt.NDArray[np.floa
         )
     with np.errstate(over="ignore", invalid="ignore"):
         result = np.ascontiguousarray(array, dtype="<f4")
+    # NaN and Inf show in the extremes: two reductions, no temporary as big as the matrix;
+    # rows are looked at only to name the bad ones.
+    if np.isfinite(result.min()) and np.isfinite(result.max()):
+        return result
     finite_rows = np.isfinite(result).all(axis=1)
     if not finite_rows.all():
         bad = np.flatnonzero(~finite_rows)
@@ -183,7 +187,7 @@ def as_label_columns(
                 f"metadata_header has {len(metadata_header)} columns but metadata is a flat "
                 "list; pass one row (list) per point."
             )
-        return [_texts(items)], None
+        return [as_text_column(items)], None
     header = (
         [_to_text(cell) for cell in metadata_header]
         if metadata_header is not None
@@ -196,13 +200,14 @@ def as_label_columns(
                 f"metadata row {index} has {len(item)} columns but the header has "
                 f"{len(header)}: {list(header)!r}."
             )
-    columns = [_texts(list(map(itemgetter(k), items))) for k in range(len(header))]
+    columns = [as_text_column(list(map(itemgetter(k), items))) for k in range(len(header))]
     if len(header) == 1:
         return columns, None
     return columns, header
 
 
-def _texts(values: Sequence[Any]) -> list[str]:
+def as_text_column(values: Sequence[Any]) -> list[str]:
+    """One column of labels as text (bytes decoded as UTF-8, numpy scalars unwrapped)."""
     if set(map(type, values)) <= {str}:
         return list(values)
     return [_to_text(value) for value in values]

@@ -13,6 +13,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from ._files import write_event_file
 from ._layout_core import fit_sample, top_directions
 from .insight import _markdown_cell
 from .layouts import ProjectorLayout, umap_layout
@@ -33,8 +34,9 @@ CHANGES_FILENAME = "compare_changes.tsv"
 
 #: Most-changed rows shown in the TEXT table (the TSV file holds ``top`` of them).
 TEXT_TABLE_ROWS = 50
-#: Rows per block when projecting the combined tensor (bounds temporary memory).
-_BLOCK = 16_384
+#: Rows per block when the combined tensor is walked (bounds the temporary copies: a few
+#: block-sized ones, float64 for the PCA scatter, 1.6 MiB each at 100 dimensions).
+_BLOCK = 2048
 
 
 @dataclass(frozen=True)
@@ -118,8 +120,7 @@ def _aligned_pca(combined: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     for start in range(0, rows, _BLOCK):
         mean += _unit_rows(combined[start : start + _BLOCK]).sum(axis=0, dtype=np.float64)
     centre = (mean / rows).astype(np.float32)
-    basis, _ = top_directions(_unit_rows(combined[fit_sample(rows)]) - centre, 3)
-    axes = basis.astype(np.float32)
+    axes = _top_axes(combined[fit_sample(rows)], centre)
     coords = np.empty((rows, 3), dtype=np.float32)
     for start in range(0, rows, _BLOCK):
         coords[start : start + _BLOCK] = (
@@ -130,6 +131,28 @@ def _aligned_pca(combined: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     radius = float(np.sqrt(np.mean(np.sum(coords[:, :2].astype(np.float64) ** 2, axis=1))))
     coords /= radius if radius > 0 else 1.0
     return coords
+
+
+def _top_axes(
+    sample: npt.NDArray[np.float32], centre: npt.NDArray[np.float32]
+) -> npt.NDArray[np.float32]:
+    """``top_directions(unit rows - centre, 3)``, the scatter matrix summed over small blocks.
+
+    With at least as many rows as dimensions that function takes the top eigenvectors of the
+    rows' scatter matrix; summing it block by block gives the same basis without a float64
+    copy of the whole sample (at small sizes the largest allocation of a compare). Fewer rows
+    than dimensions: the sample is small, and goes to ``top_directions`` as it is.
+    """
+    rows, dims = sample.shape
+    if rows < dims:
+        basis, _ = top_directions(_unit_rows(sample) - centre, 3)
+        return basis.astype(np.float32)
+    scatter = np.zeros((dims, dims))
+    for start in range(0, rows, _BLOCK):
+        block = (_unit_rows(sample[start : start + _BLOCK]) - centre).astype(np.float64)
+        scatter += block.T @ block
+    values, vectors = np.linalg.eigh(scatter)
+    return np.asarray(vectors[:, np.argsort(values)[::-1][:3]], dtype=np.float32)
 
 
 def changes_tsv(changed: Sequence[ChangedWord], names: tuple[str, str], k: int) -> str:
@@ -285,8 +308,9 @@ def _log_events(
 ) -> None:
     """The TEXT table and the scalars, in an event file of the run.
 
-    Written with TensorBoard's own event writer and protos: tensorboardX's ``SummaryWriter``
-    would import torch (seconds) when it is installed.
+    Written with TensorBoard's protos and the writer layer's event-file framing: tensorboardX's
+    ``SummaryWriter`` would import torch (seconds) when it is installed, and TensorBoard's own
+    writer its TensorFlow stub (fsspec, asyncio: a tenth of a second and several MiB).
     """
     from tensorboard.compat.proto.event_pb2 import Event
     from tensorboard.compat.proto.summary_pb2 import Summary
@@ -294,7 +318,6 @@ def _log_events(
     from tensorboard.compat.proto.tensor_shape_pb2 import TensorShapeProto
     from tensorboard.compat.proto.types_pb2 import DT_STRING
     from tensorboard.plugins.text import metadata as text_metadata
-    from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
     text = TensorProto(
         dtype=DT_STRING,
@@ -313,8 +336,5 @@ def _log_events(
             simple_value=summary_fields["median_displacement"],
         ),
     ]
-    events = EventFileWriter(str(logdir), filename_suffix=".compare")
-    try:
-        events.add_event(Event(wall_time=time.time(), step=step, summary=Summary(value=values)))
-    finally:
-        events.close()
+    event = Event(wall_time=time.time(), step=step, summary=Summary(value=values))
+    write_event_file(logdir, ".compare", [event.SerializeToString()])

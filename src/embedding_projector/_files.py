@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
+import itertools
 import logging
 import os
-import secrets
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +26,7 @@ __all__ = [
     "remove_tree",
     "write_direct",
     "write_empty_event_file",
+    "write_event_file",
 ]
 
 logger = logging.getLogger(__name__)
@@ -69,7 +72,7 @@ def _create_temp(directory: Path) -> tuple[int, str]:
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     flags |= getattr(os, "O_BINARY", 0)
     for _ in range(100):
-        temp = os.path.join(directory, TEMP_PREFIX + secrets.token_hex(8))
+        temp = os.path.join(directory, TEMP_PREFIX + os.urandom(8).hex())
         try:
             return os.open(temp, flags, 0o666), temp
         except FileExistsError:
@@ -131,29 +134,72 @@ def remove_stale_temp_files(directory: Path) -> None:
 
 
 def write_empty_event_file(directory: Path, suffix: str) -> None:
-    """An event file holding only the ``file_version`` event (what makes a directory a run).
+    """An event file holding only the ``file_version`` event (what makes a directory a run)."""
+    write_event_file(directory, suffix, [])
 
-    Framed as TFRecord by hand because importing tensorboardX's writer imports torch when it
-    is installed (seconds); the Event proto and CRC come from TensorBoard itself.
+
+def write_event_file(directory: Path, suffix: str, events: Sequence[bytes]) -> Path:
+    """A complete event file: the ``file_version`` event, then ``events``, written atomically.
+
+    ``events`` are serialized ``Event`` protos. The TFRecord framing is done here: importing
+    tensorboardX's writer imports torch when it is installed (seconds), and TensorBoard's own
+    writer and ``masked_crc32c`` live behind its TensorFlow stub, whose import pulls in fsspec
+    and asyncio (0.1-0.2 s and several MiB for a one-shot export). The Event proto is
+    TensorBoard's; the checksum is :func:`masked_crc32c`.
     """
-    import socket
     import struct
     import time
 
     from tensorboard.compat.proto.event_pb2 import Event
-    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
 
     now = time.time()
-    data = Event(wall_time=now, file_version="brain.Event:2").SerializeToString()
-    header = struct.pack("<Q", len(data))
-    record = (
-        header
-        + struct.pack("<I", masked_crc32c(header))
-        + data
-        + struct.pack("<I", masked_crc32c(data))
-    )
-    name = f"events.out.tfevents.{int(now):010d}.{socket.gethostname()}.{os.getpid()}{suffix}"
-    atomic_write(directory, name, record)
+    records = bytearray()
+    for data in [Event(wall_time=now, file_version="brain.Event:2").SerializeToString(), *events]:
+        header = struct.pack("<Q", len(data))
+        records += header + struct.pack("<I", masked_crc32c(header))
+        records += data + struct.pack("<I", masked_crc32c(data))
+    name = f"events.out.tfevents.{int(now):010d}.{_host()}.{os.getpid()}.{next(_EVENT_FILES)}"
+    return atomic_write(directory, name + suffix, bytes(records))
+
+
+#: Numbers the event files of this process (two in one second must not share a name).
+_EVENT_FILES = itertools.count()
+
+
+def _host() -> str:
+    uname = getattr(os, "uname", None)
+    if uname is not None:
+        return str(uname().nodename)
+    import socket
+
+    return socket.gethostname()
+
+
+def masked_crc32c(data: bytes) -> int:
+    """TFRecord's masked CRC-32C (Castagnoli) of ``data``.
+
+    Example:
+        >>> hex(masked_crc32c(b"123456789"))  # CRC-32C check value 0xe3069283, masked
+        '0xc78ab0e5'
+    """
+    table = _crc32c_table()
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
+    crc ^= 0xFFFFFFFF
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+@functools.cache
+def _crc32c_table() -> tuple[int, ...]:
+    """CRC-32C's byte table (reflected polynomial 0x82F63B78)."""
+    table = []
+    for index in range(256):
+        crc = index
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 & -(crc & 1))
+        table.append(crc)
+    return tuple(table)
 
 
 def remove_tree(path: Path) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ._arrays import as_label_columns
+from ._arrays import as_label_columns, as_text_column
 from ._format import GLYPHS, metadata_tsv
 from .errors import InvalidEmbeddingError
 
@@ -15,6 +15,7 @@ __all__ = [
     "glyph_sprites",
     "metadata_for",
     "prepare_metadata",
+    "prepare_metadata_columns",
     "prepared_for",
 ]
 
@@ -69,6 +70,46 @@ def prepare_metadata(
             f"metadata must be a list of labels; got {type(metadata).__name__}."
         ) from error
     return prepared_for(metadata, rows, metadata_header)
+
+
+def prepare_metadata_columns(
+    columns: Sequence[Sequence[Any]], metadata_header: Sequence[Any] | None = None
+) -> PreparedMetadata:
+    """:func:`prepare_metadata` for labels held column by column (no rows built and split again).
+
+    Args:
+        columns: one sequence of cells per column, all of the same length.
+        metadata_header: the column names; needed for several columns, ignored for one.
+
+    Raises:
+        InvalidEmbeddingError: no column, columns of different lengths, or a header that does
+            not name every column.
+
+    Example:
+        >>> labels = prepare_metadata_columns([["cat", "dog"], [12, 7]], ["word", "count"])
+        >>> labels.text.decode().splitlines()
+        ['word\\tcount', 'cat\\t12', 'dog\\t7']
+    """
+    if not columns:
+        raise InvalidEmbeddingError("metadata needs at least one column.")
+    rows = len(columns[0])
+    lengths = sorted({len(column) for column in columns})
+    if len(lengths) > 1:
+        raise InvalidEmbeddingError(
+            f"metadata columns must be equally long; got lengths {lengths}."
+        )
+    header: list[str] | None = None
+    if len(columns) > 1:
+        if metadata_header is None or len(metadata_header) != len(columns):
+            raise InvalidEmbeddingError(
+                f"{len(columns)} metadata columns need as many names in metadata_header; "
+                f"got {metadata_header!r}."
+            )
+        header = as_text_column(list(metadata_header))
+    texts = [as_text_column(column) for column in columns]
+    return PreparedMetadata(
+        rows=rows, text=metadata_tsv(texts, header).encode("utf-8"), labels=tuple(texts[0])
+    )
 
 
 def prepared_for(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -195,19 +196,24 @@ def _run_compare(args: argparse.Namespace) -> int:
         print(f"{prog}: error: --words {args.words}: no such file", file=sys.stderr)
         return 2
     bars: dict[str, Any] = {}
+    started: dict[str, float] = {}
 
     def progress(stage: str, done: int, total: int | None) -> None:
         if stage not in bars:
+            now = time.monotonic()
+            if stage not in started:
+                started[stage] = now
+                for bar in bars.values():  # one bar at a time: a new stage ends the last one
+                    bar.close()
+            if now - started[stage] < 0.5:
+                return  # a bar only for a stage that lasts (tqdm is imported only then)
             from tqdm import tqdm
 
-            for bar in bars.values():  # one bar at a time: a new stage ends the last one
-                bar.close()
             reading = stage.startswith("reading")
             bars[stage] = tqdm(
                 total=total,
                 desc=stage,
                 file=sys.stderr,
-                delay=0.5,
                 leave=False,
                 unit="B" if reading else " rows",
                 unit_scale=reading,
@@ -430,12 +436,18 @@ def _export_options(args: argparse.Namespace) -> tuple[Any, Any]:
 
 
 def _progress_bar() -> tuple[Callable[[int, int | None], None], Callable[[], None]]:
-    """A tqdm byte counter on stderr (shown after 0.5 s) and its closer."""
+    """A tqdm byte counter on stderr (shown after 0.5 s) and its closer.
+
+    tqdm is imported only once 0.5 s have passed: a quick export does not pay for it.
+    """
     bar: Any = None
+    show_after = time.monotonic() + 0.5
 
     def progress(done: int, total: int | None) -> None:
         nonlocal bar
         if bar is None:
+            if time.monotonic() < show_after:
+                return
             from tqdm import tqdm
 
             bar = tqdm(
@@ -445,7 +457,6 @@ def _progress_bar() -> tuple[Callable[[int, int | None], None], Callable[[], Non
                 unit_divisor=1024,
                 desc="reading",
                 file=sys.stderr,
-                delay=0.5,
                 leave=False,
             )
         bar.update(done - bar.n)

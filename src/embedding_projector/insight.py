@@ -188,6 +188,10 @@ def align(
 
 #: Similarity scores held at once by :func:`nearest_neighbor_sets` (8 MiB of float32).
 SCORE_BLOCK_VALUES = 1 << 21
+#: ... and at most this many query rows: for a few thousand rows the batch would otherwise
+#: be their whole score matrix, with ``argpartition``'s int64 indices twice its size (24 MB
+#: for 5,000 rows: the largest allocation of a small ``compare``).
+SCORE_BATCH_ROWS = 64
 
 
 def row_drift(
@@ -306,7 +310,7 @@ def nearest_neighbor_sets(
     unit = _unit_rows(centered_unit_rows(head.astype(np.float32, copy=False)))
     sets = np.empty((rows, k), dtype=np.int64)
     # Queries in batches so one batch's scores hold about SCORE_BLOCK_VALUES numbers.
-    batch = max(1, min(rows, SCORE_BLOCK_VALUES // rows))
+    batch = max(1, min(rows, SCORE_BATCH_ROWS, SCORE_BLOCK_VALUES // rows))
     for start in range(0, rows, batch):
         stop = min(start + batch, rows)
         scores = unit[start:stop] @ unit.T

@@ -29,8 +29,10 @@ __all__ = ["VectorFileInfo", "detect_format", "inspect_vector_file"]
 
 logger = logging.getLogger(__name__)
 
-#: Bytes read per call by default (gensim uses 100 KiB; larger is faster for big files).
-DEFAULT_BUFFER_SIZE = 4 * 1024 * 1024
+#: Bytes read per call by default (gensim uses 100 KiB). 1 MiB: larger blocks stop paying
+#: off (reading the top 100,000 rows of a 200-d binary took 0.15 s of CPU at 1 MiB, 0.18-0.3 s
+#: at 4 MiB, whose fresh buffers cost page faults and cache misses).
+DEFAULT_BUFFER_SIZE = 1024 * 1024
 #: A binary row's word longer than this means the file is not word2vec binary.
 MAX_WORD_BYTES = 64 * 1024
 _FASTTEXT_MAGIC = (793712314).to_bytes(4, "little")

@@ -136,6 +136,8 @@ class _FileSelector:
         self.found_words: dict[str, tuple[int, Vector]] = {}
         self.top_keys: list[str] = []
         self.top_blocks: list[Vector] = []
+        #: ``limit`` alone: the top rows go straight into the result (see ``direct_top``).
+        self.top_matrix: Vector | None = None
         self.neighbour_names: dict[int, tuple[str, int]] = {}  # raw row -> (word, index)
         self.segments: list[tuple[list[str], int, int]] = []  # (words, index, batch offset)
         self.fill = 0
@@ -238,6 +240,7 @@ class _FileSelector:
             else None
         )
         self.wanted_set = set(self.wanted)
+        self.top_matrix = self.direct_top()
         seen_hashes: set[int] = set()
         for block in self.reader.blocks():
             self.hints.look(block.words)
@@ -259,6 +262,38 @@ class _FileSelector:
                 return False
         return True
 
+    def direct_top(self) -> Vector | None:
+        """The result matrix, to fill in place, when ``limit`` is the whole selection.
+
+        The top rows are then the result, in file order, so each block's rows are copied once,
+        straight to their place: no list of blocks copied again at the end (a second copy and
+        twice the memory at its peak). Its size is the limit, or the rows the header
+        announces if fewer; pages never written are never touched, so they cost no memory.
+        """
+        header_rows = self.reader.info.header_rows
+        if (
+            self.wanted
+            or self.queries
+            or self.reservoir is not None
+            or self.top_limit is None
+            or not header_rows
+        ):
+            return None
+        rows = min(self.top_limit, header_rows)
+        return np.empty((rows, self.reader.info.dims), dtype=np.float32) if rows else None
+
+    def add_top(self, block: RowBlock, take: Sequence[int]) -> None:
+        """Keep the top rows ``take`` of ``block`` (in place when ``direct_top`` allowed it)."""
+        filled = len(self.top_keys) - len(take)  # the keys are already added
+        if self.top_matrix is not None and filled + len(take) > len(self.top_matrix):
+            # More rows than the header announced: go on with a list of blocks.
+            self.top_blocks.append(self.top_matrix[:filled])
+            self.top_matrix = None
+        if self.top_matrix is None:
+            self.top_blocks.append(block.matrix(take))
+        else:
+            block.matrix(take, out=self.top_matrix[filled : filled + len(take)])
+
     def add_block(self, block: RowBlock, keep: Sequence[int], first_index: int) -> None:
         """Offer one block's distinct rows to each kind of selection."""
         if self.search is not None and keep:
@@ -279,7 +314,7 @@ class _FileSelector:
                 self.top_keys.extend(block.words[: take.stop])
             else:
                 self.top_keys.extend([block.words[p] for p in take])
-            self.top_blocks.append(block.matrix(take))
+            self.add_top(block, take)
         if self.wanted_set and not self.wanted_set.isdisjoint(block.words):
             hits = [
                 (p, first_index + i)
@@ -343,16 +378,13 @@ class _FileSelector:
                 unique_rows.append(row)
         return unique_rows
 
-    def assemble(self, complete: bool) -> SelectedRows:
-        """The rows in display order: words, near, top, sample; each row once, where first."""
-        first = self.named_rows()
-        seen_small = {index for _, index, _, _ in first}
-        sample_rows = (
-            self.reservoir.chosen(exclude=seen_small) if self.reservoir is not None else []
-        )
-        top_count = len(self.top_keys)
-        top_mask = np.ones(top_count, dtype=bool)
-        top_mask[[i for i in seen_small if i < top_count]] = False
+    def stack(
+        self,
+        first: list[tuple[str, int, str, Vector]],
+        top_mask: npt.NDArray[np.bool_],
+        sample_rows: list[tuple[int, Any]],
+    ) -> Vector:
+        """One matrix of the named rows, the top rows left in ``top_mask`` and the sample."""
         total = len(first) + int(top_mask.sum()) + len(sample_rows)
         matrix = np.empty((total, self.reader.info.dims), dtype=np.float32)
         if first:
@@ -368,6 +400,23 @@ class _FileSelector:
             block_start += len(top_block)
         for row, (_, (_, vector)) in enumerate(sample_rows):
             matrix[position + row] = vector
+        return matrix
+
+    def assemble(self, complete: bool) -> SelectedRows:
+        """The rows in display order: words, near, top, sample; each row once, where first."""
+        first = self.named_rows()
+        seen_small = {index for _, index, _, _ in first}
+        sample_rows = (
+            self.reservoir.chosen(exclude=seen_small) if self.reservoir is not None else []
+        )
+        top_count = len(self.top_keys)
+        top_mask = np.ones(top_count, dtype=bool)
+        top_mask[[i for i in seen_small if i < top_count]] = False
+        if self.top_matrix is not None:  # limit alone: the rows are in place already
+            matrix = self.top_matrix[:top_count]
+            self.top_matrix = None
+        else:
+            matrix = self.stack(first, top_mask, sample_rows)
         keys = [key for key, _, _, _ in first]
         if top_mask.all():  # the usual case: nothing named among the top rows
             keys += self.top_keys

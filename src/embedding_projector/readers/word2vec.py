@@ -63,21 +63,33 @@ class RowBlock:
     def __len__(self) -> int:
         return len(self.words)
 
-    def matrix(self, rows: Sequence[int] | None = None) -> npt.NDArray[np.float32]:
+    def matrix(
+        self,
+        rows: Sequence[int] | None = None,
+        out: npt.NDArray[np.float32] | None = None,
+    ) -> npt.NDArray[np.float32]:
         """The vectors of ``rows`` (positions in this block; all rows when None), float32.
+
+        Args:
+            rows: positions in this block (all rows when None).
+            out: a C-contiguous ``(len(rows), dims)`` float32 array to fill and return (the
+                rows then go straight to their final place: no second copy).
 
         Raises:
             VectorFileError: a text row with a value that is not a number, or NaN/Inf.
         """
         positions = range(len(self.words)) if rows is None else rows
         if not positions:
-            return np.zeros((0, self.dims), dtype=np.float32)
+            return np.zeros((0, self.dims), dtype=np.float32) if out is None else out
         if self._text_values:
             matrix = self._text_matrix(positions)
+            if out is not None:
+                out[...] = matrix
+                matrix = out
         else:
-            matrix = self._binary_matrix(positions)
-        finite = np.isfinite(matrix).all(axis=1)
-        if not finite.all():
+            matrix = self._binary_matrix(positions, out)
+        if not (np.isfinite(matrix.min()) and np.isfinite(matrix.max())):  # NaN/Inf show there
+            finite = np.isfinite(matrix).all(axis=1)
             bad = list(positions)[int(np.flatnonzero(~finite)[0])]
             raise VectorFileError(
                 f"the vector of {self.words[bad]!r} contains NaN or Inf",
@@ -87,7 +99,9 @@ class RowBlock:
             )
         return matrix
 
-    def _binary_matrix(self, positions: Sequence[int]) -> npt.NDArray[np.float32]:
+    def _binary_matrix(
+        self, positions: Sequence[int], out: npt.NDArray[np.float32] | None
+    ) -> npt.NDArray[np.float32]:
         """Gather vectors at arbitrary byte offsets in one C-level call.
 
         The buffer is viewed as overlapping windows of ``4 * dims`` bytes (a strided view, no
@@ -100,7 +114,11 @@ class RowBlock:
         data = np.frombuffer(self._buffer, dtype=np.uint8)
         windows = np.lib.stride_tricks.sliding_window_view(data, 4 * self.dims)
         matrix = windows[starts].view("<f4")
-        return matrix if matrix.dtype == np.float32 else matrix.astype(np.float32)
+        matrix = matrix if matrix.dtype == np.float32 else matrix.astype(np.float32)
+        if out is not None:
+            out[...] = matrix
+            return out
+        return matrix
 
     def _text_matrix(self, positions: Iterable[int]) -> npt.NDArray[np.float32]:
         chosen = list(positions)
