@@ -274,9 +274,7 @@ _FLOAT32_EDGES = [
 
 def _numbers(values):
     """Each value's text from ``float32_text``, as the JSON file holds it."""
-    return [
-        bytes(row).replace(b"\0", b"").decode("ascii") for row in _states.float32_text(values)
-    ]
+    return [bytes(row).replace(b"\0", b"").decode("ascii") for row in _states.float32_text(values)]
 
 
 def test_float32_text_reads_back_as_the_same_float32_at_the_edges():
