@@ -34,6 +34,7 @@ from gensim.models.callbacks import CallbackAny2Vec
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from embedding_projector.gensim import Any2VecProjector
+from embedding_projector.sink import warm_up_imports
 
 
 def zipf_corpus(tokens: int, vocab: int, seed: int, sentence_length: int = 20) -> list[list[str]]:
@@ -139,12 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as warm:
-        # One-time costs (importing tensorboardX, which imports torch when installed) are
-        # paid once per process, not per epoch: pay them before timing.
-        from tensorboardX import SummaryWriter
-
-        SummaryWriter(warm).close()
+    # One-time costs, paid once per process, not per snapshot: pay them before timing (the
+    # writer's lazy imports and the font lookup the callback's first hook does; printed here).
+    warm_up_imports(maps=True)
     print(f"one-time import/setup: {time.perf_counter() - started:.1f} s", flush=True)
     started = time.perf_counter()
     corpus = zipf_corpus(args.tokens, args.vocab, args.seed)
