@@ -4,8 +4,8 @@ Per tag, on the sink's writing thread: an :class:`~embedding_projector.layouts.A
 places every snapshot in one frame for the run (``InsightOptions.layout``), under the same time
 budget as the maps (``map_budget``): a step over budget gets the last computed positions in
 one 2-D state, labelled ``skipped (time budget)``. Aligned PCA is rationed too: 50,000x256
-costs about 1.1 s plus 0.05 s of state JSON (2-D and 3-D; built in the writer, not counted in
-the budget) on the shared 2-core test machine, more than 2 % of a 1-2 s epoch.
+costs about 0.24 s plus 0.06 s of state JSON (2-D and 3-D; built in the writer, not counted in
+the budget) on one core of the 2-core test machine, more than 2 % of a 1-2 s epoch.
 
 With ``InsightOptions.trajectory`` the probe rows of every step computed so far go to one more
 tensor, ``<tag> · trajectory`` (labels ``label`` and ``step``), written at each computed step
