@@ -24,10 +24,11 @@ checks everything a person would look at.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -116,6 +117,30 @@ def launch_chromium(playwright: Playwright) -> Browser:
     return playwright.chromium.launch(
         executable_path=str(CHROMIUM_PATH), headless=True, args=list(CHROMIUM_ARGS)
     )
+
+
+@contextlib.contextmanager
+def open_projector(
+    sync_api: Any,
+    base_url: str,
+    *,
+    guard: OfflineGuard | None = None,
+    timeout_ms: float | None = None,
+) -> Iterator[ProjectorPage]:
+    """Chromium (offline: only 127.0.0.1) on the projector page of the TensorBoard at
+    ``base_url``; closed on exit. ``sync_api`` is ``playwright.sync_api``."""
+    with sync_api.sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        try:
+            context = browser.new_context(viewport=VIEWPORT)
+            (guard if guard is not None else OfflineGuard()).install(context)
+            page = ProjectorPage(context.new_page(), base_url)
+            if timeout_ms is not None:
+                page.page.set_default_timeout(timeout_ms)
+            page.open()
+            yield page
+        finally:
+            browser.close()
 
 
 @dataclass

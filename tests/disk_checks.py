@@ -1,15 +1,42 @@
-"""Checks shared by the disk-budget tests: what the config references, what is on disk, and
-what TensorBoard serves."""
+"""Checks shared by the disk tests: what the config references, what is on disk (and whether
+it changed), what TensorBoard serves; and a rename that fails midway."""
 
 from __future__ import annotations
 
+import errno
+import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from embedding_projector import ProjectorWriter
-from embedding_projector.writer import CONFIG_FILENAME, read_config
+from embedding_projector.writer import CONFIG_FILENAME, LOCK_FILENAME, read_config
 from tb_server import TensorBoard
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """Every file under root (the lock file aside) with its content hash."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in root.rglob("*")
+        if p.is_file() and p.name != LOCK_FILENAME
+    }
+
+
+def fail_nth_replace(monkeypatch: pytest.MonkeyPatch, failing: int) -> None:
+    """Make the ``failing``-th ``os.replace`` from now on raise EACCES (the others work)."""
+    real_replace = os.replace
+    calls = {"n": 0}
+
+    def replace(source: str, target: str) -> None:
+        calls["n"] += 1
+        if calls["n"] == failing:
+            raise PermissionError(errno.EACCES, "Permission denied", target)
+        real_replace(source, target)
+
+    monkeypatch.setattr(os, "replace", replace)
 
 
 def referenced_files(run: Path) -> dict[str, set[Path]]:

@@ -136,6 +136,10 @@ class TensorBoard:
             params["num_rows"] = num_rows
         return self.projector("metadata", **params).decode("utf-8")
 
+    def bookmarks(self, run: str, name: str) -> list[dict[str, Any]]:
+        """The saved states (bookmarks) the projector serves for tensor ``name``."""
+        return list(json.loads(self.projector("bookmarks", run=run, name=name)))
+
     def sprite(self, run: str, name: str) -> bytes:
         return self.projector("sprite_image", run=run, name=name)
 
@@ -179,6 +183,16 @@ def parse_metadata(text: str) -> tuple[list[str] | None, list[list[str]]]:
             continue
         rows.append(line.split("\t"))
     return header, rows
+
+
+def state_coordinates(state: dict[str, Any]) -> np.ndarray:
+    """A saved state's ``projections`` as a (points, 2 or 3) float32 array, in their order."""
+    kind = state["selectedProjection"]
+    columns = len(state["projections"][0])
+    return np.array(
+        [[point[f"{kind}-{j}"] for j in range(columns)] for point in state["projections"]],
+        dtype=np.float32,
+    )
 
 
 def served_snapshot(tb: TensorBoard, run: str, tensor_name: str) -> tuple[Any, list[str], Any]:

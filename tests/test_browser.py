@@ -29,12 +29,11 @@ import pytest
 
 from browser_page import (
     CHROMIUM_PATH,
-    VIEWPORT,
     ExpectedRun,
     OfflineGuard,
     ProjectorPage,
     expect_run,
-    launch_chromium,
+    open_projector,
 )
 from tb_server import TensorBoard
 
@@ -255,17 +254,11 @@ def projector(
     artifacts_dir: Path,
 ) -> Iterator[ProjectorPage]:
     server, _ = site
-    with sync_api.sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        context = browser.new_context(viewport=VIEWPORT)
-        guard.install(context)
-        page = ProjectorPage(context.new_page(), server.base)
-        page.open()
+    with open_projector(sync_api, server.base, guard=guard) as page:
         try:
             yield page
         finally:
             (artifacts_dir / "browser-requests.txt").write_text(guard.report(), encoding="utf-8")
-            browser.close()
 
 
 # --------------------------------------------------------------------------- tests

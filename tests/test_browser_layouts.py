@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from browser_page import OfflineGuard, ProjectorPage, launch_chromium
+from browser_page import ProjectorPage, open_projector
 from embedding_projector import AlignedLayout, ProjectorWriter
 from embedding_projector.layouts import umap_layout
 from tb_server import TensorBoard
@@ -143,22 +143,14 @@ def test_clicking_a_saved_state_shows_exactly_the_written_coordinates(
     sync_api, server, (name, states_file, bare_name, bare_file) = site
     states = json.loads(states_file.read_bytes())
     assert [state["selectedProjection"] for state in states] == ["pca", "pca", "umap"]
-    with sync_api.sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        try:
-            context = browser.new_context(viewport={"width": 1400, "height": 900})
-            OfflineGuard().install(context)
-            page = ProjectorPage(context.new_page(), server.base)
-            page.open()
-            page.select_tensor(name, ROWS, DIM)
-            _check_states(page, states, ROWS)
-            page.plugin.locator(_RADIOS).first.click()
-            page.screenshot(artifacts_dir / "browser-layout-bookmark.png")
-            # No metadata: the states name no label column, and still load.
-            page.select_tensor(bare_name, 150, 8)
-            _check_states(page, json.loads(bare_file.read_bytes()), 150)
-        finally:
-            browser.close()
+    with open_projector(sync_api, server.base) as page:
+        page.select_tensor(name, ROWS, DIM)
+        _check_states(page, states, ROWS)
+        page.plugin.locator(_RADIOS).first.click()
+        page.screenshot(artifacts_dir / "browser-layout-bookmark.png")
+        # No metadata: the states name no label column, and still load.
+        page.select_tensor(bare_name, 150, 8)
+        _check_states(page, json.loads(bare_file.read_bytes()), 150)
 
 
 def test_a_bookmark_written_by_a_word2vec_run_loads_its_coordinates(
@@ -201,18 +193,10 @@ def test_a_bookmark_written_by_a_word2vec_run_loads_its_coordinates(
     assert labels == [f"step {step} · aligned PCA", f"step {step} · aligned PCA 3-D"]
     with TensorBoard(tmp_path / "logs") as server:
         server.wait_for(lambda: "word2vec" in server.runs(), timeout=60)
-        with sync_api.sync_playwright() as playwright:
-            browser = launch_chromium(playwright)
-            try:
-                context = browser.new_context(viewport={"width": 1400, "height": 900})
-                OfflineGuard().install(context)
-                page = ProjectorPage(context.new_page(), server.base)
-                page.open()
-                page.select_tensor(entry.tensor_name, words, dims)
-                _check_state(page, states, labels.index(f"step {step} · aligned PCA"), words)
-                page.screenshot(artifacts_dir / "browser-layout-word2vec-bookmark.png")
-            finally:
-                browser.close()
+        with open_projector(sync_api, server.base) as page:
+            page.select_tensor(entry.tensor_name, words, dims)
+            _check_state(page, states, labels.index(f"step {step} · aligned PCA"), words)
+            page.screenshot(artifacts_dir / "browser-layout-word2vec-bookmark.png")
 
 
 #: What the page holds, without the per-point data: polled until a clicked state has loaded.
@@ -321,21 +305,12 @@ def test_100k_row_umap_export_loads_every_point(tmp_path: Path, artifacts_dir: P
     with TensorBoard(tmp_path) as server:
         server.wait_for(lambda: "big" in server.runs(), timeout=60)
         clock.done("TensorBoard up")
-        with sync_api.sync_playwright() as playwright:
-            browser = launch_chromium(playwright)
-            try:
-                context = browser.new_context(viewport={"width": 1400, "height": 900})
-                OfflineGuard().install(context)
-                page = ProjectorPage(context.new_page(), server.base)
-                page.page.set_default_timeout(600_000)
-                page.open()
-                page.select_tensor(tensor_name, rows, dims)
-                clock.done("page open, 100,000 points loaded")
-                drawn = _check_big_state(page, state, rows)
-                clock.done("bookmark clicked, coordinates read and compared")
-                page.screenshot(artifacts_dir / "browser-layout-umap-100k.png")
-            finally:
-                browser.close()
+        with open_projector(sync_api, server.base, timeout_ms=600_000) as page:
+            page.select_tensor(tensor_name, rows, dims)
+            clock.done("page open, 100,000 points loaded")
+            drawn = _check_big_state(page, state, rows)
+            clock.done("bookmark clicked, coordinates read and compared")
+            page.screenshot(artifacts_dir / "browser-layout-umap-100k.png")
     # The drawn positions are the file's coordinates, each axis scaled into the plot's box
     # (an increasing affine map), flat in z: every point drawn where its coordinates put it.
     coords = np.array([[p["umap-0"], p["umap-1"]] for p in state["projections"]])

@@ -21,7 +21,7 @@ from embedding_projector.compare import CHANGES_FILENAME, MAX_SHARED_ROWS
 from embedding_projector.errors import InvalidEmbeddingError
 from embedding_projector.layouts import pca_layouts
 from embedding_projector.selection import RowSelection
-from tb_server import TensorBoard, parse_metadata
+from tb_server import TensorBoard, parse_metadata, state_coordinates
 from vector_files import word2vec_bytes, write
 
 RunFactory = Callable[[], tuple[Path, str]]
@@ -122,24 +122,12 @@ def test_planted_change_through_tensorboard(
     check_served_states(shared_tensorboard, run, summary.tensor_name, labels, moved)
 
 
-def bookmarks(tb: TensorBoard, run: str, name: str) -> list[dict[str, Any]]:
-    return list(json.loads(tb.projector("bookmarks", run=run, name=name)))
-
-
-def state_coordinates(state: dict[str, Any]) -> np.ndarray:
-    kind = state["selectedProjection"]
-    columns = len(state["projections"][0])
-    return np.array(
-        [[point[f"{kind}-{j}"] for j in range(columns)] for point in state["projections"]]
-    )
-
-
 def check_served_states(
     tb: TensorBoard, run: str, name: str, labels: list[str], moved: list[str]
 ) -> None:
     """Aligned PCA of both sets, then each source alone, as TensorBoard serves them."""
     rows = len(labels)
-    states = bookmarks(tb, run, name)
+    states = tb.bookmarks(run, name)
     assert [state["label"] for state in states] == [
         "before and after aligned (PCA) · 2-D",
         "before and after aligned (PCA) · 3-D",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import shutil
 import subprocess
@@ -14,19 +13,11 @@ import pytest
 from filelock import FileLock
 
 import embedding_projector as ep
+from disk_checks import fail_nth_replace, tree_digest
 from embedding_projector import writer as writer_module
 from embedding_projector.errors import DiskReserveError, SnapshotWriteError
 
 RNG = np.random.default_rng(7)
-
-
-def tree_digest(root: Path) -> dict[str, str]:
-    """Every file under root (the lock file aside) with its content hash."""
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in root.rglob("*")
-        if p.is_file() and p.name != writer_module.LOCK_FILENAME
-    }
 
 
 def test_disk_full_raises_a_clear_error_and_keeps_earlier_snapshots(small_filesystem):
@@ -117,16 +108,7 @@ def test_permission_denied_midway_removes_partial_files(tmp_path, monkeypatch, f
     writer = ep.ProjectorWriter(logdir)
     writer.add_embedding(RNG.random((10, 4)), metadata=list("abcdefghij"), global_step=0)
     before = tree_digest(logdir)
-    real_replace = os.replace
-    calls = {"n": 0}
-
-    def replace(source: str, target: str) -> None:
-        calls["n"] += 1
-        if calls["n"] == failing_rename:
-            raise PermissionError(errno.EACCES, "Permission denied", target)
-        real_replace(source, target)
-
-    monkeypatch.setattr(writer_module.os, "replace", replace)
+    fail_nth_replace(monkeypatch, failing_rename)
     with pytest.raises(SnapshotWriteError, match="Permission denied"):
         writer.add_embedding(RNG.random((10, 4)), metadata=list("abcdefghij"), global_step=0)
     monkeypatch.undo()

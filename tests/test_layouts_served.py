@@ -10,23 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from disk_checks import fail_nth_replace, tree_digest
 from embedding_projector import AlignedLayout, ProjectorLayout, ProjectorWriter, add_embedding
 from embedding_projector.export import export_embeddings
 from embedding_projector.layouts import pca_layouts
-from tb_server import TensorBoard
-
-
-def _bookmarks(server: TensorBoard, run: str, name: str) -> list[dict]:
-    return list(json.loads(server.projector("bookmarks", run=run, name=name)))
-
-
-def _coordinates(state: dict) -> np.ndarray:
-    kind = state["selectedProjection"]
-    columns = 3 if len(state["projections"][0]) == 3 else 2
-    return np.array(
-        [[point[f"{kind}-{j}"] for j in range(columns)] for point in state["projections"]],
-        dtype=np.float32,
-    )
+from tb_server import state_coordinates
 
 
 def _files(path: Path) -> list[str]:
@@ -50,19 +38,19 @@ def test_states_are_served_one_entry_per_row_with_the_written_coordinates(
     assert first.bookmarks_path is not None and first.bookmarks_path.name == "bookmarks.r1.json"
     shared_tensorboard.wait_for_run(run)
 
-    served = _bookmarks(shared_tensorboard, run, first.tensor_name)
+    served = shared_tensorboard.bookmarks(run, first.tensor_name)
     expected = pca_layouts(shared_tensorboard.tensor(run, first.tensor_name))
     assert [state["label"] for state in served] == [layout.label for layout in expected]
     for state, layout in zip(served, expected, strict=True):
         assert len(state["projections"]) == 120
         assert state["dataSetDimensions"] == [120, 8]
         assert state["selectedLabelOption"] == "label"  # single column: the page's name
-        np.testing.assert_array_equal(_coordinates(state), layout.coordinates)
+        np.testing.assert_array_equal(state_coordinates(state), layout.coordinates)
 
-    (state,) = _bookmarks(shared_tensorboard, run, second.tensor_name)
+    (state,) = shared_tensorboard.bookmarks(run, second.tensor_name)
     assert state["selectedProjection"] == "umap" and state["label"] == "mine"
     assert state["selectedLabelOption"] == "word" and len(state["projections"]) == 45
-    np.testing.assert_array_equal(_coordinates(state), own[0].coordinates)
+    np.testing.assert_array_equal(state_coordinates(state), own[0].coordinates)
 
 
 def test_bad_layouts_write_nothing(tmp_path, monkeypatch):
@@ -182,8 +170,8 @@ def test_word2vec_run_stays_in_one_frame_and_the_layout_is_the_data(shared_tenso
             and sorted(shared_tensorboard.tensor_names(run))
         )
     )
-    flat = [_coordinates(_bookmarks(shared_tensorboard, run, name)[0]) for name in names]
-    solid = [_coordinates(_bookmarks(shared_tensorboard, run, name)[1]) for name in names]
+    flat = [state_coordinates(shared_tensorboard.bookmarks(run, name)[0]) for name in names]
+    solid = [state_coordinates(shared_tensorboard.bookmarks(run, name)[1]) for name in names]
     # Same words in the same rows at every step (the first 800 by frequency). Once the basis
     # has settled (refits only early, while word2vec still reorganises), every step stays in
     # the previous one's frame: no sign flips, no rotations, no axis swaps.
@@ -207,38 +195,18 @@ def test_word2vec_run_stays_in_one_frame_and_the_layout_is_the_data(shared_tenso
     assert np.corrcoef(distances(flat[-1][rows]), own)[0, 1] > 0.6
 
 
-def _tree(root: Path) -> dict[str, bytes]:
-    return {
-        str(p.relative_to(root)): p.read_bytes()
-        for p in root.rglob("*")
-        if p.is_file() and not p.name.endswith(".lock")
-    }
-
-
 @pytest.mark.parametrize("failing_rename", [1, 2, 3], ids=["tensor", "bookmarks", "config"])
 def test_a_failure_midway_leaves_the_earlier_states_in_place(tmp_path, monkeypatch, failing_rename):
-    import errno
-    import os
-
     from embedding_projector.errors import SnapshotWriteError
 
     matrix = np.random.default_rng(5).normal(size=(10, 4))
     writer = ProjectorWriter(tmp_path, live_refresh=False)
     writer.add_embedding(matrix, layout="pca")
-    before = _tree(tmp_path)
-    real_replace = os.replace
-    calls = {"n": 0}
-
-    def replace(source: str, target: str) -> None:
-        calls["n"] += 1
-        if calls["n"] == failing_rename:
-            raise PermissionError(errno.EACCES, "Permission denied", target)
-        real_replace(source, target)
-
-    monkeypatch.setattr(os, "replace", replace)
+    before = tree_digest(tmp_path)
+    fail_nth_replace(monkeypatch, failing_rename)
     with pytest.raises(SnapshotWriteError, match="Permission denied"):
         writer.add_embedding(matrix * 3, layout="pca")
     monkeypatch.undo()
-    assert _tree(tmp_path) == before
+    assert tree_digest(tmp_path) == before
     (entry,) = writer.entries()
     assert (tmp_path / entry.bookmarks_path).is_file()

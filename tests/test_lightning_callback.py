@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import pickle
 import sys
 import time
@@ -29,7 +28,7 @@ from embedding_projector.lightning import (  # noqa: E402
     InsightOptions,
     SinkOptions,
 )
-from tb_server import TensorBoard, parse_metadata  # noqa: E402
+from tb_server import TensorBoard, parse_metadata, state_coordinates  # noqa: E402
 
 # Lightning's own noise on tiny CPU runs; nothing of ours is filtered.
 LIGHTNING_NOISE = [
@@ -1115,7 +1114,7 @@ def test_probe_rows_give_a_trajectory_through_the_run(
     header, rows = parse_metadata(shared_tensorboard.metadata(run, trajectory))
     assert header == ["label", "step"]
     assert rows == [[word, str(step)] for step in steps for word in ("t3", "t7", "t12")]
-    states = json.loads(shared_tensorboard.projector("bookmarks", run=run, name=trajectory))
+    states = shared_tensorboard.bookmarks(run, trajectory)
     assert [state["label"] for state in states] == [
         "steps 0–12 · aligned PCA",
         "steps 0–12 · aligned PCA 3-D",
@@ -1129,7 +1128,7 @@ def test_probe_rows_give_a_trajectory_through_the_run(
     path = state_coordinates(states[0])
     for index, step in enumerate(steps):
         name = next(n for n in names if n.startswith(f"tokens:{step:09d}"))
-        own = json.loads(shared_tensorboard.projector("bookmarks", run=run, name=name))
+        own = shared_tensorboard.bookmarks(run, name)
         np.testing.assert_allclose(
             path[3 * index : 3 * index + 3], state_coordinates(own[0])[[3, 7, 12]], atol=1e-6
         )
@@ -1155,12 +1154,3 @@ class EmbeddingCapture(pl.Callback):  # type: ignore[misc]
 
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
         self.tokens[trainer.global_step] = pl_module.tokens.weight.detach().numpy().copy()
-
-
-def state_coordinates(state: dict[str, Any]) -> np.ndarray:
-    kind = state["selectedProjection"]
-    columns = len(state["projections"][0])
-    return np.array(
-        [[point[f"{kind}-{j}"] for j in range(columns)] for point in state["projections"]],
-        dtype=np.float32,
-    )

@@ -16,23 +16,10 @@ import pytest
 
 from embedding_projector import AlignedLayout, ProjectorWriter
 from embedding_projector.sink import InsightOptions, SinkOptions, SnapshotRequest, SnapshotSink
-from tb_server import TensorBoard, parse_metadata
+from tb_server import TensorBoard, parse_metadata, state_coordinates
 
 SYNC = SinkOptions(background=False, disk_reserve=0)
 NO_MAPS: dict[str, Any] = {"maps": False, "scalars": False, "map_budget": None}
-
-
-def bookmarks(tb: TensorBoard, run: str, name: str) -> list[dict[str, Any]]:
-    return list(json.loads(tb.projector("bookmarks", run=run, name=name)))
-
-
-def coordinates(state: dict[str, Any]) -> np.ndarray:
-    kind = state["selectedProjection"]
-    columns = len(state["projections"][0])
-    return np.array(
-        [[point[f"{kind}-{j}"] for j in range(columns)] for point in state["projections"]],
-        dtype=np.float32,
-    )
 
 
 def served(tb: TensorBoard, run: str, count: int) -> list[str]:
@@ -89,14 +76,14 @@ def test_every_snapshot_gets_aligned_states_by_default_and_none_when_off(
     names = served(shared_tensorboard, on_run, 4)
     frame = AlignedLayout()
     for step, name in enumerate(names):
-        states = bookmarks(shared_tensorboard, on_run, name)
+        states = shared_tensorboard.bookmarks(on_run, name)
         expected = frame.update(labels, matrices[step], step)
         assert [s["label"] for s in states] == [
             f"step {step} · aligned PCA",
             f"step {step} · aligned PCA 3-D",
         ]
         for state, layout in zip(states, expected, strict=True):
-            np.testing.assert_allclose(coordinates(state), layout.coordinates, atol=1e-6)
+            np.testing.assert_allclose(state_coordinates(state), layout.coordinates, atol=1e-6)
     for name in served(shared_tensorboard, off_run, 4):
         assert "bookmarksPath" not in shared_tensorboard.embedding(off_run, name)
     assert not list(off_dir.rglob("bookmarks*"))
@@ -166,7 +153,7 @@ def test_trajectory_of_the_probe_rows_with_a_state_per_step(
     header, rows = parse_metadata(shared_tensorboard.metadata(run, trajectory[0]))
     assert header == ["label", "step"]
     assert rows == [[labels[p], str(s)] for s in range(3) for p in probes]
-    states = bookmarks(shared_tensorboard, run, trajectory[0])
+    states = shared_tensorboard.bookmarks(run, trajectory[0])
     assert [s["label"] for s in states] == [
         "steps 0–2 · aligned PCA",
         "steps 0–2 · aligned PCA 3-D",
@@ -177,10 +164,10 @@ def test_trajectory_of_the_probe_rows_with_a_state_per_step(
     assert states[0]["selectedColorOptionName"] == "step"
     assert [s["filteredPoints"] for s in states[2:]] == [[0, 1], [2, 3], [4, 5]]
     # Each step's rows sit where that step's own aligned state put them.
-    path = coordinates(states[0])
+    path = state_coordinates(states[0])
     snapshots = [name for name in names if "trajectory" not in name]
     for step, name in enumerate(sorted(snapshots)):
-        own = coordinates(bookmarks(shared_tensorboard, run, name)[0])
+        own = state_coordinates(shared_tensorboard.bookmarks(run, name)[0])
         np.testing.assert_allclose(path[2 * step : 2 * step + 2], own[probes], atol=1e-6)
     # The tensor holds the probe rows in the run's aligned frame (unit length, centred).
     vectors = shared_tensorboard.tensor(run, trajectory[0])
@@ -247,11 +234,11 @@ def test_word2vec_run_gets_aligned_pca_states_that_stay_put(
     assert [row[0] for row in rows] == probes * (epochs + 1)
     assert [int(row[1]) for row in rows[::2]] == list(range(epochs + 1))
     names.remove(trajectory)
-    states = [bookmarks(shared_tensorboard, run, name) for name in names]
+    states = [shared_tensorboard.bookmarks(run, name) for name in names]
     assert all(len(found) == 2 for found in states)
     assert all(" · aligned PCA" in found[0]["label"] for found in states)
-    flat = [coordinates(found[0]) for found in states]
-    solid = [coordinates(found[1]) for found in states]
+    flat = [state_coordinates(found[0]) for found in states]
+    solid = [state_coordinates(found[1]) for found in states]
     for layouts in (flat, solid):  # the last epochs: no flips, no rotations
         for before, after in zip(layouts[-4:-1], layouts[-3:], strict=True):
             for axis in range(before.shape[1]):
@@ -296,7 +283,7 @@ def test_lightning_run_gets_a_state_for_every_snapshot(
     names = shared_tensorboard.wait_for(lambda: len(shared_tensorboard.tensor_names(run)) >= 3)
     names = shared_tensorboard.tensor_names(run)
     for name in names:
-        found = bookmarks(shared_tensorboard, run, name)
+        found = shared_tensorboard.bookmarks(run, name)
         # 2-D and 3-D when computed; the 2-D one carried over when over the time budget.
         assert [len(state["projections"]) for state in found] in ([30, 30], [30])
         assert " · aligned PCA" in found[0]["label"]

@@ -309,7 +309,7 @@ def test_probe_tokens_and_ids_give_a_trajectory(
     header, rows = parse_metadata(shared_tensorboard.metadata(run, trajectory))
     assert header == ["label", "step"]
     assert rows == [[token, str(step)] for step in steps for token in probes]
-    states = json.loads(shared_tensorboard.projector("bookmarks", run=run, name=trajectory))
+    states = shared_tensorboard.bookmarks(run, trajectory)
     assert [state["label"] for state in states] == [
         f"steps 0–{steps[-1]} · aligned PCA",
         f"steps 0–{steps[-1]} · aligned PCA 3-D",
