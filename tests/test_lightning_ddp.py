@@ -215,6 +215,9 @@ if __name__ == "__main__":
         np.save(os.path.join(out, f"{name}-tokens.npy"), tokens)
         with open(os.path.join(out, f"{name}-local-rows.txt"), "w") as handle:
             handle.write(str(local_rows))
+    # ModelParallelStrategy leaves the process group up; torch's gloo threads torn down at
+    # interpreter exit then abort now and then ("terminate called without an active exception").
+    torch.distributed.destroy_process_group()
 """
 
 
