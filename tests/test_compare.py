@@ -274,11 +274,6 @@ def _bad_inputs() -> dict[str, tuple[Any, Any, str]]:
     return {
         "no shared labels": (good, (good[0], [f"x{i}" for i in range(20)]), "share 0 label"),
         "empty source": (good, (np.zeros((0, 4)), []), "source 'b' .* is empty"),
-        "duplicated labels": (
-            (good[0], [*good[1][:-1], "w0"]),
-            good,
-            r"source 'a' .*duplicated labels \(1\): w0",
-        ),
         "NaN row": (good, (nan, good[1]), r"source 'b' .*1 row\(s\) with NaN.*'w3'"),
         "bad names": (good, good, "names must be"),
     }
@@ -294,12 +289,23 @@ def test_bad_inputs_name_the_source_and_write_nothing(tmp_path: Path, case: str)
     assert not logdir.exists()
 
 
-def test_duplicate_words_in_a_file_are_an_error(tmp_path: Path) -> None:
-    vectors = np.random.default_rng(1).normal(size=(4, 3)).astype(np.float32)
-    path = write(tmp_path / "dup.bin", word2vec_bytes(["x", "y", "x", "z"], vectors, binary=True))
-    with pytest.raises(InvalidEmbeddingError, match=r"source 'b' \(.*dup.bin\).*duplicated"):
-        compare_embeddings(_matrix(), path, tmp_path / "run")
-    assert not (tmp_path / "run").exists()
+def test_repeated_labels_keep_their_first_row_and_are_reported(tmp_path: Path) -> None:
+    vectors = np.random.default_rng(1).normal(size=(5, 3)).astype(np.float32)
+    path = write(
+        tmp_path / "dup.bin", word2vec_bytes(["x", "y", "x", "z", "y"], vectors, binary=True)
+    )
+    in_memory = (vectors[[2, 0, 1, 3, 4]], ["x", "NO", "低", "z", "x"])  # hash('低') == hash('NO')
+    summary = compare_embeddings(in_memory, path, tmp_path / "run", k=1, layout=None)
+    assert summary.duplicates == (["x"], ["x", "y"])
+    assert (summary.shared, summary.only_in_a, summary.only_in_b) == (2, ["NO", "低"], ["y"])
+    text = summary.describe()
+    assert "duplicated labels in 'a', first kept (1): x" in text
+    assert "duplicated labels in 'b', first kept (2): x, y" in text
+    labels = [row.split("\t")[0] for row in summary.metadata_path.read_text("utf-8").split("\n")]
+    assert labels[1:5] == ["x", "z", "x", "z"]
+    # A's rows are each label's first occurrence (x: vectors[2], not vectors[4]).
+    served = np.fromfile(summary.tensor_path, dtype=np.float32).reshape(4, 3)
+    np.testing.assert_allclose(served[:2], vectors[[2, 3]], atol=1e-5)
 
 
 def test_projector_run_as_a_source(tmp_path: Path, planted: dict[str, Any]) -> None:

@@ -221,6 +221,14 @@ def describe_summary(summary: Any, max_words: int = 20) -> str:
         + (f" ({_listing(summary.only_in_a, max_words)})" if summary.only_in_a else ""),
         f"  only in {b!r}: {len(summary.only_in_b):,}"
         + (f" ({_listing(summary.only_in_b, max_words)})" if summary.only_in_b else ""),
+    ]
+    for name, repeated in zip(summary.names, summary.duplicates, strict=True):
+        if repeated:
+            lines.append(
+                f"  duplicated labels in {name!r}, first kept ({len(repeated):,}): "
+                f"{_listing(repeated, max_words)}"
+            )
+    lines += [
         f"  alignment: {summary.alignment}",
         f"  mean overlap@{summary.k}: {summary.mean_overlap:.3f}; median aligned displacement "
         f"(centred cosine distance): {summary.median_displacement:.4f}",

@@ -97,6 +97,8 @@ class CompareSummary:
         changes_path: ``compare_changes.tsv``.
         notes: things worth knowing (rows capped, missing words, ...).
         tensorboard_command: the command that shows the comparison.
+        duplicates: per source, the labels that occur more than once in it (first
+            occurrence kept, as ``export`` does), in source order.
     """
 
     names: tuple[str, str]
@@ -120,6 +122,7 @@ class CompareSummary:
     changes_path: Path
     notes: list[str] = field(default_factory=list)
     tensorboard_command: str = ""
+    duplicates: tuple[list[str], list[str]] = field(default_factory=lambda: ([], []))
 
     def describe(self, max_words: int = 20) -> str:
         """A human-readable report (what the CLI prints): counts, most changed, the command."""
@@ -167,8 +170,9 @@ def compare_embeddings(
         A :class:`CompareSummary`.
 
     Raises:
-        InvalidEmbeddingError: a source is empty, has duplicated labels or NaN/Inf rows, or
-            the two share fewer than 2 labels; the message names the source. Nothing written.
+        InvalidEmbeddingError: a source is empty or has NaN/Inf rows, or the two share fewer
+            than 2 labels; the message names the source. Nothing written. (A label repeated
+            in a source is matched by its first occurrence and reported in ``duplicates``.)
         VectorFileError: a file cannot be read. ValueError: a bad option.
 
     Example:
@@ -216,6 +220,7 @@ class _Matched:
     only_b: list[str]
     shared: int
     notes: list[str]
+    duplicates: tuple[list[str], list[str]] = ([], [])
 
 
 def _shared_rows(
@@ -225,8 +230,8 @@ def _shared_rows(
     names: tuple[str, str],
     progress: CompareProgress | None,
 ) -> _Matched:
-    labels_a, matrix_a, source_a = _read_checked(a, selection, names[0], progress)
-    labels_b, matrix_b, source_b = _read_checked(b, selection, names[1], progress)
+    labels_a, matrix_a, source_a, repeated_a = _read_checked(a, selection, names[0], progress)
+    labels_b, matrix_b, source_b, repeated_b = _read_checked(b, selection, names[1], progress)
     index_a, index_b, only_a, only_b = _match(labels_a, labels_b)
     if len(index_a) < 2:
         raise InvalidEmbeddingError(
@@ -247,7 +252,17 @@ def _shared_rows(
     rows_a = _take(matrix_a, index_a)
     del matrix_a  # keep at most one full selection besides the shared rows
     rows_b = _take(matrix_b, index_b)
-    return _Matched(labels, rows_a, rows_b, (source_a, source_b), only_a, only_b, shared, notes)
+    return _Matched(
+        labels,
+        rows_a,
+        rows_b,
+        (source_a, source_b),
+        only_a,
+        only_b,
+        shared,
+        notes,
+        (repeated_a, repeated_b),
+    )
 
 
 def _measure(
@@ -298,6 +313,7 @@ def _measure(
         "median_displacement": float(np.median(displacement)),
         "most_changed": changed,
         "notes": matched.notes,
+        "duplicates": matched.duplicates,
     }
     return combined, overlap, rank, fields
 
@@ -339,12 +355,13 @@ def _read_source(
     source: Any,
     selection: RowSelection,
     progress: Callable[[int, int | None], None] | None = None,
-) -> tuple[list[str], npt.NDArray[np.float32]]:
-    """The selected rows of one source: (labels, float32 matrix), in selection order.
+) -> tuple[list[str], npt.NDArray[np.float32], list[str]]:
+    """The selected rows of one source: (labels, float32 matrix, repeated labels).
 
     Files and in-memory sources go through the exporter's reader (:func:`~embedding_projector.
-    readers.load_rows`); a ``LOGDIR::TAG@STEP`` snapshot through the writer's read-back.
-    Duplicated labels are an error here, not "first one kept".
+    readers.load_rows`); a ``LOGDIR::TAG@STEP`` snapshot through the writer's read-back. Rows
+    are matched by label, so a label that occurs again keeps its first row, as ``export``
+    does (labels compared exactly: equal strings, nothing less).
     """
     from .readers import load_rows
 
@@ -353,14 +370,16 @@ def _read_source(
         picked = load_rows(_read_run(*run), selection)
     else:
         picked = load_rows(source, selection, progress=progress)
-    duplicates = list(picked.duplicates) or _repeated(picked.keys)
-    if duplicates:
-        raise InvalidEmbeddingError(
-            f"duplicated labels ({len(duplicates)}): {', '.join(duplicates[:10])}"
-            + (", ..." if len(duplicates) > 10 else "")
-            + "; rows are matched by label, so each label must occur once"
-        )
-    return list(picked.keys), np.asarray(picked.matrix, dtype=np.float32)
+    keys = list(picked.keys)
+    matrix = np.asarray(picked.matrix, dtype=np.float32)
+    repeated = list(dict.fromkeys([*picked.duplicates, *_repeated(keys)]))
+    first_rows: dict[str, int] = {}
+    for row, key in enumerate(keys):
+        first_rows.setdefault(key, row)
+    if len(first_rows) < len(keys):
+        matrix = matrix[np.fromiter(first_rows.values(), dtype=np.int64, count=len(first_rows))]
+        keys = list(first_rows)
+    return keys, matrix, repeated
 
 
 def _read_run(
@@ -400,13 +419,14 @@ def _parse_run_source(source: Any) -> tuple[Path, str, int | None] | None:
 
 def _read_checked(
     source: Any, selection: RowSelection, name: str, progress: CompareProgress | None
-) -> tuple[list[str], npt.NDArray[np.float32], str]:
-    """Read one source; empty, NaN and duplicates are errors naming it."""
+) -> tuple[list[str], npt.NDArray[np.float32], str, list[str]]:
+    """Read one source (labels, matrix, description, repeated labels); empty and NaN are
+    errors naming it."""
     description = _describe(source)
     stage = f"reading {name}"
     on_bytes = None if progress is None else lambda done, total: progress(stage, done, total)
     try:
-        labels, matrix = _read_source(source, selection, on_bytes)
+        labels, matrix, repeated = _read_source(source, selection, on_bytes)
     except InvalidEmbeddingError as error:
         raise InvalidEmbeddingError(
             f"source {name!r} ({description}): {error}. Nothing was written."
@@ -424,7 +444,9 @@ def _read_checked(
             f"({shown}{', ...' if len(bad) > 5 else ''}); fix or leave out those rows. "
             "Nothing was written."
         )
-    return labels, matrix, description
+    if repeated:
+        logger.info("%s: %d repeated label(s), first occurrence kept", name, len(repeated))
+    return labels, matrix, description, repeated
 
 
 def _describe(source: Any) -> str:
