@@ -154,3 +154,30 @@ def test_any_distinct_words_round_trip_through_export_and_compare(
     )
     assert compared.shared == len(words)
     assert compared.duplicates == ([], list(dict.fromkeys(injected)))
+
+
+# --------------------------------------------------------------------------- normal forms
+
+NFC_GA, NFD_GA = "\u304c", "\u304b\u3099"  # が as one code point, and as two
+
+
+def test_labels_are_byte_exact_and_a_miss_names_the_other_normal_form(tmp_path: Path) -> None:
+    words = [NFC_GA, "ABC", "東京"]
+    vectors = np.random.default_rng(0).normal(size=(3, 3))
+    path = write(tmp_path / "v.bin", word2vec_bytes(words, vectors, binary=True))
+    summary = export_embeddings(
+        path, tmp_path / "run", RowSelection(words=[NFD_GA, "ＡＢＣ", "東京"], limit=2)
+    )
+    assert summary.missing_words == [NFD_GA, "ＡＢＣ"]  # not matched by their normal forms
+    assert summary.suggestions == {NFD_GA: NFC_GA, "ＡＢＣ": "ABC"}
+    text = summary.describe()
+    assert f"{NFD_GA} (did you mean {NFC_GA!r}? (the same text in Unicode NFC))" in text
+    assert "ＡＢＣ (did you mean 'ABC'? (the same text in Unicode NFKC))" in text
+
+
+def test_a_probe_label_in_another_normal_form_is_named() -> None:
+    from embedding_projector._probe_rows import resolve_probe_rows
+
+    assert resolve_probe_rows("words", ("NO", "低"), 3, ["低", "NO", NFC_GA]) == (1, 0)
+    with pytest.raises(ValueError, match=r"has 'が': the same text in Unicode NFC"):
+        resolve_probe_rows("words", (NFD_GA,), 3, ["低", "NO", NFC_GA])

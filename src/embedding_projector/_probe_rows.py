@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import difflib
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -102,6 +103,11 @@ def resolve_probe_rows(
         if row not in index:
             close = difflib.get_close_matches(row, list(index), n=3)
             hint = f" Close labels: {', '.join(map(repr, close))}." if close else ""
+            for form in ("NFC", "NFD", "NFKC"):  # labels match byte-exact; say when a form would
+                variant = unicodedata.normalize(form, row)
+                if variant != row and variant in index:
+                    hint = f" The table has {variant!r}: the same text in Unicode {form}."
+                    break
             raise ValueError(
                 f"probe_rows for {tag!r}: {row!r} is not a label of its {written} written rows "
                 f"(first label column).{hint}"

@@ -503,8 +503,12 @@ def _run_export(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(summary.describe())
     elif summary.missing:
+        from .readers.rows import describe_variant
+
         hints = summary.suggestions
-        shown = [f"{w} (did you mean {hints[w]!r}?)" if w in hints else w for w in summary.missing]
+        shown = [
+            f"{w} ({describe_variant(w, hints[w])})" if w in hints else w for w in summary.missing
+        ]
         print(f"{prog}: missing words: {', '.join(shown)}", file=sys.stderr)
     return 0
 

@@ -341,8 +341,10 @@ def _layouts(
 
 
 def _with_hint(word: str, suggestions: dict[str, str]) -> str:
+    from .readers.rows import describe_variant
+
     variant = suggestions.get(word)
-    return f"{word} (did you mean {variant!r}?)" if variant is not None else word
+    return f"{word} ({describe_variant(word, variant)})" if variant is not None else word
 
 
 # --------------------------------------------------------------------------- metadata

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import mmap
+import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +22,7 @@ import numpy.typing as npt
 
 from ..selection import RowBlocks, RowSelection, select_keys
 
-__all__ = ["ArrayBlocks", "CaseHints", "SelectedRows", "select_rows"]
+__all__ = ["ArrayBlocks", "CaseHints", "SelectedRows", "describe_variant", "select_rows"]
 
 #: Bytes of float32 rows per block when a mapped matrix is read or searched block by block.
 ARRAY_BLOCK_BYTES = 32 * 1024 * 1024
@@ -46,7 +47,8 @@ class SelectedRows:
         key_column: the name of the label column (``"word"``, ``"token"``, a table's column,
             or ``"row"`` when the rows have only their numbers).
         columns: further metadata columns of the selected rows (name -> values).
-        suggestions: missing word -> a word of the source that differs only in case.
+        suggestions: missing word -> a word of the source that differs only in case or in
+            Unicode normal form (see :class:`CaseHints`).
         source: a description of the source.
     """
 
@@ -68,19 +70,30 @@ class SelectedRows:
 
 
 class CaseHints:
-    """Finds, for requested words, words of the source that differ only in case.
+    """Finds, for requested words, words of the source that differ only in case or in Unicode
+    normal form (``"が"`` as one code point, NFC, or two, NFD; full-width ``"ＡＢＣ"`` for
+    ``"ABC"``, NFKC).
+
+    Labels stay byte-exact: a word matches only itself; these are hints for a miss. Each
+    requested word is looked for under its case-folded NFC, NFD and NFKC forms, so the
+    source's words are only case-folded (no per-row normalisation while a file streams): a
+    full-width request finds an ASCII word, not the other way round.
 
     Example:
-        >>> hints = CaseHints(["Australia"])
-        >>> hints.look(["the", "australia"])
-        >>> hints.suggestions(["Australia"])
-        {'Australia': 'australia'}
+        >>> hints = CaseHints(["Australia", "\u304b\u3099"])
+        >>> hints.look(["the", "australia", "\u304c"])
+        >>> hints.suggestions(["Australia", "\u304b\u3099"]) == {
+        ...     "Australia": "australia", "\u304b\u3099": "\u304c"}
+        True
+        >>> describe_variant("\u304b\u3099", "\u304c")
+        "did you mean '\u304c'? (the same text in Unicode NFC)"
     """
 
     def __init__(self, words: Iterable[str]) -> None:
         self._targets: dict[str, set[str]] = {}
         for word in words:
-            self._targets.setdefault(word.casefold(), set()).add(word)
+            for key in _lookup_keys(word):
+                self._targets.setdefault(key, set()).add(word)
         self._variants: dict[str, list[str]] = {}
 
     def look(self, words: Iterable[str]) -> None:
@@ -99,21 +112,53 @@ class CaseHints:
     def forget(self, words: Iterable[str]) -> None:
         """Stop looking for these words (they were found as they are)."""
         for word in words:
-            key = word.casefold()
-            targets = self._targets.get(key)
-            if targets is not None:
-                targets.discard(word)
-                if not targets:
-                    del self._targets[key]
+            for key in _lookup_keys(word):
+                targets = self._targets.get(key)
+                if targets is not None:
+                    targets.discard(word)
+                    if not targets:
+                        del self._targets[key]
 
     def suggestions(self, missing: Iterable[str]) -> dict[str, str]:
-        """``missing word -> variant`` for the missing words that have a case variant."""
+        """``missing word -> variant`` for the missing words that have a variant."""
         found: dict[str, str] = {}
         for word in missing:
-            variants = [v for v in self._variants.get(word.casefold(), []) if v != word]
-            if variants:
-                found[word] = variants[0]
+            for key in _lookup_keys(word):
+                variants = [v for v in self._variants.get(key, []) if v != word]
+                if variants:
+                    found[word] = variants[0]
+                    break
         return found
+
+
+def _lookup_keys(word: str) -> list[str]:
+    """The keys a requested word is looked for under: case-folded, then in each normal form."""
+    folded = word.casefold()
+    keys = [folded]
+    for form in ("NFC", "NFD", "NFKC"):
+        key = unicodedata.normalize(form, folded)
+        if key not in keys:
+            keys.append(key)
+    return keys
+
+
+def describe_variant(word: str, variant: str) -> str:
+    """The hint for a missing ``word`` whose ``variant`` the source has, saying how they differ.
+
+    Example:
+        >>> describe_variant("Australia", "australia")
+        "did you mean 'australia'?"
+    """
+    hint = f"did you mean {variant!r}?"
+    for form in ("NFC", "NFD", "NFKC"):
+        normal = unicodedata.normalize(form, word)
+        if normal == word:
+            continue
+        if normal == variant:
+            return f"{hint} (the same text in Unicode {form})"
+        if normal.casefold() == variant.casefold():
+            return f"{hint} (another case, in Unicode {form})"
+    return hint
 
 
 class ArrayBlocks:
