@@ -181,3 +181,38 @@ def test_a_probe_label_in_another_normal_form_is_named() -> None:
     assert resolve_probe_rows("words", ("NO", "低"), 3, ["低", "NO", NFC_GA]) == (1, 0)
     with pytest.raises(ValueError, match=r"has 'が': the same text in Unicode NFC"):
         resolve_probe_rows("words", (NFD_GA,), 3, ["低", "NO", NFC_GA])
+
+
+# --------------------------------------------------------------------------- messy text files
+
+
+def test_glove_words_with_spaces_are_read_whole(tmp_path: Path) -> None:
+    # glove.840B style: the vector is the last ``dims`` fields; the first row has such a word.
+    words = [". . .", "the", "at name@domain.com", "東京\u3000タワー", "no\xa0break"]
+    vectors = np.random.default_rng(2).normal(size=(5, 3)).astype(np.float32)
+    path = write(tmp_path / "glove.txt", word2vec_bytes(words, vectors, binary=False, header=None))
+    summary = export_embeddings(path, tmp_path / "run")
+    labels = summary.metadata_path.read_text("utf-8").split("\n")[1:-1]
+    assert [row.split("\t")[0] for row in labels] == words
+    assert summary.dims == 3
+    np.testing.assert_allclose(np.fromfile(summary.tensor_path, "<f4").reshape(5, 3), vectors)
+    assert any("contain spaces" in note for note in summary.notes)
+
+
+def test_a_row_with_more_numbers_than_dims_is_still_an_error(tmp_path: Path) -> None:
+    from embedding_projector.errors import VectorFileError
+
+    text = b"2 3\nking 0.1 0.2 0.3\nqueen 0.5 0.1 0.2 0.3\n"  # mixed dimensions, no spaced word
+    with pytest.raises(VectorFileError, match="row has 4 values, expected 3"):
+        export_embeddings(write(tmp_path / "mixed.vec", text), tmp_path / "run")
+
+
+@pytest.mark.parametrize("binary", [True, False], ids=["binary", "text"])
+def test_words_split_only_on_ascii_space(tmp_path: Path, binary: bool) -> None:
+    words = ["東京\u3000都", "\u3000", "a\xa0b", "x\u2003y", "ab"]
+    vectors = np.random.default_rng(4).normal(size=(5, 2))
+    path = write(tmp_path / "v.vec", word2vec_bytes(words, vectors, binary=binary))
+    summary = export_embeddings(path, tmp_path / "run")
+    labels = summary.metadata_path.read_text("utf-8").split("\n")[1:-1]
+    # "\u3000" alone stays itself: its line also holds the rank, so the frontend keeps it.
+    assert [row.split("\t")[:2] for row in labels] == [[w, str(i + 1)] for i, w in enumerate(words)]

@@ -170,14 +170,23 @@ def _parse_header(line: bytes) -> tuple[int, int] | None:
 
 def _looks_like_text_row(line: bytes, dims: int) -> bool:
     """True if ``line`` is ``word v1 ... v<dims>`` in text (not binary float bytes)."""
-    stripped = line.rstrip()
-    space = stripped.find(b" ")
-    if space <= 0:
+    parts = line.strip().rsplit(None, dims)  # a word may contain spaces (glove.840B)
+    if len(parts) != dims + 1 or not parts[0]:
         return False
-    values = stripped[space + 1 :]
-    if not values or not set(values) <= _TEXT_VALUE_BYTES:
-        return False
-    return len(values.split()) == dims
+    return all(set(value) <= _TEXT_VALUE_BYTES for value in parts[1:])
+
+
+def _text_dims(line: bytes) -> int:
+    """Values in a text row: its trailing fields that read as numbers (not the first one)."""
+    fields = line.split()
+    count = 0
+    for value in reversed(fields[1:]):
+        try:
+            float(value)
+        except ValueError:
+            break
+        count += 1
+    return count
 
 
 def detect_format(
@@ -264,14 +273,14 @@ def inspect_vector_file(
             try:
                 stripped.decode("utf-8", "strict")
             except UnicodeDecodeError:
-                if not _looks_like_text_row(first, len(stripped.split()) - 1):
+                if not _looks_like_text_row(first, _text_dims(stripped)):
                     raise VectorFileError(
                         "is neither a word2vec file (no '<rows> <dims>' header line) nor GloVe "
                         "text; for an old fastText .bin (no magic bytes) pass format='fasttext'",
                         str(file_path),
                         offset=0,
                     ) from None
-            dims = len(stripped.split()) - 1
+            dims = _text_dims(stripped)
             if not stripped or dims < 1 or not _looks_like_text_row(first, dims):
                 raise VectorFileError(
                     "is neither a word2vec file (no '<rows> <dims>' header line) nor GloVe text "

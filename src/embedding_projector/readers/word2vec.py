@@ -140,6 +140,16 @@ class RowBlock:
         raise AssertionError("unreachable: a row failed to parse but none does alone")
 
 
+def _all_numbers(fields: Sequence[bytes]) -> bool:
+    """True if every field reads as a number (then extra fields are values, not a word)."""
+    try:
+        for value in fields:
+            float(value)
+    except ValueError:
+        return False
+    return True
+
+
 def _binary_row_bounds(
     buffer: bytes, width: int
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], int]:
@@ -222,6 +232,7 @@ class VectorFileReader:
         #: Things worth telling the user (header disagreeing with the body, ...).
         self.notes: list[str] = []
         self._progress_base = 0
+        self._spaced_words = 0
 
     def blocks(self) -> Iterator[RowBlock]:
         """One pass over the rows; stop iterating early to read less of the file."""
@@ -261,6 +272,17 @@ class VectorFileReader:
                 if len(words) == len(raws):
                     return words
         return [self._decode(raw, first_row + i, offsets[i]) for i, raw in enumerate(raws)]
+
+    def _note_spaced_word(self, raw: bytes) -> None:
+        """Tell the user (once per file) that words with spaces were read as such."""
+        self._spaced_words += 1
+        if self._spaced_words == 1:
+            note = (
+                f"{self.info.path.name}: some words contain spaces (e.g. {raw[:40]!r}); read "
+                f"as the text before the last {self.info.dims} values of their row"
+            )
+            self.notes.append(note)
+            logger.info("%s", note)
 
     def _finish(self, rows: int) -> None:
         self.rows_in_file = rows
@@ -351,9 +373,16 @@ class VectorFileReader:
                 if not stripped:
                     continue  # blank lines (often at the end)
                 space = stripped.find(b" ")
+                raw_word, raw_values = stripped[:space], stripped[space + 1 :]
                 if stripped.count(b" ") != dims:
                     parts = stripped.split()
-                    if len(parts) != dims + 1:
+                    if len(parts) > dims + 1 and not _all_numbers(parts[1 : len(parts) - dims]):
+                        # A word with spaces (glove.840B has ". . ." and "at name@domain.com"):
+                        # the vector is the last ``dims`` fields, the word all before them.
+                        raw_word = stripped.rsplit(None, dims)[0].strip()
+                        raw_values = b" ".join(parts[len(parts) - dims :])
+                        self._note_spaced_word(raw_word)
+                    elif len(parts) != dims + 1:
                         found = len(parts) - 1
                         raise VectorFileError(
                             f"row has {found} values, expected {dims} (as the "
@@ -363,11 +392,11 @@ class VectorFileReader:
                             row=row,
                             offset=offset,
                         )
-                    stripped = b" ".join(parts)
-                    space = stripped.find(b" ")
-                words.append(self._decode(stripped[:space], row, offset))
+                    else:
+                        raw_word, raw_values = parts[0], b" ".join(parts[1:])
+                words.append(self._decode(raw_word, row, offset))
                 offsets.append(offset)
-                values.append(stripped[space + 1 :])
+                values.append(raw_values)
                 row += 1
             self._report(stream)
             if words:
