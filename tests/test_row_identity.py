@@ -216,3 +216,34 @@ def test_words_split_only_on_ascii_space(tmp_path: Path, binary: bool) -> None:
     labels = summary.metadata_path.read_text("utf-8").split("\n")[1:-1]
     # "\u3000" alone stays itself: its line also holds the rank, so the frontend keeps it.
     assert [row.split("\t")[:2] for row in labels] == [[w, str(i + 1)] for i, w in enumerate(words)]
+
+
+# --------------------------------------------------------------------------- gensim callback
+
+
+def test_gensim_callback_follows_each_colliding_probe_word(tmp_path: Path) -> None:
+    pytest.importorskip("gensim")
+    from gensim.models import Word2Vec
+
+    from embedding_projector.gensim import Any2VecProjector
+
+    probes = ["低", "NO", "千", "CS"]  # two pairs of equal hash()
+    rng = np.random.default_rng(0)
+    vocabulary = [*probes, *(f"w{i}" for i in range(20))]
+    corpus = [list(rng.choice(vocabulary, size=12)) for _ in range(200)]
+    callback = Any2VecProjector(tmp_path, limit=24, probe_words=probes)
+    Word2Vec(
+        corpus,
+        vector_size=8,
+        min_count=1,
+        epochs=2,
+        workers=1,
+        seed=1,
+        compute_loss=True,
+        callbacks=[callback],
+    )
+    from test_gensim_callback import events, texts
+
+    last = texts(events(tmp_path), "words/neighbors")[2]
+    for word in probes:
+        assert f"| **{word}** |" in last
