@@ -58,9 +58,10 @@ def category(value: Any) -> str:
     return str(value)
 
 
-def check_int(name: str, value: Any, *, minimum: int) -> None:
+def check_int(name: str, value: Any, *, minimum: int, hint: str = "") -> None:
+    """Refuse anything but an integer (numpy's included, ``bool`` not) of at least ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
+        raise ValueError(f"{name} must be an integer >= {minimum}{hint}; got {value!r}.")
 
 
 def top_two_directions(matrix: _FloatArray) -> tuple[_FloatArray, float]:

@@ -58,11 +58,12 @@ from ._sink_budget import Forecast
 from ._sink_labels import LabelColumns, check_labels, label_rows, row_numbers
 from ._sink_layouts import SinkLayouts, layout_keys
 from ._sink_options import (
+    OPTION_FIELDS,
     InsightOptions,
     SinkOptions,
     SinkStats,
     SnapshotRequest,
-    apply_legacy_keywords,
+    resolve_options,
 )
 from ._summary_image import add_png
 from ._summary_image import summary_tag as _summary_tag
@@ -72,15 +73,16 @@ from .maps import EvolutionMap, MapFrame, MapStyle
 from .writer import PreparedMetadata, ProjectorWriter, prepare_metadata
 
 __all__ = [
+    "OPTION_FIELDS",
     "Forecast",
     "InsightOptions",
     "SinkOptions",
     "SinkStats",
     "SnapshotRequest",
     "SnapshotSink",
-    "apply_legacy_keywords",
     "check_labels",
     "log_map",
+    "resolve_options",
     "warm_up_imports",
 ]
 

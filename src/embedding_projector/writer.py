@@ -73,6 +73,7 @@ from ._format import step_dirname as step_dirname
 from ._format import tag_dirname as tag_dirname
 from ._format import tensor_name as tensor_name
 from ._format import tensor_needs_tsv as tensor_needs_tsv
+from ._keywords import suggest_keywords
 from ._logdir import (
     ConfigLock,
     bump_refresh_run,
@@ -185,6 +186,7 @@ class ProjectorWriter:
         [0, 1, 2]
     """
 
+    @suggest_keywords()
     def __init__(
         self,
         logdir: str | os.PathLike[str],
@@ -234,6 +236,7 @@ class ProjectorWriter:
 
     # -- public API ------------------------------------------------------------------------
 
+    @suggest_keywords()
     def add_embedding(
         self,
         mat: Any,
@@ -535,6 +538,7 @@ class ProjectorWriter:
         _write_empty_event_file(self.logdir, ".embedding-projector")
 
 
+@suggest_keywords()
 def add_embedding(
     writer_or_logdir: Any,
     mat: Any,

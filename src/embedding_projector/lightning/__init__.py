@@ -49,8 +49,7 @@ Example:
 
 from __future__ import annotations
 
-from ..sink import InsightOptions, SinkOptions
-from .callback import DEFAULT_INSIGHT, EmbeddingProjector
+from .callback import EmbeddingProjector
 from .probe import FeatureProbe
 
-__all__ = ["DEFAULT_INSIGHT", "EmbeddingProjector", "FeatureProbe", "InsightOptions", "SinkOptions"]
+__all__ = ["EmbeddingProjector", "FeatureProbe"]

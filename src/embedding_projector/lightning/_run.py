@@ -3,7 +3,6 @@ of snapshots a fit will take. Plain functions over the trainer, kept out of the 
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,8 +17,6 @@ from .modules import Table, is_tensorboard_logger
 
 __all__ = [
     "fit_snapshot_count",
-    "giver",
-    "legacy_header",
     "logger_writer",
     "run_logdir",
     "table_requests",
@@ -95,29 +92,9 @@ def fit_snapshot_count(policy: SnapshotPolicy, trainer: pl.Trainer, *, start: bo
     return due + int(started) + int(end)
 
 
-def legacy_header(legacy: dict[str, Any]) -> list[str] | None:
-    """``metadata_header=`` of the previous release, with a ``DeprecationWarning``."""
-    if "metadata_header" not in legacy:
-        return None
-    header = legacy.pop("metadata_header")
-    warnings.warn(
-        "EmbeddingProjector(metadata_header) is deprecated and will be removed in the next "
-        "release; pass labels as a mapping column name -> values (nested under the table's "
-        'tag when the model has several: labels={"embed": {"word": ..., "count": ...}}).',
-        DeprecationWarning,
-        stacklevel=3,
-    )
-    return list(header) if header is not None else None
-
-
 def warn_on_rank_zero(message: str, category: type[Warning]) -> None:
     """The sink's warning channel for Lightning: ``rank_zero_warn``."""
     rank_zero_warn(message, category=category)
-
-
-def giver(buffers: CopyBuffers, tag: str, matrix: Any) -> Callable[[], None]:
-    """Hands ``matrix`` back to ``buffers`` once the sink wrote it."""
-    return lambda: buffers.give_back(tag, matrix)
 
 
 def table_requests(
@@ -129,7 +106,6 @@ def table_requests(
     max_rows: int | None,
     sprites: Any,
     labels_of: Callable[[str], Any],
-    header: list[str] | None,
     suffix: str,
     probes: Mapping[str, Sequence[int]] | None = None,
 ) -> list[SnapshotRequest]:
@@ -149,11 +125,10 @@ def table_requests(
                     table.tag,
                     matrix,
                     labels=copy_of(labels_of(table.tag)),
-                    header=header,
                     sprites=head(images, matrix.shape[0]),
                     name_suffix=suffix,
                     probes=tuple((probes or {}).get(table.tag, ())),
-                    on_written=giver(buffers, table.tag, matrix),
+                    on_written=buffers.giver(table.tag, matrix),
                 )
             )
     return requests

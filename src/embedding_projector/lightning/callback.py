@@ -11,15 +11,18 @@ from typing import Any, Literal, get_args
 
 from typing_extensions import override
 
+from .._keywords import suggest_keywords
 from .._logdir import local_logdir, validate_disk_reserve
 from .._probe_rows import ProbeRow, trajectory_without_probes
 from .._torch_buffers import CopyBuffers
+from .._torch_modules import check_limit
 from ..sink import (
+    OPTION_FIELDS,
     InsightOptions,
     SinkOptions,
     SinkStats,
     SnapshotSink,
-    apply_legacy_keywords,
+    resolve_options,
     warm_up_imports,
 )
 from ..snapshot_policy import SnapshotPolicy, StepMode
@@ -34,7 +37,6 @@ from ._labels import (
 )
 from ._run import (
     fit_snapshot_count,
-    legacy_header,
     logger_writer,
     run_logdir,
     table_requests,
@@ -49,17 +51,15 @@ from .modules import (
     resolve_tables,
     validate_modules,
 )
-from .probe import FeatureProbe, as_feature_probe, check_max_rows, probe_request
+from .probe import FeatureProbe, as_feature_probe, probe_request
 
-__all__ = ["DEFAULT_INSIGHT", "EmbeddingProjector"]
+__all__ = ["EmbeddingProjector"]
 
 logger = logging.getLogger(__name__)
 
 Hook = Literal["train_epoch_end", "validation_epoch_end"]
 Labels = Sequence[Any] | Mapping[str, Any] | Callable[[str], Any] | None
 ProbeRows = Sequence[ProbeRow] | Mapping[str, Sequence[ProbeRow]] | None
-#: Insight defaults of this callback: 500 rows per map, maps within 2 % of training time.
-DEFAULT_INSIGHT = InsightOptions()
 
 
 class EmbeddingProjector(pl.Callback):
@@ -77,7 +77,7 @@ class EmbeddingProjector(pl.Callback):
         labels: for every table: a list, a 1-D/2-D array or tensor, a mapping column name ->
             values, or a callable ``tag -> labels``; or a mapping tag -> any of these (see the
             package docstring). Tables without labels get their row indices.
-        max_rows: rows written per table (the first ones); the projector loads at most
+        limit: rows written per table (the first ones); the projector loads at most
             100,000. ``None`` writes all.
         sprites: images for the rows of every table ((N, C, H, W) or (N, H, W); floats in
             [0, 1] or uint8), ``"glyphs"`` (each row's label drawn as its image: character
@@ -95,15 +95,11 @@ class EmbeddingProjector(pl.Callback):
         insight: maps (IMAGES ``<tag>/map``; features coloured by ``color_column``), the
             ``drift`` / ``neighbor_overlap_at_<k>`` / ``separation`` scalars and their time
             budget (:class:`~embedding_projector.sink.InsightOptions`; default
-            :data:`DEFAULT_INSIGHT`: 500 rows, at most 2 % of training time).
+            ``InsightOptions()``: 500 rows, at most 2 % of training time).
         sink: background writing, queue length, retention (``keep=N``: step 0 and the N most
             recent snapshots stay) and the free space kept for the run's checkpoints
             (``disk_reserve``) (:class:`~embedding_projector.sink.SinkOptions`). At ``setup``
             the projected disk use is logged, with a warning if it will not fit.
-        **legacy: keywords of the previous release (``maps``, ``stability``, ``map_rows``,
-            ``map_size``, ``map_budget``, ``color_column``, ``max_pending``, ``synchronous``,
-            ``metadata_header``: pass labels as a mapping column name -> values instead):
-            accepted for one more release, with a ``DeprecationWarning``.
 
     Raises:
         ValueError: an argument has an invalid value (the message says which and why); at
@@ -118,6 +114,7 @@ class EmbeddingProjector(pl.Callback):
         >>> trainer = pl.Trainer(callbacks=[callback], max_epochs=1, logger=False)
     """
 
+    @suggest_keywords(moved=OPTION_FIELDS)
     def __init__(
         self,
         *,
@@ -126,7 +123,7 @@ class EmbeddingProjector(pl.Callback):
         on: Hook = "train_epoch_end",
         step: StepMode = "global_step",
         labels: Labels = None,
-        max_rows: int | None = MAX_PROJECTOR_ROWS,
+        limit: int | None = MAX_PROJECTOR_ROWS,
         sprites: Any = None,
         features: FeatureProbe | tuple[Any, ...] | None = None,
         probe_rows: ProbeRows = None,
@@ -134,21 +131,16 @@ class EmbeddingProjector(pl.Callback):
         snapshot_at_start: bool = True,
         insight: InsightOptions | None = None,
         sink: SinkOptions | None = None,
-        **legacy: Any,
     ) -> None:
         super().__init__()
-        metadata_header = legacy_header(legacy)
-        options = apply_legacy_keywords(
-            "EmbeddingProjector", legacy, insight, sink, default_insight=DEFAULT_INSIGHT
-        )
-        self.insight, self.sink = options
+        self.insight, self.sink = resolve_options("EmbeddingProjector", insight, sink)
         self.modules = validate_modules(modules)
         self._policy = SnapshotPolicy(every_n_epochs, step)
         if on not in get_args(Hook):
             raise ValueError(
                 f"on must be one of {', '.join(map(repr, get_args(Hook)))}; got {on!r}."
             )
-        check_max_rows(max_rows)
+        check_limit(limit)
         check_labels_type(labels)
         features = as_feature_probe(features)
         self.probe_rows = check_probe_rows_arg(probe_rows)
@@ -163,8 +155,7 @@ class EmbeddingProjector(pl.Callback):
         self.on: Hook = on
         self.step: StepMode = step
         self.labels = labels
-        self.metadata_header = list(metadata_header) if metadata_header is not None else None
-        self.max_rows = max_rows
+        self.limit = limit
         self.features = features
         self.sprites = sprites
         self.logdir = local_logdir(logdir) if logdir is not None else None
@@ -324,7 +315,7 @@ class EmbeddingProjector(pl.Callback):
 
     def _check_labels_and_sprites(self) -> None:
         self._labels_as_columns = check_labels_and_sprites(
-            self.labels, self.sprites, self._tables, self.max_rows, self.metadata_header
+            self.labels, self.sprites, self._tables, self.limit
         )
 
     def _resolve_probes(self) -> None:
@@ -333,8 +324,7 @@ class EmbeddingProjector(pl.Callback):
             self._tables,
             self.labels,
             as_columns=self._labels_as_columns,
-            max_rows=self.max_rows,
-            header=self.metadata_header,
+            max_rows=self.limit,
         )
 
     def _resolve_logdir(self, trainer: pl.Trainer) -> Path:
@@ -359,7 +349,7 @@ class EmbeddingProjector(pl.Callback):
         """Tell the sink what this fit will write at most (it logs, and warns if too much)."""
         sink = self._ensure_sink(trainer)  # checks disk_reserve against the file system
         count = fit_snapshot_count(self._policy, trainer, start=self.snapshot_at_start)
-        shapes = table_shapes(self._tables, self.max_rows)
+        shapes = table_shapes(self._tables, self.limit)
         if count is not None and shapes:
             sink.forecast(shapes, count)
 
@@ -402,16 +392,15 @@ class EmbeddingProjector(pl.Callback):
             pl_module,
             tables,
             self._buffers,
-            max_rows=self.max_rows,
+            max_rows=self.limit,
             sprites=self.sprites,
             labels_of=lambda tag: labels_for(self.labels, tag, as_columns=self._labels_as_columns),
-            header=self.metadata_header,
             suffix=suffix,
             probes=self._probes,
         )
         if probe is not None:
             requests += probe_request(
-                trainer, pl_module, probe, self.max_rows, (step, suffix), sharded=sharded
+                trainer, pl_module, probe, self.limit, (step, suffix), sharded=sharded
             )
         if not trainer.is_global_zero or not requests:
             return

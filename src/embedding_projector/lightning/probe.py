@@ -15,7 +15,7 @@ from ..sink import SnapshotRequest
 from ._compat import nn, pl, rank_zero_warn, torch
 from .modules import find_module
 
-__all__ = ["FeatureProbe", "as_feature_probe", "check_max_rows", "probe_features", "probe_request"]
+__all__ = ["FeatureProbe", "as_feature_probe", "probe_features", "probe_request"]
 
 
 @dataclass(frozen=True)
@@ -234,15 +234,6 @@ def probe_request(
         classes=True,  # the same inputs at every step: matched by row, coloured by class
     )
     return [request]
-
-
-def check_max_rows(max_rows: Any) -> None:
-    if max_rows is None:
-        return
-    if isinstance(max_rows, bool) or not isinstance(max_rows, int):
-        raise TypeError(f"max_rows must be an int or None; got {max_rows!r}.")
-    if max_rows < 2:
-        raise ValueError(f"max_rows must be >= 2 (the projector needs 2 rows); got {max_rows}.")
 
 
 def as_feature_probe(features: Any) -> FeatureProbe | None:
