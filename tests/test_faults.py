@@ -152,7 +152,8 @@ def test_gensim_callback_on_a_full_disk_warns_and_training_goes_on(small_filesys
     from gensim.test.utils import datapath
     from gensim.utils import simple_preprocess
 
-    from embedding_projector.gensim import Any2VecProjector, InsightOptions
+    from embedding_projector.gensim import Any2VecProjector
+    from embedding_projector.sink import InsightOptions
     from embedding_projector.writer import read_config
 
     class EpochCounter(CallbackAny2Vec):  # type: ignore[misc]

@@ -273,13 +273,8 @@ def test_bad_options_are_rejected(kwargs: dict[str, Any], match: str) -> None:
         EvolutionMap(**kwargs)
 
 
-def test_style_keywords_are_shorthand_for_a_map_style() -> None:
-    style = MapStyle(size=(320, 240), title="words", draw_rows=10)
-    with pytest.warns(DeprecationWarning, match=r"style=MapStyle\(size=, title=, draw_rows=\)"):
-        assert EvolutionMap(size=(320, 240), title="words", draw_rows=10).style == style
+def test_map_style_is_checked() -> None:
     assert EvolutionMap().style == MapStyle()
-    with pytest.raises(TypeError, match="not both"):
-        EvolutionMap(style=style, title="words")
     with pytest.raises(ValueError, match="size"):
         MapStyle(size=(10, 10))
     with pytest.raises(TypeError, match="colour"):

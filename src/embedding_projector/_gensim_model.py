@@ -41,6 +41,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._map_arrays import check_int
+from ._probe_rows import check_probe_rows
 from .selection import select_keys
 from .sink import SnapshotRequest
 
@@ -136,24 +137,12 @@ class WordChoice:
             check_int("limit", limit, minimum=0)
         if tag is not None and (not isinstance(tag, str) or not tag):
             raise ValueError(f"tag must be a non-empty string; got {tag!r}.")
-        if isinstance(probe_rows, str):
-            raise ValueError(
-                f"probe_rows must be a list of words, not one string; got {probe_rows!r} "
-                f"(did you mean [{probe_rows!r}]?)."
-            )
         return cls(
             tag or "words",
             limit,
             None if words is None else read_words(words),
-            None if probe_rows is None else [_probe_row(row) for row in probe_rows],
+            None if probe_rows is None else list(check_probe_rows(probe_rows) or ()),
         )
-
-
-def _probe_row(row: Any) -> str | int:
-    """A vocabulary index (an integer) stays one; anything else is a word."""
-    if isinstance(row, (int, np.integer)) and not isinstance(row, bool):
-        return int(row)
-    return str(row)
 
 
 def model_kind(model: Any) -> ModelKind:

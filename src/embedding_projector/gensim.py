@@ -115,8 +115,6 @@ __all__ = [
     "DEFAULT_PROBE_COUNT",
     "Any2VecProjector",
     "Doc2VecOptions",
-    "InsightOptions",
-    "SinkOptions",
     "default_probe_words",
     "fasttext_word_vectors",
 ]

@@ -540,7 +540,7 @@ class ProjectorWriter:
 
 @suggest_keywords()
 def add_embedding(
-    writer_or_logdir: Any,
+    logdir_or_writer: Any,
     mat: Any,
     metadata: Sequence[Any] | PreparedMetadata | None = None,
     label_img: Any = None,
@@ -553,7 +553,7 @@ def add_embedding(
     """Drop-in for tensorboardX's ``SummaryWriter.add_embedding``, fast and safe.
 
     Args:
-        writer_or_logdir: a log directory, or a tensorboardX / ``torch.utils.tensorboard``
+        logdir_or_writer: a log directory, or a tensorboardX / ``torch.utils.tensorboard``
             ``SummaryWriter`` (its log directory is used; snapshots of both coexist).
         mat: (N, D) matrix: numpy array, torch tensor (any device or dtype) or nested lists.
         metadata: N labels, or N rows of columns named by ``metadata_header``.
@@ -581,7 +581,7 @@ def add_embedding(
     """
     # One shot: the write bumps the refresh run, close() removes it; see the README's "What a
     # running TensorBoard picks up".
-    with ProjectorWriter(resolve_logdir(writer_or_logdir)) as writer:
+    with ProjectorWriter(resolve_logdir(logdir_or_writer)) as writer:
         return writer.add_embedding(
             mat,
             metadata=metadata,
