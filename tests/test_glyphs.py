@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from embedding_projector import ProjectorWriter, fonts
+from embedding_projector._format import sprite_cell_size
 from embedding_projector.errors import InvalidEmbeddingError
 from embedding_projector.fonts import FontFace, MissingGlyphWarning, fonts_for_labels
 from embedding_projector.glyphs import (
@@ -24,7 +25,6 @@ from embedding_projector.glyphs import (
     default_glyph_size,
     glyph_images,
 )
-from embedding_projector.writer import sprite_cell_size
 from tb_server import TensorBoard
 
 pytestmark = pytest.mark.usefixtures("fresh_warnings")

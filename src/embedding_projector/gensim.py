@@ -95,6 +95,7 @@ from ._gensim_model import (
     training_scalars,
 )
 from ._keywords import suggest_keywords
+from ._logdir import resolve_logdir
 from ._map_arrays import check_int
 from ._probe_rows import ProbeRow
 from .sink import (
@@ -107,7 +108,6 @@ from .sink import (
     resolve_options,
     warm_up_imports,
 )
-from .writer import resolve_logdir
 
 __all__ = [
     "DEFAULT_INSIGHT",
