@@ -22,7 +22,7 @@ from torch import nn  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
 from embedding_projector import AlignedLayout, ProjectorWriter  # noqa: E402
-from embedding_projector.lightning import EmbeddingProjector, FeatureProbe  # noqa: E402
+from embedding_projector.lightning import EmbeddingProjector, FeatureInputs  # noqa: E402
 from embedding_projector.sink import InsightOptions, SinkOptions  # noqa: E402
 from tb_server import TensorBoard, parse_metadata, state_coordinates  # noqa: E402
 
@@ -266,7 +266,7 @@ def test_auto_without_embeddings_fails_unless_features(tmp_path: Path) -> None:
         ({"modules": 3}, TypeError, 'modules must be "auto"'),
         ({"modules": None}, ValueError, "Nothing to snapshot"),
         ({"features": (1, 2, 3, 4)}, ValueError, r"\(inputs, labels\)"),
-        ({"features": "x"}, TypeError, "features must be a FeatureProbe"),
+        ({"features": "x"}, TypeError, "features must be a FeatureInputs"),
         ({"map_budget": 0}, ValueError, r"map_budget must be a fraction in \(0, 1\]"),
         ({"map_budget": True}, ValueError, "map_budget must be a fraction"),
     ],
@@ -278,12 +278,12 @@ def test_constructor_validation(kwargs: dict[str, Any], error: type, message: st
 
 def test_feature_probe_validation() -> None:
     with pytest.raises(ValueError, match="10 input rows but 9 labels"):
-        FeatureProbe(torch.zeros(10, 2), labels=list(range(9)))
+        FeatureInputs(torch.zeros(10, 2), labels=list(range(9)))
     with pytest.raises(ValueError, match="10 input rows but 3 images"):
-        FeatureProbe(torch.zeros(10, 2), images=torch.zeros(3, 1, 2, 2))
+        FeatureInputs(torch.zeros(10, 2), images=torch.zeros(3, 1, 2, 2))
     with pytest.raises(TypeError, match="must be a tensor"):
-        FeatureProbe("text")
-    assert FeatureProbe((torch.zeros(5, 2), torch.zeros(5)), layer="a").resolved_tag == (
+        FeatureInputs("text")
+    assert FeatureInputs((torch.zeros(5, 2), torch.zeros(5)), layer="a").resolved_tag == (
         "features (a)"
     )
 
@@ -435,7 +435,7 @@ def test_features_through_a_layer_with_sprites(
 
     logger, run = tb_logger(shared_tensorboard, shared_run)
     images, labels = image_data()
-    probe = FeatureProbe(
+    probe = FeatureInputs(
         images,
         labels=[f"class {int(c)}" for c in labels],
         images=images,
@@ -491,7 +491,7 @@ def test_features_of_the_model_output_from_a_tuple(tmp_path: Path) -> None:
 def test_unknown_probe_layer_lists_modules(tmp_path: Path) -> None:
     images, labels = image_data()
     callback = EmbeddingProjector(
-        modules=None, features=FeatureProbe(images, layer="hiden"), logdir=tmp_path
+        modules=None, features=FeatureInputs(images, layer="hiden"), logdir=tmp_path
     )
     with pytest.raises(ValueError, match=r"'hiden' is not a module.*'hidden'"):
         make_trainer([callback]).fit(

@@ -186,7 +186,7 @@ class SnapshotRequest:
             column drawn as its image; drawn once per tag while the labels stay the same).
         name_suffix: extra text for the tensor name (``"epoch 3"``).
         probes: rows highlighted on the map and tabulated with their nearest neighbours.
-        classes: the rows are a fixed probe set: matched by row index across steps and
+        classes: the rows are fixed feature inputs: matched by row index across steps and
             coloured by ``InsightOptions.color_column`` on the map (no point labels).
         row_noun: what a row is, for the neighbour table (``"words"``).
         on_written: called on the writing thread once the request is done (buffer reuse).

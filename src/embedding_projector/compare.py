@@ -50,7 +50,6 @@ import numpy.typing as npt
 
 from . import insight, layouts
 from ._compare_report import CHANGES_FILENAME, ChangedWord, describe_summary, write_outputs
-from ._keywords import suggest_keywords
 from .errors import InvalidEmbeddingError
 from .selection import RowSelection, check_count
 from .writer import MAX_PROJECTOR_ROWS
@@ -127,7 +126,6 @@ class CompareSummary:
         return describe_summary(self, max_words)
 
 
-@suggest_keywords()
 def compare_embeddings(
     a: Any,
     b: Any,

@@ -39,7 +39,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from ._keywords import suggest_keywords
 from .errors import InvalidEmbeddingError
 from .readers import ProgressCallback, SelectedRows, SourceOptions, load_rows
 from .selection import REASON_NEAR_PREFIX, RowSelection, check_count, unique_in_order
@@ -58,9 +57,6 @@ COLUMN_COUNT = "count"
 COLUMN_NEAR = "near"
 COLUMN_REASON = "selected by"
 _REASON_LABELS = {"word": "words", "top": "limit", "sample": "sample"}
-#: Fields of RowSelection / SourceOptions that a caller may pass to export_embeddings itself.
-_SELECTION_KEYWORDS = ("limit", "words", "near", "near_k", "sample", "seed")
-_SOURCE_KEYWORDS = ("binary", "format", "encoding", "unicode_errors")
 
 
 @dataclass(frozen=True)
@@ -150,12 +146,6 @@ class ExportSummary:
         return "\n".join(lines)
 
 
-@suggest_keywords(
-    moved={
-        **{name: f"RowSelection({name}=...)" for name in _SELECTION_KEYWORDS},
-        **{name: f"source_options=SourceOptions({name}=...)" for name in _SOURCE_KEYWORDS},
-    }
-)
 def export_embeddings(
     source: Any,
     logdir: str | os.PathLike[str],

@@ -126,6 +126,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_INSIGHT = InsightOptions(map_rows=300, max_rows=_insight.DEFAULT_MAX_ROWS, map_budget=None)
 
 
+@suggest_keywords(moved=OPTION_FIELDS)
 class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
     """A gensim callback that snapshots embeddings into TensorBoard's projector each epoch.
 
@@ -176,7 +177,6 @@ class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
         [0, 2, 4]
     """
 
-    @suggest_keywords(moved=OPTION_FIELDS)
     def __init__(
         self,
         logdir_or_writer: str | os.PathLike[str] | Any,

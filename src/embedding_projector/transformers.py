@@ -86,6 +86,7 @@ __all__ = ["EmbeddingProjectorCallback", "trainer_logdir"]
 _NAME = "EmbeddingProjectorCallback"
 
 
+@suggest_keywords(moved=OPTION_FIELDS)
 class EmbeddingProjectorCallback(TrainerCallback):
     """Snapshot a transformer's embedding tables into TensorBoard's projector.
 
@@ -125,7 +126,6 @@ class EmbeddingProjectorCallback(TrainerCallback):
         True
     """
 
-    @suggest_keywords(moved=OPTION_FIELDS)
     def __init__(
         self,
         *,

@@ -141,6 +141,7 @@ class Snapshot:
 # --------------------------------------------------------------------------- writer
 
 
+@suggest_keywords()
 class ProjectorWriter:
     """Writes embedding snapshots into one TensorBoard run directory.
 
@@ -177,7 +178,6 @@ class ProjectorWriter:
         [0, 1, 2]
     """
 
-    @suggest_keywords()
     def __init__(
         self,
         logdir: str | os.PathLike[str],
@@ -227,7 +227,6 @@ class ProjectorWriter:
 
     # -- public API ------------------------------------------------------------------------
 
-    @suggest_keywords()
     def add_embedding(
         self,
         mat: Any,
@@ -529,7 +528,6 @@ class ProjectorWriter:
         _write_empty_event_file(self.logdir, ".embedding-projector")
 
 
-@suggest_keywords()
 def add_embedding(
     logdir_or_writer: Any,
     mat: Any,

@@ -51,7 +51,7 @@ from .modules import (
     resolve_tables,
     validate_modules,
 )
-from .probe import FeatureProbe, as_feature_probe, probe_request
+from .probe import FeatureInputs, as_feature_inputs, feature_request
 
 __all__ = ["EmbeddingProjector"]
 
@@ -62,6 +62,7 @@ Labels = Sequence[Any] | Mapping[str, Any] | Callable[[str], Any] | None
 ProbeRows = Sequence[ProbeRow] | Mapping[str, Sequence[ProbeRow]] | None
 
 
+@suggest_keywords(moved=OPTION_FIELDS)
 class EmbeddingProjector(pl.Callback):
     """Snapshot embedding tables (and probe features) into TensorBoard's projector.
 
@@ -82,7 +83,7 @@ class EmbeddingProjector(pl.Callback):
         sprites: images for the rows of every table ((N, C, H, W) or (N, H, W); floats in
             [0, 1] or uint8), ``"glyphs"`` (each row's label drawn as its image: character
             embeddings), or a mapping tag -> either: they become the sprite sheet.
-        features: a :class:`FeatureProbe` (or a tuple ``(inputs, labels[, images])``).
+        features: a :class:`FeatureInputs` (or a tuple ``(inputs, labels[, images])``).
         probe_rows: rows to follow in every table: row indices (ints) or labels (strings,
             looked up in the table's first label column); or a mapping tag -> such a list.
             They are highlighted on the maps, get a nearest-neighbour table (TEXT), and with
@@ -114,7 +115,6 @@ class EmbeddingProjector(pl.Callback):
         >>> trainer = pl.Trainer(callbacks=[callback], max_epochs=1, logger=False)
     """
 
-    @suggest_keywords(moved=OPTION_FIELDS)
     def __init__(
         self,
         *,
@@ -125,7 +125,7 @@ class EmbeddingProjector(pl.Callback):
         labels: Labels = None,
         limit: int | None = MAX_PROJECTOR_ROWS,
         sprites: Any = None,
-        features: FeatureProbe | tuple[Any, ...] | None = None,
+        features: FeatureInputs | tuple[Any, ...] | None = None,
         probe_rows: ProbeRows = None,
         logdir: str | os.PathLike[str] | None = None,
         snapshot_at_start: bool = True,
@@ -142,14 +142,14 @@ class EmbeddingProjector(pl.Callback):
             )
         check_limit(limit)
         check_labels_type(labels)
-        features = as_feature_probe(features)
+        features = as_feature_inputs(features)
         self.probe_rows = check_probe_rows_arg(probe_rows)
         if self.insight.trajectory and not self.probe_rows:
             raise trajectory_without_probes("EmbeddingProjector")
         if self.modules == () and features is None:
             raise ValueError(
                 "Nothing to snapshot: modules is empty and no features were given. Use "
-                'modules="auto", name the tables, or pass features=FeatureProbe(...).'
+                'modules="auto", name the tables, or pass features=FeatureInputs(...).'
             )
         self.every_n_epochs = every_n_epochs
         self.on: Hook = on
@@ -399,7 +399,7 @@ class EmbeddingProjector(pl.Callback):
             probes=self._probes,
         )
         if probe is not None:
-            requests += probe_request(
+            requests += feature_request(
                 trainer, pl_module, probe, self.limit, (step, suffix), sharded=sharded
             )
         if not trainer.is_global_zero or not requests:
