@@ -59,7 +59,7 @@ from ._probe_rows import (
     resolve_probe_rows,
     trajectory_without_probes,
 )
-from ._sink_labels import label_column, label_rows
+from ._sink_labels import label_column, label_rows, vocabulary_labels
 from ._torch_buffers import CopyBuffers
 from ._torch_gather import any_sharded, full_tensors
 from ._torch_modules import (
@@ -323,28 +323,6 @@ class EmbeddingProjectorCallback(TrainerCallback):
                     )
                 )
         return requests
-
-
-def vocabulary_labels(tokenizer: Any, rows: int) -> dict[str, list[str]]:
-    """The first ``rows`` row labels of a tokenizer's embedding: ``token`` and ``special``.
-
-    Example:
-        >>> class Tiny:
-        ...     all_special_ids = [0]
-        ...     def __len__(self): return 2
-        ...     def convert_ids_to_tokens(self, ids): return [["[PAD]", "cat"][i] for i in ids]
-        >>> vocabulary_labels(Tiny(), 3)["token"]
-        ['[PAD]', 'cat', '<row 2: beyond the vocabulary>']
-    """
-    known = min(len(tokenizer), rows)
-    tokens = list(tokenizer.convert_ids_to_tokens(list(range(known))))
-    tokens = [
-        str(token) if token is not None else f"<row {index}: no token>"
-        for index, token in enumerate(tokens)
-    ]
-    tokens += [f"<row {index}: beyond the vocabulary>" for index in range(known, rows)]
-    special = set(getattr(tokenizer, "all_special_ids", ()) or ())
-    return {"token": tokens, "special": ["yes" if i in special else "no" for i in range(rows)]}
 
 
 def trainer_logdir(args: Any, explicit: Path | None = None, *, since: float = 0.0) -> Path:

@@ -13,14 +13,16 @@ from ..sink import SnapshotRequest
 from ..snapshot_policy import SnapshotPolicy
 from ._compat import nn, pl, rank_zero_warn
 from .gather import gathered
-from .modules import Table, is_tensorboard_logger
+from .modules import Table, is_tensorboard_logger, overrides
 
 __all__ = [
     "fit_snapshot_count",
+    "is_real_fit",
     "logger_writer",
     "run_logdir",
     "table_requests",
     "table_shapes",
+    "warn_if_never_validated",
     "warn_on_rank_zero",
 ]
 
@@ -90,6 +92,24 @@ def fit_snapshot_count(policy: SnapshotPolicy, trainer: pl.Trainer, *, start: bo
     started = start and policy.start_step(trainer.current_epoch, trainer.global_step) is not None
     end = bool(epochs) and not policy.due(max_epochs - 1)
     return due + int(started) + int(end)
+
+
+def is_real_fit(trainer: pl.Trainer) -> bool:
+    """Whether this is a real fit (not the sanity check, ``fast_dev_run`` or validate)."""
+    if trainer.sanity_checking or getattr(trainer, "fast_dev_run", False):
+        return False
+    return getattr(getattr(trainer.state, "fn", None), "value", "fit") == "fit"
+
+
+def warn_if_never_validated(trainer: pl.Trainer, pl_module: nn.Module) -> None:
+    """``on="validation_epoch_end"`` under a trainer that runs no validation: say so at setup."""
+    if not overrides(pl_module, "validation_step") or trainer.limit_val_batches == 0:
+        rank_zero_warn(
+            'EmbeddingProjector(on="validation_epoch_end") will never snapshot: this '
+            "trainer runs no validation. Add a validation_step and val_dataloaders, or use "
+            'on="train_epoch_end".',
+            category=UserWarning,
+        )
 
 
 def warn_on_rank_zero(message: str, category: type[Warning]) -> None:

@@ -27,7 +27,7 @@ from ..sink import (
 )
 from ..snapshot_policy import SnapshotPolicy, StepMode
 from ..writer import MAX_PROJECTOR_ROWS
-from ._compat import nn, pl, rank_zero_warn
+from ._compat import nn, pl
 from ._labels import (
     check_labels_and_sprites,
     check_labels_type,
@@ -37,10 +37,12 @@ from ._labels import (
 )
 from ._run import (
     fit_snapshot_count,
+    is_real_fit,
     logger_writer,
     run_logdir,
     table_requests,
     table_shapes,
+    warn_if_never_validated,
     warn_on_rank_zero,
 )
 from .gather import is_sharded
@@ -233,15 +235,8 @@ class EmbeddingProjector(pl.Callback):
             self._check_labels_and_sprites()
             self._resolve_probes()
         self._deferred = builds_later and not self._tables
-        if self.on == "validation_epoch_end" and (
-            not overrides(pl_module, "validation_step") or trainer.limit_val_batches == 0
-        ):
-            rank_zero_warn(
-                'EmbeddingProjector(on="validation_epoch_end") will never snapshot: this '
-                "trainer runs no validation. Add a validation_step and val_dataloaders, or use "
-                'on="train_epoch_end".',
-                category=UserWarning,
-            )
+        if self.on == "validation_epoch_end":
+            warn_if_never_validated(trainer, pl_module)
         if trainer.is_global_zero:
             self._resolved_logdir = self._resolve_logdir(trainer)
             self._ensure_sink(trainer).check_logdir()  # a file, not writable: fail now
@@ -263,7 +258,7 @@ class EmbeddingProjector(pl.Callback):
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._last_epoch_end = None
         start = self._policy.start_step(trainer.current_epoch, trainer.global_step)
-        if self.snapshot_at_start and start is not None and self._active(trainer):
+        if self.snapshot_at_start and start is not None and is_real_fit(trainer):
             self._snapshot(trainer, pl_module, *start)
 
     @override
@@ -275,7 +270,7 @@ class EmbeddingProjector(pl.Callback):
     @override
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # The trained weights, whether or not the last epoch was due (once: claimed).
-        if self._last_epoch_end is not None and self._active(trainer):
+        if self._last_epoch_end is not None and is_real_fit(trainer):
             epoch, _ = self._last_epoch_end
             self._snapshot(trainer, pl_module, *self._policy.step(epoch, trainer.global_step))
 
@@ -306,11 +301,9 @@ class EmbeddingProjector(pl.Callback):
     # -- resolution ---------------------------------------------------------------------------
 
     def _resolve_tables(self, pl_module: nn.Module, *, check_shapes: bool = True) -> list[Table]:
+        given = self.features is not None
         return resolve_tables(
-            pl_module,
-            self.modules,
-            features_given=self.features is not None,
-            check_shapes=check_shapes,
+            pl_module, self.modules, features_given=given, check_shapes=check_shapes
         )
 
     def _check_labels_and_sprites(self) -> None:
@@ -355,15 +348,8 @@ class EmbeddingProjector(pl.Callback):
 
     # -- snapshots ----------------------------------------------------------------------------
 
-    @staticmethod
-    def _active(trainer: pl.Trainer) -> bool:
-        """Whether this is a real fit (not the sanity check, ``fast_dev_run`` or validate)."""
-        if trainer.sanity_checking or getattr(trainer, "fast_dev_run", False):
-            return False
-        return getattr(getattr(trainer.state, "fn", None), "value", "fit") == "fit"
-
     def _maybe_snapshot(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if not self._active(trainer):
+        if not is_real_fit(trainer):
             return
         epoch = trainer.current_epoch
         if self._policy.due(epoch):
