@@ -60,12 +60,12 @@ import numpy as np
 import numpy.typing as npt
 
 from . import insight
+from ._alignment import unit_rows as _unit_rows
+from ._layout_core import top_directions as _top_directions
 from ._map_arrays import as_matrix as _as_matrix
 from ._map_arrays import category as _category
 from ._map_arrays import check_int as _check_int
 from ._map_arrays import finite_rows as _finite_rows
-from ._map_arrays import top_two_directions as _top_two_directions
-from ._map_arrays import unit_rows as _unit_rows
 from .errors import InvalidEmbeddingError
 from .map_frame import MapFrame
 
@@ -454,7 +454,9 @@ class EvolutionMap:
         total = float(np.sum(aligned**2))
         if rows == 0 or total <= 0.0:
             return np.zeros((rows, 2)), 0.0, False
-        best_basis, best = _top_two_directions(aligned)
+        basis, variances = _top_directions(aligned, 2)
+        best_basis: _FloatArray = np.asarray(basis, dtype=np.float64)
+        best = float(variances.sum())
         refit = False
         if self._basis is None:
             self._basis, refit = best_basis, True
