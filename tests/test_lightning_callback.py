@@ -267,13 +267,18 @@ def test_auto_without_embeddings_fails_unless_features(tmp_path: Path) -> None:
         ({"modules": None}, ValueError, "Nothing to snapshot"),
         ({"features": (1, 2, 3, 4)}, ValueError, r"\(inputs, labels\)"),
         ({"features": "x"}, TypeError, "features must be a FeatureInputs"),
-        ({"map_budget": 0}, ValueError, r"map_budget must be a fraction in \(0, 1\]"),
-        ({"map_budget": True}, ValueError, "map_budget must be a fraction"),
+        ({"map_budget": 0}, TypeError, r"it goes in insight=InsightOptions\(map_budget=\.\.\.\)"),
     ],
 )
 def test_constructor_validation(kwargs: dict[str, Any], error: type, message: str) -> None:
     with pytest.raises(error, match=message):
         EmbeddingProjector(**kwargs)
+
+
+@pytest.mark.parametrize("budget", [0, True])
+def test_map_budget_must_be_a_fraction(budget: Any) -> None:
+    with pytest.raises(ValueError, match=r"map_budget must be a fraction in \(0, 1\]"):
+        EmbeddingProjector(insight=InsightOptions(map_budget=budget))
 
 
 def test_feature_probe_validation() -> None:
