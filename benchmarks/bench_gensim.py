@@ -89,7 +89,7 @@ def train(
             Any2VecProjector(
                 logdir,
                 limit=args.words,
-                probe_words=[f"w{i}" for i in (10, 20, 50, 100, 200)],
+                probe_rows=[f"w{i}" for i in (10, 20, 50, 100, 200)],
             )
         )
     callbacks.append(end)

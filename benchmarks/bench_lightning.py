@@ -37,7 +37,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from embedding_projector.lightning import EmbeddingProjector, InsightOptions, SinkOptions
+from embedding_projector.lightning import EmbeddingProjector
+from embedding_projector.sink import InsightOptions, SinkOptions
 
 MODES = ("baseline", "callback", "callback, no maps", "callback, no layout", "synchronous")
 

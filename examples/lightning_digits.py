@@ -29,7 +29,7 @@ from sklearn.datasets import load_digits
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from embedding_projector.lightning import EmbeddingProjector, FeatureProbe
+from embedding_projector.lightning import EmbeddingProjector, FeatureInputs
 
 
 def digits(val_size: int, seed: int) -> tuple[TensorDataset, TensorDataset]:
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     pl.seed_everything(args.seed, verbose=False)
     train, val = digits(args.val_size, args.seed)
     val_images, val_labels = val.tensors
-    probe = FeatureProbe(
+    probe = FeatureInputs(
         val_images,
         labels={
             "digit": [str(int(label)) for label in val_labels],

@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     callback = Any2VecProjector(
         args.logdir,
         limit=500,  # the 500 most frequent words, identical rows at every step
-        probe_words=["australia", "government", "police", "fire"],
+        probe_rows=["australia", "government", "police", "fire"],
         insight=replace(DEFAULT_INSIGHT, neighbors_k=8),
     )
     # compute_loss=True: Word2Vec only reports a loss when asked. workers=1: with more

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from embedding_projector import ProjectorWriter
-from embedding_projector.writer import CONFIG_FILENAME, LOCK_FILENAME, read_config
+from embedding_projector._config import read_config
+from embedding_projector._format import CONFIG_FILENAME, LOCK_FILENAME
 from tb_server import TensorBoard
 
 

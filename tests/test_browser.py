@@ -143,7 +143,8 @@ def write_lightning_run(logdir: Path) -> ExpectedRun:
     from pytorch_lightning.loggers import TensorBoardLogger
     from torch.utils.data import DataLoader, TensorDataset
 
-    from embedding_projector.lightning import EmbeddingProjector, InsightOptions
+    from embedding_projector.lightning import EmbeddingProjector
+    from embedding_projector.sink import InsightOptions
 
     class Tokens(pl.LightningModule):
         def __init__(self) -> None:

@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from embedding_projector import ProjectorWriter
-from embedding_projector.writer import TEMP_PREFIX, read_config
+from embedding_projector._config import read_config
+from embedding_projector._format import TEMP_PREFIX
 from tb_server import TensorBoard, parse_metadata
 
 RNG = np.random.default_rng(5)

@@ -331,29 +331,6 @@ def test_step_and_tag_name_the_snapshot(
     assert (summary.step, summary.tag) == (3, "日本語")
 
 
-def test_old_keywords_still_work_with_a_deprecation_warning(
-    ja_file: tuple[Path, list[str], np.ndarray], tmp_path: Path
-) -> None:
-    path, words, _ = ja_file
-    with pytest.warns(DeprecationWarning, match=r"RowSelection\(limit=\.\.\., words=") as caught:
-        old = export_embeddings(path, tmp_path / "old", limit=5, words=[words[9]], binary=True)
-    assert "SourceOptions(binary=...)" in str(caught[0].message)
-    new = export_embeddings(
-        path,
-        tmp_path / "new",
-        RowSelection(limit=5, words=[words[9]]),
-        source_options=SourceOptions(binary=True),
-    )
-    assert old.columns == new.columns and old.rows == new.rows == 6
-    np.testing.assert_array_equal(
-        np.fromfile(old.tensor_path, dtype="<f4"), np.fromfile(new.tensor_path, dtype="<f4")
-    )
-    with pytest.raises(TypeError, match="not both"):
-        export_embeddings(path, tmp_path / "x", RowSelection(limit=2), limit=5)
-    with pytest.raises(TypeError, match="unexpected keyword"):
-        export_embeddings(path, tmp_path / "x", lmit=5)
-
-
 def test_binary_flag_on_a_text_file_says_it_looks_like_text(tmp_path: Path) -> None:
     words, vectors = japanese_words(5), random_vectors(5, 40, seed=1)
     path = write(tmp_path / "v.txt", word2vec_bytes(words, vectors, binary=False))

@@ -14,7 +14,7 @@ from filelock import FileLock
 
 import embedding_projector as ep
 from disk_checks import fail_nth_replace, tree_digest
-from embedding_projector import writer as writer_module
+from embedding_projector import _files, _format
 from embedding_projector.errors import DiskReserveError, SnapshotWriteError
 
 RNG = np.random.default_rng(7)
@@ -113,14 +113,14 @@ def test_permission_denied_midway_removes_partial_files(tmp_path, monkeypatch, f
         writer.add_embedding(RNG.random((10, 4)), metadata=list("abcdefghij"), global_step=0)
     monkeypatch.undo()
     assert tree_digest(logdir) == before
-    assert [p for p in logdir.rglob(f"{writer_module.TEMP_PREFIX}*")] == []
+    assert [p for p in logdir.rglob(f"{_format.TEMP_PREFIX}*")] == []
 
 
 def test_a_lock_held_too_long_is_reported(tmp_path):
     logdir = tmp_path / "run"
     ep.add_embedding(logdir, RNG.random((10, 4)))
     with (
-        FileLock(str(logdir / writer_module.LOCK_FILENAME)),
+        FileLock(str(logdir / _format.LOCK_FILENAME)),
         pytest.raises(SnapshotWriteError, match="held the lock"),
     ):
         ep.ProjectorWriter(logdir, lock_timeout=0.2).add_embedding(RNG.random((10, 4)))
@@ -152,8 +152,9 @@ def test_gensim_callback_on_a_full_disk_warns_and_training_goes_on(small_filesys
     from gensim.test.utils import datapath
     from gensim.utils import simple_preprocess
 
-    from embedding_projector.gensim import Any2VecProjector, InsightOptions
-    from embedding_projector.writer import read_config
+    from embedding_projector._config import read_config
+    from embedding_projector.gensim import Any2VecProjector
+    from embedding_projector.sink import InsightOptions
 
     class EpochCounter(CallbackAny2Vec):  # type: ignore[misc]
         def __init__(self):
@@ -208,17 +209,17 @@ BIG_ROWS = 8219  # 8219 x 256 float32 = 8.4 MB: above the O_DIRECT threshold, no
 
 
 def direct_capable(path: Path) -> bool:
-    probe = np.zeros(writer_module.DIRECT_WRITE_MIN_BYTES // 4, dtype=np.float32)
+    probe = np.zeros(_files.DIRECT_WRITE_MIN_BYTES // 4, dtype=np.float32)
     target = path / "probe"
     target.touch()
-    return writer_module._write_direct(str(target), probe) > 0
+    return _files.write_direct(str(target), probe) > 0
 
 
 def test_big_tensors_bypass_the_page_cache_and_keep_every_byte(tmp_path):
     if not direct_capable(tmp_path):
         pytest.skip(f"{tmp_path} does not take O_DIRECT writes")
     matrix = RNG.standard_normal((BIG_ROWS, 256)).astype(np.float32)
-    assert matrix.nbytes >= writer_module.DIRECT_WRITE_MIN_BYTES and matrix.nbytes % 4096
+    assert matrix.nbytes >= _files.DIRECT_WRITE_MIN_BYTES and matrix.nbytes % 4096
     snap = ep.ProjectorWriter(tmp_path / "run", direct_io=True).add_embedding(matrix)
     np.testing.assert_array_equal(np.fromfile(snap.tensor_path, dtype="<f4"), matrix.ravel())
 

@@ -21,7 +21,7 @@ pytest.importorskip("gensim")
 from gensim.models import Doc2Vec, FastText, Word2Vec
 from gensim.models.callbacks import CallbackAny2Vec
 from gensim.models.doc2vec import TaggedDocument
-from gensim.test.utils import common_texts, datapath
+from gensim.test.utils import datapath
 from gensim.utils import simple_preprocess
 from tensorboard.backend.event_processing.event_accumulator import (
     EventAccumulator,
@@ -32,9 +32,9 @@ from embedding_projector.gensim import (
     DEFAULT_INSIGHT,
     Any2VecProjector,
     Doc2VecOptions,
-    SinkOptions,
     default_probe_words,
 )
+from embedding_projector.sink import SinkOptions
 from tb_server import TensorBoard, parse_metadata
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,7 +82,7 @@ def test_word2vec_snapshots_every_epoch_with_the_same_words(
     shared_tensorboard: TensorBoard, shared_run: Callable[[], tuple[Path, str]], lee: Any
 ) -> None:
     run_dir, run = shared_run()
-    callback = Any2VecProjector(run_dir, limit=150, probe_words=["police", "government"])
+    callback = Any2VecProjector(run_dir, limit=150, probe_rows=["police", "government"])
     model = Word2Vec(lee, epochs=3, compute_loss=True, callbacks=[callback], **W2V)
 
     names = served(shared_tensorboard, run, 4)
@@ -104,7 +104,7 @@ def test_word2vec_snapshots_every_epoch_with_the_same_words(
 
 
 def test_word2vec_scalars_and_neighbor_tables(tmp_path: Path, lee: Any) -> None:
-    callback = Any2VecProjector(tmp_path, limit=300, probe_words=["police", "government"])
+    callback = Any2VecProjector(tmp_path, limit=300, probe_rows=["police", "government"])
     model = Word2Vec(lee, epochs=4, compute_loss=True, callbacks=[callback], **W2V)
 
     acc = events(tmp_path)
@@ -164,7 +164,7 @@ def test_gensim_norms_are_refreshed_for_other_callbacks(tmp_path: Path, small: A
             order = [i for i in np.argsort(-(unit @ unit[index])) if i != index][:5]
             truths.append([model.wv.index_to_key[i] for i in order])
 
-    callback = Any2VecProjector(tmp_path, limit=50, probe_words=[])
+    callback = Any2VecProjector(tmp_path, limit=50, probe_rows=[])
     Word2Vec(
         small, epochs=3, compute_loss=True, callbacks=[before, callback, after, Truth()], **W2V
     )
@@ -182,7 +182,7 @@ def test_every_n_epochs_keeps_the_last_epoch(tmp_path: Path, small: Any) -> None
 
 
 def test_word_list_selection_and_missing_words(tmp_path: Path, small: Any) -> None:
-    callback = Any2VecProjector(tmp_path, words=["police", "zzzz", "said"], probe_words=["said"])
+    callback = Any2VecProjector(tmp_path, words=["police", "zzzz", "said"], probe_rows=["said"])
     with pytest.warns(UserWarning, match="'zzzz'"):
         Word2Vec(small, epochs=1, compute_loss=True, callbacks=[callback], **W2V)
     config_rows = callback._targets[0].labels  # type: ignore[index]
@@ -472,7 +472,7 @@ def test_training_on_another_thread(tmp_path: Path, small: Any) -> None:
 
 
 def test_callback_pickles_and_keeps_its_selection(tmp_path: Path, small: Any) -> None:
-    callback = Any2VecProjector(tmp_path, limit=25, probe_words=["said"])
+    callback = Any2VecProjector(tmp_path, limit=25, probe_rows=["said"])
     model = Word2Vec(small, epochs=1, compute_loss=True, callbacks=[callback], **W2V)
     copy = pickle.loads(pickle.dumps(callback))
     assert copy._targets[0].labels == callback._targets[0].labels
@@ -501,7 +501,7 @@ def test_user_summary_writers_receive_the_scalars(tmp_path: Path, small: Any) ->
 
 
 def test_too_few_rows_warns_instead_of_failing(tmp_path: Path, small: Any) -> None:
-    callback = Any2VecProjector(tmp_path, words=["police"], probe_words=[])
+    callback = Any2VecProjector(tmp_path, words=["police"], probe_rows=[])
     with pytest.warns(UserWarning, match="at least 2"):
         Word2Vec(small, epochs=1, compute_loss=True, callbacks=[callback], **W2V)
     assert ProjectorWriter(tmp_path).steps("words") == []
@@ -511,8 +511,8 @@ def test_too_few_rows_warns_instead_of_failing(tmp_path: Path, small: Any) -> No
 def test_arguments_are_validated(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="every_n_epochs"):
         Any2VecProjector(tmp_path, every_n_epochs=0)
-    with pytest.raises(ValueError, match=r"did you mean \['king'\]"):
-        Any2VecProjector(tmp_path, probe_words="king")
+    with pytest.raises(TypeError, match=r"wrap one label in a list"):
+        Any2VecProjector(tmp_path, probe_rows="king")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="must differ"):
         Any2VecProjector(tmp_path, tag="x", docs=Doc2VecOptions(tag="x"))
     with pytest.raises(TypeError, match="SummaryWriter"):
@@ -540,28 +540,6 @@ def test_example_script_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     # --epochs 2, then 2 more in a second train() call: the steps continue.
     assert ProjectorWriter(tmp_path / "run").steps("words") == [0, 1, 2, 3, 4]
     assert sorted(scalars(events(tmp_path / "run"), "train/loss")) == [1, 2, 3, 4]
-
-
-def test_old_keyword_names_still_work_and_warn(tmp_path: Path) -> None:
-    with pytest.warns(DeprecationWarning, match="is deprecated and will be removed"):
-        old = Any2VecProjector(
-            tmp_path, maps=False, insight=False, background=False, doc_limit=5, neighbors_k=3
-        )
-    assert old.insight == replace(DEFAULT_INSIGHT, maps=False, scalars=False, neighbors_k=3)
-    assert old.sink == SinkOptions(background=False)
-    assert old.docs == Doc2VecOptions(limit=5)
-    Word2Vec(
-        common_texts,
-        vector_size=8,
-        min_count=1,
-        epochs=2,
-        workers=1,
-        compute_loss=True,
-        callbacks=[old],
-    )
-    assert ProjectorWriter(tmp_path).steps("words") == [0, 1, 2]
-    with pytest.raises(TypeError, match="unexpected keyword argument 'mapz'"):
-        Any2VecProjector(tmp_path, mapz=False)
 
 
 # --------------------------------------------------------------------------- issue 17

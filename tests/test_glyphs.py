@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from embedding_projector import ProjectorWriter, fonts
+from embedding_projector._format import sprite_cell_size
 from embedding_projector.errors import InvalidEmbeddingError
 from embedding_projector.fonts import FontFace, MissingGlyphWarning, fonts_for_labels
 from embedding_projector.glyphs import (
@@ -24,7 +25,6 @@ from embedding_projector.glyphs import (
     default_glyph_size,
     glyph_images,
 )
-from embedding_projector.writer import sprite_cell_size
 from tb_server import TensorBoard
 
 pytestmark = pytest.mark.usefixtures("fresh_warnings")
@@ -254,19 +254,6 @@ def test_bitmap_only_colour_emoji_font_is_drawn_at_its_strike_and_scaled() -> No
 # --------------------------------------------------------------------------- writer shortcut
 
 
-def _writer_has_glyph_shortcut() -> bool:
-    import embedding_projector.writer as writer_module
-
-    return hasattr(writer_module, "GLYPHS")
-
-
-needs_shortcut = pytest.mark.skipif(
-    not _writer_has_glyph_shortcut(),
-    reason='ProjectorWriter.add_embedding does not accept label_img="glyphs" yet',
-)
-
-
-@needs_shortcut
 @pytest.mark.slow
 def test_label_img_glyphs_shortcut_draws_the_first_metadata_column(
     cjk_font: FontFace,
@@ -288,7 +275,6 @@ def test_label_img_glyphs_shortcut_draws_the_first_metadata_column(
         assert np.array_equal(sheet[r * 64 : (r + 1) * 64, c * 64 : (c + 1) * 64], expected[i, 0])
 
 
-@needs_shortcut
 @pytest.mark.parametrize(
     ("metadata", "label_img", "match"),
     [(None, "glyphs", "needs metadata"), (["a", "b"], "glyph", 'or "glyphs"')],
@@ -301,7 +287,6 @@ def test_label_img_shortcut_errors(
     assert not any(tmp_path.iterdir())
 
 
-@needs_shortcut
 def test_label_img_shortcut_warning_points_at_the_caller(tmp_path: Path) -> None:
     with pytest.warns(MissingGlyphWarning) as record:
         ProjectorWriter(tmp_path).add_embedding(

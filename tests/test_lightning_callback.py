@@ -22,12 +22,8 @@ from torch import nn  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
 from embedding_projector import AlignedLayout, ProjectorWriter  # noqa: E402
-from embedding_projector.lightning import (  # noqa: E402
-    EmbeddingProjector,
-    FeatureProbe,
-    InsightOptions,
-    SinkOptions,
-)
+from embedding_projector.lightning import EmbeddingProjector, FeatureInputs  # noqa: E402
+from embedding_projector.sink import InsightOptions, SinkOptions  # noqa: E402
 from tb_server import TensorBoard, parse_metadata, state_coordinates  # noqa: E402
 
 # Lightning's own noise on tiny CPU runs; nothing of ours is filtered.
@@ -264,15 +260,14 @@ def test_auto_without_embeddings_fails_unless_features(tmp_path: Path) -> None:
         ({"every_n_epochs": 1.5}, TypeError, "every_n_epochs must be an int"),
         ({"on": "epoch_end"}, ValueError, "on must be one of 'train_epoch_end', 'validation"),
         ({"step": "time"}, ValueError, "step must be one of 'global_step', 'epoch'; got 'time'"),
-        ({"max_rows": 1}, ValueError, "max_rows must be >= 2"),
+        ({"limit": 1}, ValueError, "limit must be >= 2"),
         ({"labels": "abc"}, TypeError, "labels must be a list"),
         ({"modules": [""]}, ValueError, "non-empty strings"),
         ({"modules": 3}, TypeError, 'modules must be "auto"'),
         ({"modules": None}, ValueError, "Nothing to snapshot"),
         ({"features": (1, 2, 3, 4)}, ValueError, r"\(inputs, labels\)"),
-        ({"features": "x"}, TypeError, "features must be a FeatureProbe"),
-        ({"map_budget": 0}, ValueError, r"map_budget must be a fraction in \(0, 1\]"),
-        ({"map_budget": True}, ValueError, "map_budget must be a fraction"),
+        ({"features": "x"}, TypeError, "features must be a FeatureInputs"),
+        ({"map_budget": 0}, TypeError, r"it goes in insight=InsightOptions\(map_budget=\.\.\.\)"),
     ],
 )
 def test_constructor_validation(kwargs: dict[str, Any], error: type, message: str) -> None:
@@ -280,14 +275,20 @@ def test_constructor_validation(kwargs: dict[str, Any], error: type, message: st
         EmbeddingProjector(**kwargs)
 
 
+@pytest.mark.parametrize("budget", [0, True])
+def test_map_budget_must_be_a_fraction(budget: Any) -> None:
+    with pytest.raises(ValueError, match=r"map_budget must be a fraction in \(0, 1\]"):
+        EmbeddingProjector(insight=InsightOptions(map_budget=budget))
+
+
 def test_feature_probe_validation() -> None:
     with pytest.raises(ValueError, match="10 input rows but 9 labels"):
-        FeatureProbe(torch.zeros(10, 2), labels=list(range(9)))
+        FeatureInputs(torch.zeros(10, 2), labels=list(range(9)))
     with pytest.raises(ValueError, match="10 input rows but 3 images"):
-        FeatureProbe(torch.zeros(10, 2), images=torch.zeros(3, 1, 2, 2))
+        FeatureInputs(torch.zeros(10, 2), images=torch.zeros(3, 1, 2, 2))
     with pytest.raises(TypeError, match="must be a tensor"):
-        FeatureProbe("text")
-    assert FeatureProbe((torch.zeros(5, 2), torch.zeros(5)), layer="a").resolved_tag == (
+        FeatureInputs("text")
+    assert FeatureInputs((torch.zeros(5, 2), torch.zeros(5)), layer="a").resolved_tag == (
         "features (a)"
     )
 
@@ -319,14 +320,14 @@ def test_labels_per_table_with_multi_column_metadata(
             "tokens": {"word": words, "frequency": [str(100 - i) for i in range(VOCAB)]},
             "positions": lambda tag: [f"{tag} #{i}" for i in range(8)],
         },
-        max_rows=20,
+        limit=20,
     )
     make_trainer([callback], logger, max_epochs=1).fit(TinyLM(), token_data())
 
     wait_names(shared_tensorboard, run, ["tokens:000000004 epoch 0", "positions:000000004 epoch 0"])
     header, rows = parse_metadata(shared_tensorboard.metadata(run, "tokens:000000004 epoch 0"))
     assert header == ["word", "frequency"]
-    assert len(rows) == 20  # max_rows: the first rows only
+    assert len(rows) == 20  # limit: the first rows only
     assert rows[0] == ["w0", "100"]
     assert rows[5] == ["w5\\tx", "95"]
     assert shared_tensorboard.tensor(run, "tokens:000000004 epoch 0").shape == (20, DIM)
@@ -371,28 +372,13 @@ def test_labels_that_change_between_snapshots_are_written_as_they_are_then(
         assert rows[3] == [f"renamed-at-epoch-{epoch}"] and rows[4] == ["w4"]
 
 
-def test_rows_with_header_and_one_list_for_all(tmp_path: Path) -> None:
-    with pytest.warns(DeprecationWarning, match=r"metadata_header\) is deprecated"):
-        callback = EmbeddingProjector(
-            modules=["tokens"],
-            labels=[(f"w{i}", i % 2) for i in range(VOCAB)],
-            metadata_header=["word", "parity"],
-            logdir=tmp_path,
-            snapshot_at_start=False,
-        )
-    make_trainer([callback], max_epochs=1).fit(TinyLM(), token_data())
-    (entry,) = ProjectorWriter(tmp_path).entries()
-    lines = (tmp_path / entry.metadata_path).read_text(encoding="utf-8").splitlines()
-    assert lines[:3] == ["word\tparity", "w0\t0", "w1\t1"]
-
-
 def test_sprites_for_a_table(
     shared_tensorboard: TensorBoard, shared_run: Callable[[], tuple[Path, str]]
 ) -> None:
     logger, run = tb_logger(shared_tensorboard, shared_run)
     glyphs = (torch.arange(VOCAB * 9).reshape(VOCAB, 1, 3, 3) % 256).to(torch.uint8)
     callback = EmbeddingProjector(
-        modules=["tokens"], sprites={"tokens": glyphs}, max_rows=25, snapshot_at_start=False
+        modules=["tokens"], sprites={"tokens": glyphs}, limit=25, snapshot_at_start=False
     )
     make_trainer([callback], logger, max_epochs=1).fit(TinyLM(), token_data())
     (name,) = wait_names(shared_tensorboard, run, ["tokens:000000004 epoch 0"])
@@ -454,7 +440,7 @@ def test_features_through_a_layer_with_sprites(
 
     logger, run = tb_logger(shared_tensorboard, shared_run)
     images, labels = image_data()
-    probe = FeatureProbe(
+    probe = FeatureInputs(
         images,
         labels=[f"class {int(c)}" for c in labels],
         images=images,
@@ -510,7 +496,7 @@ def test_features_of_the_model_output_from_a_tuple(tmp_path: Path) -> None:
 def test_unknown_probe_layer_lists_modules(tmp_path: Path) -> None:
     images, labels = image_data()
     callback = EmbeddingProjector(
-        modules=None, features=FeatureProbe(images, layer="hiden"), logdir=tmp_path
+        modules=None, features=FeatureInputs(images, layer="hiden"), logdir=tmp_path
     )
     with pytest.raises(ValueError, match=r"'hiden' is not a module.*'hidden'"):
         make_trainer([callback]).fit(
@@ -822,25 +808,6 @@ def test_module_import_needs_no_lightning() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_old_keyword_names_still_work_and_warn(tmp_path: Path) -> None:
-    with pytest.warns(DeprecationWarning, match="is deprecated and will be removed"):
-        old = EmbeddingProjector(
-            modules=["positions"],
-            logdir=tmp_path,
-            stability=False,
-            map_rows=8,
-            map_budget=None,
-            synchronous=True,
-        )
-    assert old.insight == InsightOptions(scalars=False, map_rows=8, map_budget=None)
-    assert old.sink == SinkOptions(background=False)
-    make_trainer([old], max_epochs=2).fit(TinyLM(), token_data())
-    assert ProjectorWriter(tmp_path).steps("positions") == [0, 4, 8]
-    assert map_steps(tmp_path, "positions") == [0, 4, 8]
-    with pytest.raises(TypeError, match="unexpected keyword argument 'stabilty'"):
-        EmbeddingProjector(stabilty=False)
-
-
 # --------------------------------------------------------------------------- issue 17
 
 
@@ -927,41 +894,17 @@ def test_short_run_logs_drift_and_overlap_at_every_snapshot_while_maps_are_ratio
     assert "map image of 'tokens' skipped at step 4" in caplog.text
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "message"),
-    [
-        (
-            {"labels": [(f"w{i}", i) for i in range(VOCAB)], "metadata_header": ["word"]},
-            r"labels for 'tokens': metadata row 0 has 2 columns but the header has 1",
-        ),
-        (
-            {"labels": {"word": [f"w{i}" for i in range(VOCAB)], "n": list(range(VOCAB))}},
-            r"labels names 'n', 'word', but the tables are .*nest them under their table: "
-            r"labels=\{'positions': \{'n': \.\.\., 'word': \.\.\.\}\}",
-        ),
-    ],
-)
-def test_labels_that_cannot_fit_fail_at_setup_before_training(
-    tmp_path: Path, kwargs: dict[str, Any], message: str
-) -> None:
-    header = kwargs.pop("metadata_header", None)
-    with pytest.warns(DeprecationWarning) if header else _no_warning():
-        callback = EmbeddingProjector(
-            modules=["tokens"] if header else "auto",
-            logdir=tmp_path,
-            **kwargs,
-            **({"metadata_header": header} if header else {}),
-        )
+def test_labels_that_cannot_fit_fail_at_setup_before_training(tmp_path: Path) -> None:
+    message = (
+        r"labels names 'n', 'word', but the tables are .*nest them under their table: "
+        r"labels=\{'positions': \{'n': \.\.\., 'word': \.\.\.\}\}"
+    )
+    labels = {"word": [f"w{i}" for i in range(VOCAB)], "n": list(range(VOCAB))}
+    callback = EmbeddingProjector(modules="auto", logdir=tmp_path, labels=labels)
     trainer = make_trainer([callback], max_epochs=2)
     with pytest.raises(ValueError, match=message):
         trainer.fit(TinyLM(), token_data())
     assert trainer.global_step == 0 and not tmp_path.joinpath("projector_config.pbtxt").exists()
-
-
-def _no_warning() -> Any:
-    import contextlib
-
-    return contextlib.nullcontext()
 
 
 @pytest.mark.parametrize("where", ["file", "under_a_file"])

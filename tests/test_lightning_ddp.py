@@ -31,7 +31,7 @@ import pytorch_lightning as pl
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from pytorch_lightning.loggers import TensorBoardLogger
-from embedding_projector.lightning import EmbeddingProjector, FeatureProbe
+from embedding_projector.lightning import EmbeddingProjector, FeatureInputs
 
 VOCAB, DIM = 30, 4
 
@@ -69,7 +69,7 @@ if __name__ == "__main__":
     loader = DataLoader(TensorDataset(x, (x + 1) % VOCAB), batch_size=16)
     callback = EmbeddingProjector(
         labels={"tokens": [f"w{i}" for i in range(VOCAB)]},
-        features=FeatureProbe(torch.arange(VOCAB), labels=[f"w{i}" for i in range(VOCAB)],
+        features=FeatureInputs(torch.arange(VOCAB), labels=[f"w{i}" for i in range(VOCAB)],
                               layer="hidden"),
     )
     trainer = pl.Trainer(
@@ -164,7 +164,7 @@ import pytorch_lightning as pl
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from pytorch_lightning.strategies import ModelParallelStrategy
-from embedding_projector.lightning import EmbeddingProjector, FeatureProbe
+from embedding_projector.lightning import EmbeddingProjector, FeatureInputs
 
 VOCAB, DIM = 30, 4
 
@@ -197,7 +197,7 @@ if __name__ == "__main__":
     x = torch.randint(0, VOCAB, (64,))
     callback = EmbeddingProjector(
         modules=["tokens", "decoder.weight"],
-        features=FeatureProbe(torch.arange(VOCAB), layer="hidden"),
+        features=FeatureInputs(torch.arange(VOCAB), layer="hidden"),
         logdir=os.path.join(out, name),
     )
     trainer = pl.Trainer(

@@ -210,7 +210,8 @@ def test_scalars_are_named_like_the_callbacks_log_them() -> None:
 def test_top_two_directions_are_the_leading_singular_vectors(shape: tuple[int, int]) -> None:
     rng = np.random.default_rng(2)
     matrix = rng.normal(size=shape) * np.linspace(3.0, 1.0, shape[1])
-    basis, captured = maps._top_two_directions(matrix)
+    basis, variances = maps._top_directions(matrix, 2)
+    captured = float(variances.sum())
     _, values, vt = np.linalg.svd(matrix, full_matrices=False)
     shown = min(2, len(values))
     assert captured == pytest.approx(float(np.sum(values[:shown] ** 2)))
@@ -273,13 +274,8 @@ def test_bad_options_are_rejected(kwargs: dict[str, Any], match: str) -> None:
         EvolutionMap(**kwargs)
 
 
-def test_style_keywords_are_shorthand_for_a_map_style() -> None:
-    style = MapStyle(size=(320, 240), title="words", draw_rows=10)
-    with pytest.warns(DeprecationWarning, match=r"style=MapStyle\(size=, title=, draw_rows=\)"):
-        assert EvolutionMap(size=(320, 240), title="words", draw_rows=10).style == style
+def test_map_style_is_checked() -> None:
     assert EvolutionMap().style == MapStyle()
-    with pytest.raises(TypeError, match="not both"):
-        EvolutionMap(style=style, title="words")
     with pytest.raises(ValueError, match="size"):
         MapStyle(size=(10, 10))
     with pytest.raises(TypeError, match="colour"):

@@ -13,14 +13,9 @@ from tensorboard.compat.tensorflow_stub.io.gfile import GFile
 from tensorboard.plugins.projector.projector_plugin import _rel_to_abs_asset_path
 
 from embedding_projector import ProjectorWriter, prepare_metadata
+from embedding_projector._format import MAX_TAG_DIR_BYTES, metadata_tsv, tag_dirname
 from embedding_projector.errors import InvalidEmbeddingError
-from embedding_projector.writer import (
-    MAX_TAG_DIR_BYTES,
-    escape_label,
-    metadata_tsv,
-    prepare_metadata_columns,
-    tag_dirname,
-)
+from embedding_projector.writer import escape_label, prepare_metadata_columns
 from tb_server import parse_metadata
 
 CI_SETTINGS = settings(

@@ -222,7 +222,7 @@ def test_word2vec_run_gets_aligned_pca_states_that_stay_put(
     epochs = 8
     probes = ["police", "government"]
     insight = InsightOptions(maps=False, scalars=False, map_budget=None, trajectory=True)
-    callback = Any2VecProjector(run_dir, limit=300, probe_words=probes, insight=insight)
+    callback = Any2VecProjector(run_dir, limit=300, probe_rows=probes, insight=insight)
     gensim_models.Word2Vec(
         lee, vector_size=24, min_count=3, window=5, workers=1, seed=3, epochs=epochs,
         compute_loss=True, callbacks=[callback],

@@ -33,7 +33,7 @@ from transformers import (
 
 from embedding_projector import AlignedLayout
 from embedding_projector.sink import InsightOptions
-from embedding_projector.transformers import EmbeddingProjectorCallback, resolve_logdir
+from embedding_projector.transformers import EmbeddingProjectorCallback, trainer_logdir
 from tb_server import TensorBoard, parse_metadata
 
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -222,7 +222,7 @@ def test_untied_output_embeddings_and_an_explicit_logdir(
 ) -> None:
     logdir = tmp_path / "mine"
     callback = EmbeddingProjectorCallback(
-        output_embeddings=True, at_train_begin=False, logdir=logdir, insight=NO_MAPS
+        output_embeddings=True, snapshot_at_start=False, logdir=logdir, insight=NO_MAPS
     )
     trainer, capture = train(tokenizer, tmp_path / "out", callback, epochs=1, tie=False)
     last = trainer.state.global_step
@@ -359,10 +359,10 @@ def test_probe_rows_that_name_no_token_fail_before_anything_is_written(
         ),
         ({"every_n_steps": 0}, ValueError, "every_n_steps must be >= 1"),
         ({"every_n_epochs": 0}, ValueError, "every_n_epochs must be >= 1"),
-        ({"max_rows": 0}, ValueError, "max_rows must be a positive integer"),
+        ({"limit": 0}, ValueError, "limit must be >= 2"),
         ({"modules": [""]}, ValueError, "modules entries must be non-empty strings"),
         ({"labels": 42}, TypeError, "labels must be a tokenizer, a list of labels or None"),
-        ({"insight": True}, TypeError, "insight must be a InsightOptions"),
+        ({"insight": True}, TypeError, r"insight=\.\.\.\) takes InsightOptions\(\.\.\.\) or None"),
     ],
 )
 def test_bad_arguments_fail_at_construction(kwargs: dict, error: type, message: str) -> None:
@@ -379,16 +379,16 @@ def test_logdir_order_explicit_env_logging_dir_newest_run_default(
         run.mkdir(parents=True)
         (run / "events.out.tfevents.1.host").write_bytes(b"")
     os.utime(old / "events.out.tfevents.1.host", (1, 1))  # an earlier run's
-    assert resolve_logdir(args, since=100) == new
-    assert resolve_logdir(args, tmp_path / "x", since=100) == tmp_path / "x"
-    assert resolve_logdir(types.SimpleNamespace(output_dir=str(tmp_path), logging_dir="4x")) == (
+    assert trainer_logdir(args, since=100) == new
+    assert trainer_logdir(args, tmp_path / "x", since=100) == tmp_path / "x"
+    assert trainer_logdir(types.SimpleNamespace(output_dir=str(tmp_path), logging_dir="4x")) == (
         Path("4x")
     )
     monkeypatch.setenv("TENSORBOARD_LOGGING_DIR", str(tmp_path / "env"))
-    assert resolve_logdir(args, since=100) == tmp_path / "env"
+    assert trainer_logdir(args, since=100) == tmp_path / "env"
     monkeypatch.delenv("TENSORBOARD_LOGGING_DIR")
     (new / "events.out.tfevents.1.host").unlink()
-    default = resolve_logdir(args, since=100)
+    default = trainer_logdir(args, since=100)
     assert default.parent == tmp_path / "runs" and default not in (old, new)
 
 
@@ -398,4 +398,4 @@ def test_a_remote_logdir_warns_and_writes_locally(
     monkeypatch.setenv("TENSORBOARD_LOGGING_DIR", "s3://bucket/run")
     args = types.SimpleNamespace(output_dir=str(tmp_path))
     with pytest.warns(UserWarning, match=r"remote log dir 's3://bucket/run'.*projector"):
-        assert resolve_logdir(args) == tmp_path / "projector"
+        assert trainer_logdir(args) == tmp_path / "projector"

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 import embedding_projector as ep
-from embedding_projector import writer as writer_module
+from embedding_projector import _format
 from embedding_projector.errors import ConfigError, InvalidEmbeddingError
 from tb_server import TensorBoard, parse_metadata
 
@@ -26,7 +26,7 @@ def projector_files(logdir: Path) -> list[Path]:
     return [
         p
         for p in logdir.rglob("*")
-        if p.is_file() and "tfevents" not in p.name and p.name != writer_module.LOCK_FILENAME
+        if p.is_file() and "tfevents" not in p.name and p.name != _format.LOCK_FILENAME
     ]
 
 
@@ -337,7 +337,7 @@ def test_steps_lists_only_our_entries_for_the_tag(tmp_path):
 
 def test_metadata_text_matches_what_the_frontend_parses():
     labels = ["a\tb", "", " ", "\n", "ok", "\ufeff"]
-    text = writer_module.metadata_tsv([labels], None)
+    text = _format.metadata_tsv([labels], None)
     header, rows = parse_metadata(text)
     assert header is None
     assert len(rows) == len(labels)
@@ -432,9 +432,9 @@ def test_retain_keeps_step_0_and_the_last_three_and_tensorboard_serves_only_thos
     )
     for step in range(1, 7):
         assert not snapshots[step].directory.exists()  # pruned files and their directory gone
-        assert (logdir / writer_module.step_dirname(step) / "other").is_dir()
+        assert (logdir / _format.step_dirname(step) / "other").is_dir()
     assert writer.remove_steps("other", range(1, 7)) == [1, 2, 3, 4, 5, 6]
-    assert not any((logdir / writer_module.step_dirname(step)).exists() for step in range(1, 7))
+    assert not any((logdir / _format.step_dirname(step)).exists() for step in range(1, 7))
 
 
 def test_remove_steps_keeps_tensorboardx_snapshots_and_ignores_unknown_steps(tmp_path):

@@ -13,7 +13,7 @@ import pytest
 from filelock import FileLock, Timeout
 
 import embedding_projector as ep
-from embedding_projector import writer as writer_module
+from embedding_projector import _format, _logdir
 from embedding_projector._logdir import ConfigLock
 from embedding_projector.errors import InvalidEmbeddingError, LogDirError
 from tb_server import TensorBoard
@@ -30,8 +30,8 @@ class LoggerLike:
 
 
 ENTRY_POINTS = {
-    "resolve_logdir": lambda url: writer_module.resolve_logdir(url),
-    "resolve_logdir(logger)": lambda url: writer_module.resolve_logdir(LoggerLike(url)),
+    "resolve_logdir": lambda url: _logdir.resolve_logdir(url),
+    "resolve_logdir(logger)": lambda url: _logdir.resolve_logdir(LoggerLike(url)),
     "ProjectorWriter": lambda url: ep.ProjectorWriter(url),
     "ProjectorWriter(Path)": lambda url: ep.ProjectorWriter(Path(url)),  # s3:/bucket/...
     "add_embedding": lambda url: ep.add_embedding(url, RNG.random((3, 2))),
@@ -52,7 +52,7 @@ def test_url_log_dirs_are_refused_with_the_reason_before_anything_is_written(
 
 @pytest.mark.parametrize("drive", ["C:/runs/x", "c:\\runs\\x", "D:runs"])
 def test_windows_drive_letters_are_not_urls(drive):
-    assert writer_module.resolve_logdir(drive) == Path(drive)
+    assert _logdir.resolve_logdir(drive) == Path(drive)
 
 
 def test_a_log_dir_that_is_a_file_is_a_clear_error(tmp_path):
@@ -107,8 +107,8 @@ def test_created_files_and_directories_respect_the_umask(tmp_path, umask):
         os.umask(previous)
     assert any(name.endswith(".bin") for name in opened)
     assert any(name.endswith(".tsv") for name in opened)
-    assert any(writer_module.LOCK_FILENAME in name for name in opened)
-    assert any(writer_module.REFRESH_DIRNAME in name for name in opened)
+    assert any(_format.LOCK_FILENAME in name for name in opened)
+    assert any(_format.REFRESH_DIRNAME in name for name in opened)
     for found in (opened, closed):
         for name, (mode, is_dir) in found.items():
             expected = (0o777 if is_dir else 0o666) & ~umask
@@ -122,8 +122,8 @@ def test_close_leaves_only_the_config_the_event_file_and_the_snapshots(tmp_path)
         writer.add_embedding(RNG.random((4, 3)), metadata=list("abcd"))
         writer.add_embedding(RNG.random((4, 3)), global_step=1)
         writer.add_embedding(RNG.random((4, 3)), global_step=1)  # a rewrite: 3 writes
-        assert len(list((logdir / writer_module.REFRESH_DIRNAME).iterdir())) == 1  # one run
-        assert (logdir / writer_module.LOCK_FILENAME).exists()
+        assert len(list((logdir / _format.REFRESH_DIRNAME).iterdir())) == 1  # one run
+        assert (logdir / _format.LOCK_FILENAME).exists()
     assert top_level(logdir) == ["00000", "00001", "events", "projector_config.pbtxt"]
     assert writer.steps() == [0, 1]
     ep.add_embedding(logdir, RNG.random((4, 3)), global_step=2)  # one-shot: the same
@@ -152,7 +152,7 @@ def test_a_writer_waiting_for_a_lock_whose_file_is_removed_locks_the_new_file(tm
     assert acquired.wait(5.0)
     # The waiter holds the file the path names now: a third writer must wait.
     with pytest.raises(Timeout):
-        FileLock(str(tmp_path / writer_module.LOCK_FILENAME), timeout=0.2).acquire()
+        FileLock(str(tmp_path / _format.LOCK_FILENAME), timeout=0.2).acquire()
     thread.join()
 
 
@@ -169,7 +169,7 @@ def test_close_removes_the_refresh_run_and_tensorboard_still_sees_the_last_snaps
     writer = ep.ProjectorWriter(run)
     first = writer.add_embedding(RNG.random((5, 3)), global_step=0)
     tb: TensorBoard = start_tensorboard(logdir)
-    tb.wait_for(lambda: any(writer_module.REFRESH_DIRNAME in r for r in tb.all_runs()))
+    tb.wait_for(lambda: any(_format.REFRESH_DIRNAME in r for r in tb.all_runs()))
     assert served_steps(tb, "live") == [first.tensor_name]
     # Written without a refresh: TensorBoard does not re-read the config ...
     quiet = ep.ProjectorWriter(run, live_refresh=False).add_embedding(
@@ -179,9 +179,9 @@ def test_close_removes_the_refresh_run_and_tensorboard_still_sees_the_last_snaps
     assert served_steps(tb, "live") == [first.tensor_name]
     # ... until closing the writer removes the refresh run: the set of runs changes again.
     writer.close()
-    assert not (run / writer_module.REFRESH_DIRNAME).exists()
+    assert not (run / _format.REFRESH_DIRNAME).exists()
     tb.wait_for(lambda: quiet.tensor_name in tb.tensor_names("live"))
-    tb.wait_for(lambda: not any(writer_module.REFRESH_DIRNAME in r for r in tb.all_runs()))
+    tb.wait_for(lambda: not any(_format.REFRESH_DIRNAME in r for r in tb.all_runs()))
     np.testing.assert_array_equal(
         tb.tensor("live", quiet.tensor_name), np.fromfile(quiet.tensor_path, "<f4").reshape(5, 3)
     )
@@ -194,16 +194,16 @@ def test_one_shot_writes_leave_no_refresh_run_and_are_still_picked_up(tmp_path, 
     writer = ep.ProjectorWriter(watched)  # e.g. a training run's callback, still open
     writer.add_embedding(RNG.random((5, 3)), global_step=0)
     tb: TensorBoard = start_tensorboard(logdir)
-    tb.wait_for(lambda: any(writer_module.REFRESH_DIRNAME in r for r in tb.all_runs()))
+    tb.wait_for(lambda: any(_format.REFRESH_DIRNAME in r for r in tb.all_runs()))
     # A one-shot into that run: it bumps the refresh run, then removes it.
     snap = ep.add_embedding(watched, RNG.random((5, 3)), global_step=1)
-    assert not (watched / writer_module.REFRESH_DIRNAME).exists()
+    assert not (watched / _format.REFRESH_DIRNAME).exists()
     tb.wait_for(lambda: snap.tensor_name in tb.tensor_names("watched"))
     # A one-shot into a new run: the new run itself changes the set of runs.
     fresh = ep.add_embedding(logdir / "fresh", RNG.random((5, 3)), global_step=0)
-    assert not (logdir / "fresh" / writer_module.REFRESH_DIRNAME).exists()
+    assert not (logdir / "fresh" / _format.REFRESH_DIRNAME).exists()
     tb.wait_for(lambda: fresh.tensor_name in tb.tensor_names("fresh"))
-    tb.wait_for(lambda: not any(writer_module.REFRESH_DIRNAME in r for r in tb.all_runs()))
+    tb.wait_for(lambda: not any(_format.REFRESH_DIRNAME in r for r in tb.all_runs()))
 
 
 def test_a_refresh_run_too_young_to_have_been_seen_is_removed_after_the_grace(
@@ -221,7 +221,7 @@ def test_a_refresh_run_too_young_to_have_been_seen_is_removed_after_the_grace(
     tb.wait_for(lambda: served_steps(tb, "live") == [first.tensor_name])  # config read, cached
     with ep.ProjectorWriter(run) as writer:  # write and close at once: a fit of a few seconds
         last = writer.add_embedding(RNG.random((5, 3)), global_step=1)
-    assert (run / writer_module.REFRESH_DIRNAME).exists()  # too young to remove yet
+    assert (run / _format.REFRESH_DIRNAME).exists()  # too young to remove yet
     tb.wait_for(lambda: last.tensor_name in tb.tensor_names("live"))
-    tb.wait_for(lambda: not (run / writer_module.REFRESH_DIRNAME).exists(), timeout=20.0)
+    tb.wait_for(lambda: not (run / _format.REFRESH_DIRNAME).exists(), timeout=20.0)
     assert top_level(run) == ["00000", "00001", "events", "projector_config.pbtxt"]

@@ -6,12 +6,13 @@ Private: import these names from :mod:`embedding_projector.insight`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
 
 _FloatArray = npt.NDArray[np.floating[Any]]
+_Rows = TypeVar("_Rows", bound=npt.NDArray[np.floating[Any]])
 
 
 def _matrix(value: Any, name: str) -> _FloatArray:
@@ -23,9 +24,10 @@ def _matrix(value: Any, name: str) -> _FloatArray:
     return array
 
 
-def _unit_rows(matrix: _FloatArray) -> _FloatArray:
+def unit_rows(matrix: _Rows) -> _Rows:
+    """Each row scaled to unit length (zero rows stay zero), in the matrix's own dtype."""
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return matrix / np.where(norms == 0, 1, norms)
+    return cast(_Rows, matrix / np.where(norms == 0, 1, norms))
 
 
 def centered_unit_rows(matrix: Any) -> _FloatArray:
@@ -50,7 +52,7 @@ def centered_unit_rows(matrix: Any) -> _FloatArray:
         array([[ 0.5, -0.5],
                [-0.5,  0.5]])
     """
-    unit = _unit_rows(_matrix(matrix, "matrix"))
+    unit = unit_rows(_matrix(matrix, "matrix"))
     if len(unit) == 0:
         return unit
     return np.asarray(unit - unit.mean(axis=0, dtype=np.float64).astype(unit.dtype), unit.dtype)
@@ -119,13 +121,13 @@ class Alignment:
 
     def source_frame(self, matrix: Any) -> _FloatArray:
         """Source rows in the target's cosine frame: unit, centred, rotated."""
-        unit = _unit_rows(_matrix(matrix, "matrix"))
+        unit = unit_rows(_matrix(matrix, "matrix"))
         mean = self.source_mean.astype(unit.dtype)
         return np.asarray((unit - mean) @ self.rotation.astype(unit.dtype), dtype=unit.dtype)
 
     def target_frame(self, matrix: Any) -> _FloatArray:
         """Target rows in their cosine frame: unit, centred."""
-        unit = _unit_rows(_matrix(matrix, "matrix"))
+        unit = unit_rows(_matrix(matrix, "matrix"))
         return np.asarray(unit - self.target_mean.astype(unit.dtype), dtype=unit.dtype)
 
     def distances(self, source: Any, target: Any) -> npt.NDArray[np.float64]:
@@ -133,8 +135,8 @@ class Alignment:
         out = np.empty(len(source), dtype=np.float64)
         for start in range(0, len(source), _BLOCK_ROWS):
             block = slice(start, start + _BLOCK_ROWS)
-            moved = _unit_rows(self.source_frame(source[block]))
-            fixed = _unit_rows(self.target_frame(target[block]))
+            moved = unit_rows(self.source_frame(source[block]))
+            fixed = unit_rows(self.target_frame(target[block]))
             out[block] = 1.0 - np.clip(np.einsum("ij,ij->i", moved, fixed), -1.0, 1.0)
         return out
 
@@ -148,14 +150,14 @@ def _frame_fit(
     source_sum, target_sum = np.zeros(dims), np.zeros(dims)
     for start in range(0, len(rows), _BLOCK_ROWS):
         part = rows[start : start + _BLOCK_ROWS]
-        source_sum += _unit_rows(source[part]).sum(axis=0, dtype=np.float64)
-        target_sum += _unit_rows(target[part]).sum(axis=0, dtype=np.float64)
+        source_sum += unit_rows(source[part]).sum(axis=0, dtype=np.float64)
+        target_sum += unit_rows(target[part]).sum(axis=0, dtype=np.float64)
     source_mean, target_mean = source_sum / len(rows), target_sum / len(rows)
     cross = np.zeros((dims, dims))
     for start in range(0, len(rows), _BLOCK_ROWS):
         part = rows[start : start + _BLOCK_ROWS]
-        moving = _unit_rows(_unit_rows(source[part]) - source_mean.astype(source.dtype))
-        fixed = _unit_rows(_unit_rows(target[part]) - target_mean.astype(target.dtype))
+        moving = unit_rows(unit_rows(source[part]) - source_mean.astype(source.dtype))
+        fixed = unit_rows(unit_rows(target[part]) - target_mean.astype(target.dtype))
         cross += moving.T.astype(np.float64) @ fixed.astype(np.float64)
     # The cross product is accumulated block by block (bounded memory), so the solution is
     # taken from it directly: the same one orthogonal_procrustes() gives.

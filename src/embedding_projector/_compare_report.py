@@ -13,6 +13,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from ._alignment import unit_rows as _unit_rows
 from ._files import write_event_file
 from ._layout_core import fit_sample, top_directions
 from .insight import _markdown_cell
@@ -101,11 +102,6 @@ def compare_states(
             for name, rows in zip(names, halves, strict=True)
         )
     return found
-
-
-def _unit_rows(block: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    norms = np.linalg.norm(block, axis=1, keepdims=True)
-    return np.asarray(block / np.where(norms > 0, norms, 1), dtype=np.float32)
 
 
 def _aligned_pca(combined: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:

@@ -29,12 +29,10 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import os
 import time
-import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -42,6 +40,8 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from ._map_arrays import check_int
+from ._probe_rows import check_probe_rows
 from .selection import select_keys
 from .sink import SnapshotRequest
 
@@ -70,9 +70,6 @@ DEFAULT_PROBE_COUNT = 5
 FLOAT32_PRECISE_LOSS = float(2**22)
 #: ... and at this value adding a per-word loss no longer changes it.
 FLOAT32_STUCK_LOSS = float(2**24)
-
-#: Keywords of the previous release that are Doc2VecOptions fields now.
-_LEGACY_DOC_KEYWORDS = {"doc_tag": "tag", "doc_limit": "limit", "show_words": "show_words"}
 
 ModelKind = Literal["word2vec", "fasttext", "doc2vec"]
 #: ``warn(key, message, category)``: warns once per key.
@@ -120,12 +117,12 @@ class Target:
 
 @dataclass(frozen=True)
 class WordChoice:
-    """The callback's word selection: ``limit`` most frequent, ``words``, probe words."""
+    """The callback's word selection: ``limit`` most frequent, ``words``, probe rows."""
 
     tag: str
     limit: int | None
     words: list[str] | None
-    probe_words: list[str] | None
+    probe_rows: list[str | int] | None
 
     @classmethod
     def make(
@@ -133,23 +130,18 @@ class WordChoice:
         tag: str | None,
         limit: int | None,
         words: str | os.PathLike[str] | Iterable[str] | None,
-        probe_words: Iterable[str] | None,
+        probe_rows: Iterable[str | int] | None,
     ) -> WordChoice:
         """Validate the callback's arguments (``ValueError`` naming the bad one)."""
         if limit is not None:
             check_int("limit", limit, minimum=0)
         if tag is not None and (not isinstance(tag, str) or not tag):
             raise ValueError(f"tag must be a non-empty string; got {tag!r}.")
-        if isinstance(probe_words, str):
-            raise ValueError(
-                f"probe_words must be a list of words, not one string; got {probe_words!r} "
-                f"(did you mean [{probe_words!r}]?)."
-            )
         return cls(
             tag or "words",
             limit,
             None if words is None else read_words(words),
-            None if probe_words is None else [str(w) for w in probe_words],
+            None if probe_rows is None else list(check_probe_rows(probe_rows) or ()),
         )
 
 
@@ -260,27 +252,28 @@ def _word_target(model: Any, choice: WordChoice, warn: Warn) -> Target:
             f"vocabulary and are not shown: {preview(selection.missing)}.",
             UserWarning,
         )
-    probes = (
-        choice.probe_words
-        if choice.probe_words is not None
-        else default_probe_words(selection.keys or keys)
+    probes: list[str | int] = (
+        choice.probe_rows
+        if choice.probe_rows is not None
+        else list(default_probe_words(selection.keys or keys))
     )
     probe_rows: list[int] = []
     seen = set(selection.indices)
     position = {index: row for row, index in enumerate(selection.indices)}
-    unknown = []
+    unknown: list[str | int] = []
     for word in probes:
-        index = lookup.get(word)
-        if index is None:
+        index = lookup.get(word) if isinstance(word, str) else word
+        if index is None or not 0 <= index < len(keys):
             unknown.append(word)
             continue
         selection.add(index, keys[index], "probe", seen)
         position.setdefault(index, len(selection.indices) - 1)
         probe_rows.append(position[index])
-    if unknown and choice.probe_words is not None:
+    if unknown and choice.probe_rows is not None:
         warn(
             "missing-probes",
-            f"probe words not in the vocabulary: {preview(unknown)}; they get no neighbour table.",
+            f"probe rows not in the vocabulary: {preview([str(row) for row in unknown])}; "
+            "they get no neighbour table.",
             UserWarning,
         )
     indices = np.asarray(selection.indices, dtype=np.int64)
@@ -441,25 +434,6 @@ class LossTracker:
         loss = cumulative - self._seen if math.isfinite(cumulative) else None
         self._seen = cumulative
         return loss
-
-
-def legacy_docs(legacy: dict[str, Any], docs: Doc2VecOptions) -> Doc2VecOptions:
-    changes = {}
-    for old, new in _LEGACY_DOC_KEYWORDS.items():
-        if old in legacy:
-            changes[new] = legacy.pop(old)
-            warnings.warn(
-                f"Any2VecProjector({old}=...) is deprecated and will be removed in the next "
-                f"release; pass docs=Doc2VecOptions({new}=...).",
-                DeprecationWarning,
-                stacklevel=3,
-            )
-    return dataclasses.replace(docs, **changes) if changes else docs
-
-
-def check_int(name: str, value: Any, *, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
 
 
 def read_words(words: str | os.PathLike[str] | Iterable[str]) -> list[str]:

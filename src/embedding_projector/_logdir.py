@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 
-def resolve_logdir(writer_or_logdir: Any) -> Path:
+def resolve_logdir(logdir_or_writer: Any) -> Path:
     """The log directory of a path, a tensorboardX/torch ``SummaryWriter`` or a Lightning logger.
 
     Raises:
@@ -39,17 +39,17 @@ def resolve_logdir(writer_or_logdir: Any) -> Path:
         LogDirError: the log directory is a URL (``s3://``, ``gs://``, ``memory://``, ...):
             TensorBoard's projector cannot serve snapshots from a remote log dir.
     """
-    if isinstance(writer_or_logdir, (str, os.PathLike)):
-        return local_logdir(writer_or_logdir)
+    if isinstance(logdir_or_writer, (str, os.PathLike)):
+        return local_logdir(logdir_or_writer)
     for attribute in ("get_logdir", "log_dir", "logdir"):
-        value = getattr(writer_or_logdir, attribute, None)
+        value = getattr(logdir_or_writer, attribute, None)
         if callable(value):
             value = value()
         if isinstance(value, (str, os.PathLike)):
             return local_logdir(value)
     raise TypeError(
-        "writer_or_logdir must be a log directory path or a SummaryWriter (tensorboardX or "
-        f"torch.utils.tensorboard); got {type(writer_or_logdir).__name__}."
+        "logdir_or_writer must be a log directory path or a SummaryWriter (tensorboardX or "
+        f"torch.utils.tensorboard); got {type(logdir_or_writer).__name__}."
     )
 
 

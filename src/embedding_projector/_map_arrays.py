@@ -1,8 +1,8 @@
-"""Array helpers of :mod:`embedding_projector.maps`: validation, unit rows, class names.
+"""Array helpers of :mod:`embedding_projector.maps`: validation, class names, integer checks.
 
 Example:
-    >>> unit_rows(np.array([[3.0, 4.0]]))
-    array([[0.6, 0.8]])
+    >>> category(3.0)
+    '3'
 """
 
 from __future__ import annotations
@@ -43,11 +43,6 @@ def finite_rows(array: Any, index: npt.NDArray[np.int64]) -> _FloatArray:
     return rows
 
 
-def unit_rows(matrix: _FloatArray) -> _FloatArray:
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return matrix / np.where(norms == 0, 1, norms)
-
-
 def category(value: Any) -> str:
     if isinstance(value, (bytes, bytearray)):
         return value.decode("utf-8", "replace")
@@ -58,27 +53,7 @@ def category(value: Any) -> str:
     return str(value)
 
 
-def check_int(name: str, value: Any, *, minimum: int) -> None:
+def check_int(name: str, value: Any, *, minimum: int, hint: str = "") -> None:
+    """Refuse anything but an integer (numpy's included, ``bool`` not) of at least ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
-
-
-def top_two_directions(matrix: _FloatArray) -> tuple[_FloatArray, float]:
-    """The top-2 right singular vectors of ``matrix`` (dims x 2) and their variance sum.
-
-    From the eigendecomposition of the smaller Gram matrix rather than a full SVD: a third
-    of the cost for the map's 500 x 256 samples, and this runs every epoch beside training.
-    """
-    rows, dim = matrix.shape
-    basis = np.zeros((dim, 2))
-    if rows >= dim:
-        values, vectors = np.linalg.eigh(matrix.T @ matrix)
-        order = np.argsort(values)[::-1][:2]
-        basis[:, : len(order)] = vectors[:, order]
-    else:
-        values, vectors = np.linalg.eigh(matrix @ matrix.T)
-        order = np.argsort(values)[::-1][:2]
-        directions = matrix.T @ vectors[:, order]
-        lengths = np.linalg.norm(directions, axis=0)
-        basis[:, : len(order)] = directions / np.where(lengths > 0, lengths, 1.0)
-    return basis, float(np.sum(np.clip(values[order], 0.0, None)))
+        raise ValueError(f"{name} must be an integer >= {minimum}{hint}; got {value!r}.")

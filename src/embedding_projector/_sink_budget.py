@@ -1,5 +1,7 @@
-"""The disk budget of :class:`~embedding_projector.sink.SnapshotSink`: retention, the reserve
+"""Disk use of :class:`~embedding_projector.sink.SnapshotSink`: retention, the reserve
 warning and the forecast (import the public names from :mod:`embedding_projector.sink`).
+"Budget" in this package is the maps' share of time (``InsightOptions.map_budget``); this
+module is about space.
 
 Three knobs of :class:`~embedding_projector.sink.SinkOptions` bound what a long run leaves on
 disk, the same way for every training adapter:

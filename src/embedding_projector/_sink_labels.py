@@ -26,6 +26,7 @@ __all__ = [
     "label_count",
     "label_rows",
     "row_numbers",
+    "vocabulary_labels",
 ]
 
 
@@ -137,3 +138,25 @@ def check_labels(tag: str, labels: Any, header: Sequence[str] | None, rows: int)
             prepare_metadata(rows_labels, rows_header)
     except ValueError as error:
         raise ValueError(f"labels for {tag!r}: {error}") from error
+
+
+def vocabulary_labels(tokenizer: Any, rows: int) -> dict[str, list[str]]:
+    """The first ``rows`` row labels of a tokenizer's embedding: ``token`` and ``special``.
+
+    Example:
+        >>> class Tiny:
+        ...     all_special_ids = [0]
+        ...     def __len__(self): return 2
+        ...     def convert_ids_to_tokens(self, ids): return [["[PAD]", "cat"][i] for i in ids]
+        >>> vocabulary_labels(Tiny(), 3)["token"]
+        ['[PAD]', 'cat', '<row 2: beyond the vocabulary>']
+    """
+    known = min(len(tokenizer), rows)
+    tokens = list(tokenizer.convert_ids_to_tokens(list(range(known))))
+    tokens = [
+        str(token) if token is not None else f"<row {index}: no token>"
+        for index, token in enumerate(tokens)
+    ]
+    tokens += [f"<row {index}: beyond the vocabulary>" for index in range(known, rows)]
+    special = set(getattr(tokenizer, "all_special_ids", ()) or ())
+    return {"token": tokens, "special": ["yes" if i in special else "no" for i in range(rows)]}

@@ -299,7 +299,7 @@ def _method(label: str) -> str:
 
 def layout_keys(request: SnapshotRequest, column: Sequence[Any] | None) -> list[str] | None:
     """The rows' identities for alignment: the first label column, or ``None`` (rows match
-    by index: a fixed probe set, or unlabelled rows)."""
+    by index: fixed feature inputs, or unlabelled rows)."""
     if request.classes or request.labels is None or column is None:
         return None
     return list(map(str, column))  # C loop

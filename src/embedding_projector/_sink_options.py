@@ -9,22 +9,23 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 
 from ._layout_core import check_layout_kind, require_umap
+from ._map_arrays import check_int as _check_int
 from .maps import DEFAULT_MAP_ROWS
 
 __all__ = [
+    "OPTION_FIELDS",
     "InsightOptions",
     "SinkOptions",
     "SinkStats",
     "SnapshotRequest",
-    "apply_legacy_keywords",
+    "resolve_options",
 ]
 
 
@@ -185,7 +186,7 @@ class SnapshotRequest:
             column drawn as its image; drawn once per tag while the labels stay the same).
         name_suffix: extra text for the tensor name (``"epoch 3"``).
         probes: rows highlighted on the map and tabulated with their nearest neighbours.
-        classes: the rows are a fixed probe set: matched by row index across steps and
+        classes: the rows are fixed feature inputs: matched by row index across steps and
             coloured by ``InsightOptions.color_column`` on the map (no point labels).
         row_noun: what a row is, for the neighbour table (``"words"``).
         on_written: called on the writing thread once the request is done (buffer reuse).
@@ -203,79 +204,47 @@ class SnapshotRequest:
     on_written: Callable[[], None] | None = None
 
 
-#: Old keyword -> (options group, field, inverted): accepted for one release.
-_LEGACY_KEYWORDS: dict[str, tuple[str, str, bool]] = {
-    "maps": ("insight", "maps", False),
-    "stability": ("insight", "scalars", False),
-    "map_rows": ("insight", "map_rows", False),
-    "map_size": ("insight", "map_size", False),
-    "map_budget": ("insight", "map_budget", False),
-    "neighbors_k": ("insight", "neighbors_k", False),
-    "insight_max_rows": ("insight", "max_rows", False),
-    "color_column": ("insight", "color_column", False),
-    "background": ("sink", "background", False),
-    "synchronous": ("sink", "background", True),
-    "max_pending": ("sink", "max_pending", False),
-}
-
-
-def apply_legacy_keywords(
+def resolve_options(
     owner: str,
-    legacy: Mapping[str, Any],
-    insight: InsightOptions | bool | None,
+    insight: InsightOptions | None,
     sink: SinkOptions | None,
     *,
-    default_insight: InsightOptions,
+    default_insight: InsightOptions | None = None,
 ) -> tuple[InsightOptions, SinkOptions]:
-    """The adapter's options: ``insight`` (``None``: ``default_insight``) and ``sink``
-    (``None``: :class:`SinkOptions`), with the keywords of the previous release folded in, a
-    ``DeprecationWarning`` each (``insight=<bool>`` was the scalars switch).
+    """An adapter's ``insight`` and ``sink`` (``None``: the defaults), type-checked.
 
     Raises:
-        TypeError: an unknown keyword (as Python says it).
+        TypeError: either is not its options object (``insight=True`` included).
 
     Example:
-        >>> with warnings.catch_warnings(record=True):
-        ...     warnings.simplefilter("always")
-        ...     options, _ = apply_legacy_keywords(
-        ...         "X", {"maps": False}, InsightOptions(), SinkOptions(),
-        ...         default_insight=InsightOptions())
-        >>> options.maps
-        False
+        >>> resolve_options("X", None, SinkOptions(keep=2))[1].keep
+        2
+        >>> resolve_options("X", True, None)  # type: ignore[arg-type]
+        Traceback (most recent call last):
+        ...
+        TypeError: X(insight=...) takes InsightOptions(...) or None; got bool.
     """
-    changes: dict[str, dict[str, Any]] = {"insight": {}, "sink": {}}
-    notes: list[tuple[str, str]] = []
-    sink = sink if sink is not None else SinkOptions()
-    insight = default_insight if insight is None else insight
-    if isinstance(insight, bool):
-        changes["insight"]["scalars"] = insight
-        notes.append(("insight=<bool>", "insight=InsightOptions(scalars=...)"))
-        insight = default_insight
-    for name, value in legacy.items():
-        if name not in _LEGACY_KEYWORDS:
-            raise TypeError(f"{owner}() got an unexpected keyword argument {name!r}")
-        group, attribute, inverted = _LEGACY_KEYWORDS[name]
-        changes[group][attribute] = (not value) if inverted else value
-        kind = "InsightOptions" if group == "insight" else "SinkOptions"
-        notes.append((name, f"{group}={kind}({attribute}={'not ' if inverted else ''}...)"))
-    # Validated before warning: a bad value is a ValueError whatever its keyword's name.
-    if changes["insight"]:
-        insight = dataclasses.replace(insight, **changes["insight"])
-    if changes["sink"]:
-        sink = dataclasses.replace(sink, **changes["sink"])
-    for old_name, new_name in notes:
-        _deprecated(owner, old_name, new_name)
-    return insight, sink
+    for name, value, kind in (("insight", insight, InsightOptions), ("sink", sink, SinkOptions)):
+        if value is not None and not isinstance(value, kind):
+            raise TypeError(
+                f"{owner}({name}=...) takes {kind.__name__}(...) or None; "
+                f"got {type(value).__name__}."
+            )
+    insight = insight if insight is not None else (default_insight or InsightOptions())
+    return insight, sink if sink is not None else SinkOptions()
 
 
-def _deprecated(owner: str, old: str, new: str) -> None:
-    warnings.warn(
-        f"{owner}({old}) is deprecated and will be removed in the next release; pass {new}.",
-        DeprecationWarning,
-        stacklevel=4,
-    )
-
-
-def _check_int(name: str, value: Any, *, minimum: int, hint: str = "") -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}{hint}; got {value!r}.")
+#: Fields of the options objects, by where a callback takes them (for a misspelt keyword's
+#: message: ``EmbeddingProjector(map_rows=8)`` says ``insight=InsightOptions(map_rows=...)``).
+#: ``max_rows`` is left out: passed to a callback it means the callbacks' ``limit``.
+OPTION_FIELDS = {
+    **{
+        option.name: f"insight=InsightOptions({option.name}=...)"
+        for option in dataclasses.fields(InsightOptions)
+        if option.name != "max_rows"
+    },
+    **{
+        option.name: f"sink=SinkOptions({option.name}=...)"
+        for option in dataclasses.fields(SinkOptions)
+    },
+}

@@ -6,7 +6,7 @@ Imported only by adapters that already imported torch.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -43,6 +43,10 @@ class CopyBuffers:
     def give_back(self, tag: str, buffer: torch.Tensor) -> None:
         with self._lock:
             self._idle[tag] = buffer
+
+    def giver(self, tag: str, buffer: torch.Tensor) -> Callable[[], None]:
+        """Hands ``buffer`` back once called: a request's ``on_written`` (the sink wrote it)."""
+        return lambda: self.give_back(tag, buffer)
 
     def clear(self) -> None:
         with self._lock:

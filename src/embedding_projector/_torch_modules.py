@@ -47,6 +47,16 @@ class Table:
     attribute: str
 
 
+def check_limit(limit: Any) -> None:
+    """A callback's ``limit=`` (rows written per table): ``None`` or an integer >= 2."""
+    if limit is None:
+        return
+    if isinstance(limit, bool) or not isinstance(limit, int):
+        raise TypeError(f"limit must be an int or None; got {limit!r}.")
+    if limit < 2:
+        raise ValueError(f"limit must be >= 2 (the projector needs 2 rows); got {limit}.")
+
+
 def validate_modules(modules: Any) -> str | tuple[str, ...]:
     if modules is None:
         return ()

@@ -110,7 +110,7 @@ def run_demo(
         file=out,
         flush=True,
     )
-    callback = Any2VecProjector(run_dir, limit=limit, probe_words=list(probe_words))
+    callback = Any2VecProjector(run_dir, limit=limit, probe_rows=list(probe_words))
     started = time.perf_counter()
     model = Word2Vec(vector_size=vector_size, window=5, min_count=3, sg=1, workers=1, seed=seed)
     model.build_vocab(sentences)

@@ -57,9 +57,6 @@ COLUMN_COUNT = "count"
 COLUMN_NEAR = "near"
 COLUMN_REASON = "selected by"
 _REASON_LABELS = {"word": "words", "top": "limit", "sample": "sample"}
-#: Keywords of earlier releases, now fields of RowSelection / SourceOptions.
-_SELECTION_KEYWORDS = ("limit", "words", "near", "near_k", "sample", "seed")
-_SOURCE_KEYWORDS = ("binary", "format", "encoding", "unicode_errors")
 
 
 @dataclass(frozen=True)
@@ -160,7 +157,6 @@ def export_embeddings(
     progress: ProgressCallback | None = None,
     sprites: Literal["glyphs"] | None = None,
     layout: Literal["pca", "umap"] | None = None,
-    **deprecated: Any,
 ) -> ExportSummary:
     """Select rows of pretrained vectors and write them as one projector snapshot.
 
@@ -182,9 +178,6 @@ def export_embeddings(
             emoji vectors; see :func:`~embedding_projector.glyphs.glyph_images`).
         layout: ``"pca"`` or ``"umap"``: a layout of every row saved as a BOOKMARKS state
             (UMAP: umap-learn, the ``layouts`` extra; with a progress bar when ``progress``).
-        deprecated: the keywords of earlier releases (``limit``, ``words``, ``near``,
-            ``near_k``, ``sample``, ``seed``, ``binary``, ``format``, ``encoding``,
-            ``unicode_errors``) still work for one release, with a ``DeprecationWarning``.
 
     With no selection, every row is written. Over 100,000 rows, a warning says how to narrow.
 
@@ -204,7 +197,8 @@ def export_embeddings(
         >>> print(summary.tensorboard_command)  # doctest: +SKIP
         tensorboard --logdir runs/lee
     """
-    selection, source_options = _upgrade_keywords(selection, source_options, deprecated)
+    selection = selection if selection is not None else RowSelection()
+    source_options = source_options if source_options is not None else SourceOptions()
     _check_output(tag=tag, step=step, sprites=sprites, layout=layout)
     picked = load_rows(source, selection, source_options, progress=progress)
     rows, dims = _check_size(picked)
@@ -278,43 +272,6 @@ def _check_size(picked: SelectedRows) -> tuple[int, int]:
 
 
 # --------------------------------------------------------------------------- options
-
-
-def _upgrade_keywords(
-    selection: RowSelection | None,
-    source_options: SourceOptions | None,
-    deprecated: dict[str, Any],
-) -> tuple[RowSelection, SourceOptions]:
-    """Fold the keywords of earlier releases into the option objects (with a warning)."""
-    unknown = sorted(set(deprecated) - {*_SELECTION_KEYWORDS, *_SOURCE_KEYWORDS})
-    if unknown:
-        raise TypeError(
-            f"export_embeddings() got unexpected keyword argument(s): {', '.join(unknown)}. "
-            "Selection options go in RowSelection(...), reading options in SourceOptions(...)."
-        )
-    old_selection = {k: v for k, v in deprecated.items() if k in _SELECTION_KEYWORDS}
-    old_source = {k: v for k, v in deprecated.items() if k in _SOURCE_KEYWORDS}
-    if (old_selection and selection is not None) or (old_source and source_options is not None):
-        raise TypeError(
-            "pass either selection=/source_options= or the old keywords "
-            f"({', '.join(deprecated)}), not both."
-        )
-    if deprecated:
-        new = []
-        if old_selection:
-            new.append(f"RowSelection({', '.join(f'{k}=...' for k in old_selection)})")
-        if old_source:
-            new.append(f"source_options=SourceOptions({', '.join(f'{k}=...' for k in old_source)})")
-        warnings.warn(
-            f"export_embeddings({', '.join(f'{k}=' for k in deprecated)}) is deprecated and "
-            f"will be removed in the next release; pass {' and '.join(new)}.",
-            DeprecationWarning,
-            stacklevel=3,
-        )
-    return (
-        selection or RowSelection(**old_selection),
-        source_options or SourceOptions(**old_source),
-    )
 
 
 def _check_output(*, tag: object, step: object, sprites: object, layout: object) -> None:

@@ -20,7 +20,7 @@ Example:
     >>> from embedding_projector.gensim import Any2VecProjector
     >>> import tempfile
     >>> logdir = tempfile.mkdtemp()
-    >>> callback = Any2VecProjector(logdir, limit=10, probe_words=["computer"])
+    >>> callback = Any2VecProjector(logdir, limit=10, probe_rows=["computer"])
     >>> model = Word2Vec(common_texts, vector_size=8, min_count=1, epochs=3, workers=1,
     ...                  compute_loss=True, callbacks=[callback])
     >>> callback.steps_written()
@@ -65,7 +65,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -87,25 +87,27 @@ from ._gensim_model import (
     Target,
     WordChoice,
     capture,
-    check_int,
     default_probe_words,
     fasttext_word_vectors,
-    legacy_docs,
     model_kind,
     select_targets,
     train_snapshot_count,
     training_scalars,
 )
+from ._keywords import suggest_keywords
+from ._logdir import resolve_logdir
+from ._map_arrays import check_int
+from ._probe_rows import ProbeRow
 from .sink import (
+    OPTION_FIELDS,
     InsightOptions,
     SinkOptions,
     SinkStats,
     SnapshotRequest,
     SnapshotSink,
-    apply_legacy_keywords,
+    resolve_options,
     warm_up_imports,
 )
-from .writer import resolve_logdir
 
 __all__ = [
     "DEFAULT_INSIGHT",
@@ -113,8 +115,6 @@ __all__ = [
     "DEFAULT_PROBE_COUNT",
     "Any2VecProjector",
     "Doc2VecOptions",
-    "InsightOptions",
-    "SinkOptions",
     "default_probe_words",
     "fasttext_word_vectors",
 ]
@@ -126,6 +126,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_INSIGHT = InsightOptions(map_rows=300, max_rows=_insight.DEFAULT_MAX_ROWS, map_budget=None)
 
 
+@suggest_keywords(moved=OPTION_FIELDS)
 class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
     """A gensim callback that snapshots embeddings into TensorBoard's projector each epoch.
 
@@ -140,8 +141,10 @@ class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
             none extra with ``words``.
         words: words to show (a list, or a file with one word per line), first in the table.
         tag: projector tag of the word vectors (default ``"words"``).
-        probe_words: words whose nearest neighbours are tabulated at each snapshot (TEXT tab).
-            Default: a handful of frequent non-stop words; ``[]`` for none.
+        probe_rows: rows to follow: words (or vocabulary indices), highlighted on the maps,
+            with their nearest neighbours tabulated at each snapshot (TEXT tab) and, with
+            ``InsightOptions(trajectory=True)``, their path across steps. Default: a handful
+            of frequent non-stop words; ``[]`` for none.
         sprites: ``"glyphs"`` draws each word as its point's image in the projector (for
             character, kana, kanji or emoji embeddings); drawn once, reused at every step.
         log_loss: log ``train/loss`` (Word2Vec with ``compute_loss=True`` only).
@@ -155,8 +158,6 @@ class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
             recent snapshots stay) and the free space kept for the run (``disk_reserve``)
             (:class:`~embedding_projector.sink.SinkOptions`). At the start of each
             ``train()`` the projected disk use is logged, with a warning if it will not fit.
-        **legacy: keywords of the previous release (``maps``, ``insight=<bool>``, ``doc_tag``,
-            ...): accepted for one more release, with a ``DeprecationWarning``.
 
     Raises:
         ValueError: an argument is out of range (the message says which).
@@ -184,24 +185,22 @@ class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
         limit: int | None = None,
         words: str | os.PathLike[str] | Iterable[str] | None = None,
         tag: str | None = None,
-        probe_words: Iterable[str] | None = None,
+        probe_rows: Sequence[ProbeRow] | None = None,
         sprites: Literal["glyphs"] | None = None,
         log_loss: bool = True,
         snapshot_at_start: bool = True,
         docs: Doc2VecOptions | None = None,
-        insight: InsightOptions | bool | None = None,
+        insight: InsightOptions | None = None,
         sink: SinkOptions | None = None,
-        **legacy: Any,
     ) -> None:
-        docs = legacy_docs(legacy, docs if docs is not None else Doc2VecOptions())
-        options = apply_legacy_keywords(
-            "Any2VecProjector", legacy, insight, sink, default_insight=DEFAULT_INSIGHT
+        docs = docs if docs is not None else Doc2VecOptions()
+        self.insight, self.sink = resolve_options(
+            "Any2VecProjector", insight, sink, default_insight=DEFAULT_INSIGHT
         )
-        self.insight, self.sink = options
         check_int("every_n_epochs", every_n_epochs, minimum=1)
         if sprites not in (None, "glyphs"):
             raise ValueError(f'sprites must be None or "glyphs"; got {sprites!r}.')
-        self.choice = WordChoice.make(tag, limit, words, probe_words)
+        self.choice = WordChoice.make(tag, limit, words, probe_rows)
         if isinstance(logdir_or_writer, (str, os.PathLike)):
             self._summary: Any = None
         elif callable(getattr(logdir_or_writer, "add_scalar", None)):

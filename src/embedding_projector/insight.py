@@ -49,10 +49,10 @@ import numpy.typing as npt
 from ._alignment import (  # re-exported: insight is their public home
     Alignment,
     _matrix,
-    _unit_rows,
     centered_unit_rows,
     fit_alignment,
     orthogonal_procrustes,
+    unit_rows,
 )
 
 __all__ = [
@@ -181,7 +181,7 @@ def align(
     prev, cur = _pair(previous, current)
     fit_cur, fit_prev = _head(cur, max_rows), _head(prev, max_rows)
     if normalize:
-        fit_cur, fit_prev = _unit_rows(fit_cur), _unit_rows(fit_prev)
+        fit_cur, fit_prev = unit_rows(fit_cur), unit_rows(fit_prev)
     rotation = orthogonal_procrustes(fit_cur, fit_prev)
     return np.asarray(cur @ rotation.astype(cur.dtype, copy=False), dtype=cur.dtype)
 
@@ -230,7 +230,7 @@ def row_drift(
     if aligned and len(prev) >= 2:
         return fit_alignment(cur, prev).distances(cur, prev)
     frames = centered_unit_rows(prev.astype(np.float64)), centered_unit_rows(cur.astype(np.float64))
-    cosine = np.einsum("ij,ij->i", _unit_rows(frames[0]), _unit_rows(frames[1]))
+    cosine = np.einsum("ij,ij->i", unit_rows(frames[0]), unit_rows(frames[1]))
     return np.asarray(1.0 - np.clip(cosine, -1.0, 1.0), dtype=np.float64)
 
 
@@ -307,7 +307,7 @@ def nearest_neighbor_sets(
     if rows < 2:
         raise ValueError(f"finding neighbours needs at least 2 rows; got {rows}.")
     k = min(int(k), rows - 1)
-    unit = _unit_rows(centered_unit_rows(head.astype(np.float32, copy=False)))
+    unit = unit_rows(centered_unit_rows(head.astype(np.float32, copy=False)))
     sets = np.empty((rows, k), dtype=np.int64)
     # Queries in batches so one batch's scores hold about SCORE_BLOCK_VALUES numbers.
     batch = max(1, min(rows, SCORE_BATCH_ROWS, SCORE_BLOCK_VALUES // rows))
@@ -454,7 +454,7 @@ def neighbor_table(
             rows.append(int(query))
     if not rows:
         return []
-    unit = _unit_rows(centered_unit_rows(array.astype(np.float32, copy=False)))
+    unit = unit_rows(centered_unit_rows(array.astype(np.float32, copy=False)))
     scores = unit[rows] @ unit.T
     scores[np.arange(len(rows)), rows] = -np.inf
     k = min(k, array.shape[0] - 1)

@@ -52,26 +52,25 @@ Example:
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any, Literal, TypedDict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from . import insight
+from ._alignment import unit_rows as _unit_rows
+from ._layout_core import top_directions as _top_directions
 from ._map_arrays import as_matrix as _as_matrix
 from ._map_arrays import category as _category
 from ._map_arrays import check_int as _check_int
 from ._map_arrays import finite_rows as _finite_rows
-from ._map_arrays import top_two_directions as _top_two_directions
-from ._map_arrays import unit_rows as _unit_rows
 from .errors import InvalidEmbeddingError
 from .map_frame import MapFrame
 
 if TYPE_CHECKING:
-    from typing_extensions import Unpack
+    pass
 
 __all__ = [
     "DEFAULT_MAP_ROWS",
@@ -134,21 +133,6 @@ class MapStyle:
         object.__setattr__(self, "size", (int(size[0]), int(size[1])))
 
 
-class _MapStyleKeywords(TypedDict, total=False):
-    """:class:`MapStyle`'s fields, also accepted as keywords of :class:`EvolutionMap`."""
-
-    size: tuple[int, int]
-    title: str | None
-    font: str | None
-    label_count: int
-    trails: bool
-    max_legend: int
-    draw_rows: int | None
-
-
-_STYLE_KEYWORDS = frozenset(field.name for field in fields(MapStyle))
-
-
 class EvolutionMap:
     """Aligned 2-D maps of successive snapshots of one embedding, with stability scalars.
 
@@ -172,13 +156,9 @@ class EvolutionMap:
         extent: half-width of the fixed square axes, in units of the map's RMS radius.
         style: how the images are drawn (:class:`MapStyle`: size, title, font, labels,
             trails, legend, rows drawn); default ``MapStyle()``.
-        style_keywords: deprecated: :class:`MapStyle`'s fields given directly, as in earlier
-            releases (``EvolutionMap(title="words")`` is
-            ``EvolutionMap(style=MapStyle(title="words"))``); warns ``DeprecationWarning``.
 
     Raises:
         ValueError: an argument is out of range.
-        TypeError: both ``style`` and style keywords, or an unknown keyword.
 
     Example:
         >>> import numpy as np
@@ -204,26 +184,11 @@ class EvolutionMap:
         refit_threshold: float = 0.6,
         extent: float = 3.0,
         style: MapStyle | None = None,
-        **style_keywords: Unpack[_MapStyleKeywords],
     ) -> None:
-        unknown = sorted(set(style_keywords) - _STYLE_KEYWORDS)
-        if unknown:
-            raise TypeError(f"EvolutionMap() got unexpected keyword argument(s): {unknown}.")
-        if style_keywords and style is not None:
-            raise TypeError(
-                f"pass either style=MapStyle(...) or its keywords ({', '.join(style_keywords)}), "
-                "not both."
-            )
         _check_int("max_rows", max_rows, minimum=2)
-        if style_keywords:
-            warnings.warn(
-                f"EvolutionMap({', '.join(f'{name}=' for name in style_keywords)}) is deprecated "
-                "and will be removed in the next release: pass style=MapStyle("
-                f"{', '.join(f'{name}=' for name in style_keywords)}) instead.",
-                DeprecationWarning,
-                stacklevel=2,
-            )
-        style = style if style is not None else MapStyle(**style_keywords)
+        if style is not None and not isinstance(style, MapStyle):
+            raise TypeError(f"style must be a MapStyle or None; got {type(style).__name__}.")
+        style = style if style is not None else MapStyle()
         _check_int("neighbors_k", neighbors_k, minimum=1)
         if sample not in ("first", "random"):
             raise ValueError(f"sample must be 'first' or 'random'; got {sample!r}.")
@@ -240,14 +205,6 @@ class EvolutionMap:
         self.scalars = scalars
         self.refit_threshold = float(refit_threshold)
         self.extent = float(extent)
-        # The style's fields as attributes too, as before MapStyle existed.
-        self.draw_rows = style.draw_rows
-        self.label_count = style.label_count
-        self.size = style.size
-        self.title = style.title
-        self.font = style.font
-        self.trails = style.trails
-        self.max_legend = style.max_legend
         self.reset()
 
     def reset(self) -> None:
@@ -351,7 +308,7 @@ class EvolutionMap:
             basis_refit=refit,
             categories=categories,
             highlight=mask,
-            previous_coords=previous_coords if self.trails else None,
+            previous_coords=previous_coords if self.style.trails else None,
         )
         self._prev_keys, self._prev_raw = present, raw
         self._prev_aligned = aligned
@@ -428,12 +385,12 @@ class EvolutionMap:
 
         image = render_map(
             frame,
-            size=self.size,
-            title=self.title,
-            font=self.font,
-            label_count=self.label_count,
-            max_legend=self.max_legend,
-            max_points=self.draw_rows,
+            size=self.style.size,
+            title=self.style.title,
+            font=self.style.font,
+            label_count=self.style.label_count,
+            max_legend=self.style.max_legend,
+            max_points=self.style.draw_rows,
         )
         return _with_image(frame, image)
 
@@ -497,7 +454,9 @@ class EvolutionMap:
         total = float(np.sum(aligned**2))
         if rows == 0 or total <= 0.0:
             return np.zeros((rows, 2)), 0.0, False
-        best_basis, best = _top_two_directions(aligned)
+        basis, variances = _top_directions(aligned, 2)
+        best_basis: _FloatArray = np.asarray(basis, dtype=np.float64)
+        best = float(variances.sum())
         refit = False
         if self._basis is None:
             self._basis, refit = best_basis, True

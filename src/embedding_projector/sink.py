@@ -18,7 +18,7 @@ snapshot and *when*; :class:`SnapshotSink` does the rest, the same way for all o
 4. One warning channel: each distinct problem (tag and kind) is reported once, with its step,
    through the adapter's own warning function (``warnings.warn``, Lightning's
    ``rank_zero_warn``); repeats go to the log. A visualization problem never reaches training.
-5. The disk budget (``keep`` and ``disk_reserve`` of :class:`SinkOptions`, and
+5. Disk use (``keep`` and ``disk_reserve`` of :class:`SinkOptions`, and
    :meth:`SnapshotSink.forecast`; see :mod:`embedding_projector._sink_budget`).
 
 6. An aligned projector layout (saved states, BOOKMARKS) beside each snapshot, and optionally
@@ -50,7 +50,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _sink_budget as _budget
+from . import _sink_budget as _disk
 from . import insight as _insight
 from ._event_log import EventLog
 from ._logdir import check_writable, validate_disk_reserve
@@ -58,11 +58,12 @@ from ._sink_budget import Forecast
 from ._sink_labels import LabelColumns, check_labels, label_rows, row_numbers
 from ._sink_layouts import SinkLayouts, layout_keys
 from ._sink_options import (
+    OPTION_FIELDS,
     InsightOptions,
     SinkOptions,
     SinkStats,
     SnapshotRequest,
-    apply_legacy_keywords,
+    resolve_options,
 )
 from ._summary_image import add_png
 from ._summary_image import summary_tag as _summary_tag
@@ -72,15 +73,16 @@ from .maps import EvolutionMap, MapFrame, MapStyle
 from .writer import PreparedMetadata, ProjectorWriter, prepare_metadata
 
 __all__ = [
+    "OPTION_FIELDS",
     "Forecast",
     "InsightOptions",
     "SinkOptions",
     "SinkStats",
     "SnapshotRequest",
     "SnapshotSink",
-    "apply_legacy_keywords",
     "check_labels",
     "log_map",
+    "resolve_options",
     "warm_up_imports",
 ]
 
@@ -166,7 +168,7 @@ class SnapshotSink:
         self._maps: dict[str, EvolutionMap] = {}
         #: Per tag, writer thread only: when its last map started and how long it took.
         self._map_timing: dict[str, tuple[float, float]] = {}
-        self._retention = _budget.Retention(self.options.keep, self.name, self._queue)
+        self._retention = _disk.Retention(self.options.keep, self.name, self._queue)
         #: Per tag, writer thread only: the aligned layout frame and trajectory.
         self._layouts = SinkLayouts(self.insight, self._queue, self.name)
 
@@ -244,7 +246,7 @@ class SnapshotSink:
             read (logged: a forecast never stops training).
         """
         try:
-            plan = _budget.forecast(self.logdir, shapes, snapshots, self.options)
+            plan = _disk.forecast(self.logdir, shapes, snapshots, self.options)
         except OSError as error:
             logger.info("%s: no disk forecast for %s: %s", self.name, self.logdir, error)
             return None
@@ -336,7 +338,7 @@ class SnapshotSink:
             self._write_one(request, step, summary, texts)
         except DiskReserveError as error:  # one warning for all tags; later steps try again
             logger.debug("snapshot %r at step %d skipped: %s", request.tag, step, error)
-            message = _budget.reserve_warning(self.name, request.tag, step, error)
+            message = _disk.reserve_warning(self.name, request.tag, step, error)
             self._queue("", "disk-reserve", message)
         except Exception as error:  # a visualization problem must never kill training
             logger.debug("snapshot %r at step %d failed", request.tag, step, exc_info=True)

@@ -34,12 +34,11 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import os
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,24 +52,41 @@ except ImportError as _error:  # pragma: no cover - exercised only without the e
         "pip install 'embedding-projector[transformers]'"
     ) from _error
 
+from ._keywords import suggest_keywords
 from ._probe_rows import (
     ProbeRow,
     check_probe_rows,
     resolve_probe_rows,
     trajectory_without_probes,
 )
-from ._sink_labels import label_column, label_rows
+from ._sink_labels import label_column, label_rows, vocabulary_labels
 from ._torch_buffers import CopyBuffers
-from ._torch_modules import Table, clean_named_modules, resolve_tables, validate_modules
-from .sink import InsightOptions, SinkOptions, SnapshotRequest, SnapshotSink, warm_up_imports
+from ._torch_gather import any_sharded, full_tensors
+from ._torch_modules import (
+    Table,
+    check_limit,
+    clean_named_modules,
+    resolve_tables,
+    validate_modules,
+)
+from .sink import (
+    OPTION_FIELDS,
+    InsightOptions,
+    SinkOptions,
+    SnapshotRequest,
+    SnapshotSink,
+    resolve_options,
+    warm_up_imports,
+)
 from .snapshot_policy import SnapshotPolicy
 from .writer import MAX_PROJECTOR_ROWS
 
-__all__ = ["EmbeddingProjectorCallback", "InsightOptions", "SinkOptions", "resolve_logdir"]
+__all__ = ["EmbeddingProjectorCallback", "trainer_logdir"]
 
 _NAME = "EmbeddingProjectorCallback"
 
 
+@suggest_keywords(moved=OPTION_FIELDS)
 class EmbeddingProjectorCallback(TrainerCallback):
     """Snapshot a transformer's embedding tables into TensorBoard's projector.
 
@@ -86,9 +102,9 @@ class EmbeddingProjectorCallback(TrainerCallback):
             Lightning callback's ``modules=``); ``"auto"``: every ``nn.Embedding``.
         every_n_steps: snapshot every n optimizer steps instead of at epoch ends.
         every_n_epochs: snapshot after every n-th epoch (without ``every_n_steps``).
-        at_train_begin: snapshot the starting weights at train begin (step ``global_step``,
-            0 for a fresh run).
-        max_rows: rows written per table (the first ones); ``None`` writes all.
+        snapshot_at_start: snapshot the starting weights at train begin (step
+            ``global_step``, 0 for a fresh run).
+        limit: rows written per table (the first ones); ``None`` writes all.
         probe_rows: tokens (strings, looked up in the label column: the tokenizer's tokens as
             it writes them, e.g. ``"Ġhouse"`` for a byte-level BPE) or token ids (ints) to
             follow in the tables the labels label (input and output embeddings). They are
@@ -118,8 +134,8 @@ class EmbeddingProjectorCallback(TrainerCallback):
         modules: str | Sequence[str] | None = None,
         every_n_steps: int | None = None,
         every_n_epochs: int = 1,
-        at_train_begin: bool = True,
-        max_rows: int | None = MAX_PROJECTOR_ROWS,
+        snapshot_at_start: bool = True,
+        limit: int | None = MAX_PROJECTOR_ROWS,
         probe_rows: Sequence[ProbeRow] | None = None,
         logdir: str | os.PathLike[str] | None = None,
         insight: InsightOptions | None = None,
@@ -133,26 +149,16 @@ class EmbeddingProjectorCallback(TrainerCallback):
             raise TypeError(
                 f"labels must be a tokenizer, a list of labels or None; got {type(labels)}."
             )
-        if max_rows is not None and (
-            isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1
-        ):
-            raise ValueError(f"max_rows must be a positive integer or None; got {max_rows!r}.")
-        for what, value, kind in (
-            ("insight", insight, InsightOptions),
-            ("sink", sink, SinkOptions),
-        ):
-            if value is not None and not isinstance(value, kind):
-                raise TypeError(f"{what} must be a {kind.__name__}; got {type(value).__name__}.")
+        check_limit(limit)
+        self.insight, self.sink = resolve_options(_NAME, insight, sink)
         self._policy = SnapshotPolicy(every_n_epochs, every_n_steps=every_n_steps)
         self.labels = labels
         self.output_embeddings = bool(output_embeddings)
         self.modules = validate_modules(modules)
         self.every_n_steps = every_n_steps
-        self.at_train_begin = bool(at_train_begin)
-        self.max_rows = max_rows
+        self.snapshot_at_start = bool(snapshot_at_start)
+        self.limit = limit
         self.logdir = Path(os.fspath(logdir)).expanduser() if logdir is not None else None
-        self.insight = insight if insight is not None else InsightOptions()
-        self.sink = sink if sink is not None else SinkOptions()
         self.probe_rows = check_probe_rows(probe_rows)
         if self.insight.trajectory and not self.probe_rows:
             raise trajectory_without_probes(_NAME)
@@ -179,14 +185,14 @@ class EmbeddingProjectorCallback(TrainerCallback):
         self._labels, self._vocab_rows = self._resolve_labels(model, kwargs)
         self._probes = self._resolve_probes()
         if state.is_world_process_zero:
-            self.resolved_logdir = resolve_logdir(args, self.logdir, since=self._created - 2)
+            self.resolved_logdir = trainer_logdir(args, self.logdir, since=self._created - 2)
             warm_up_imports(maps=self.insight.maps)
             self._sink = SnapshotSink(
                 self.resolved_logdir, options=self.sink, insight=self.insight, name=_NAME
             )
             if self._tied is not None:
                 self._sink.warn("", "tied output embeddings", self._tied, UserWarning)
-        if self.at_train_begin:
+        if self.snapshot_at_start:
             self._snapshot(state, "start of training")
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
@@ -245,7 +251,7 @@ class EmbeddingProjectorCallback(TrainerCallback):
     ) -> tuple[Mapping[str, Sequence[str]] | Sequence[Any] | None, int]:
         first = self._tables[0]
         rows = int(getattr(first.module, first.attribute).shape[0])
-        written = rows if self.max_rows is None else min(rows, self.max_rows)
+        written = rows if self.limit is None else min(rows, self.limit)
         labels = self.labels
         if labels is None and _is_tokenizer(kwargs.get("processing_class")):
             labels = kwargs["processing_class"]
@@ -266,7 +272,7 @@ class EmbeddingProjectorCallback(TrainerCallback):
             return ()
         first = self._tables[0]
         rows = self._vocab_rows
-        written = rows if self.max_rows is None else min(rows, self.max_rows)
+        written = rows if self.limit is None else min(rows, self.limit)
         column = None
         if self._labels is not None:
             labels, header = label_rows(self._labels, written, None)
@@ -281,7 +287,7 @@ class EmbeddingProjectorCallback(TrainerCallback):
         claimed = set(self._policy.claim([table.tag for table in self._tables], step))
         tables = [table for table in self._tables if table.tag in claimed]
         zero = bool(state.is_world_process_zero)
-        if not tables or not (zero or _sharded(tables)):
+        if not tables or not (zero or any_sharded(tables)):
             return
         try:
             requests = self._requests(tables, zero, suffix)
@@ -298,12 +304,12 @@ class EmbeddingProjectorCallback(TrainerCallback):
 
     def _requests(self, tables: list[Table], zero: bool, suffix: str) -> list[SnapshotRequest]:
         requests: list[SnapshotRequest] = []
-        with _full_tensors(tables) as fetch:
+        with full_tensors(tables) as fetch:
             for table in tables:
                 tensor = fetch(table)
                 if not zero:
                     continue
-                matrix = self._buffers.copy(table.tag, tensor, self.max_rows)
+                matrix = self._buffers.copy(table.tag, tensor, self.limit)
                 vocabulary = int(tensor.shape[0]) == self._vocab_rows
                 requests.append(
                     SnapshotRequest(
@@ -313,35 +319,13 @@ class EmbeddingProjectorCallback(TrainerCallback):
                         name_suffix=suffix,
                         row_noun="tokens" if vocabulary else "rows",
                         probes=self._probes if vocabulary else (),
-                        on_written=_giver(self._buffers, table.tag, matrix),
+                        on_written=self._buffers.giver(table.tag, matrix),
                     )
                 )
         return requests
 
 
-def vocabulary_labels(tokenizer: Any, rows: int) -> dict[str, list[str]]:
-    """The first ``rows`` row labels of a tokenizer's embedding: ``token`` and ``special``.
-
-    Example:
-        >>> class Tiny:
-        ...     all_special_ids = [0]
-        ...     def __len__(self): return 2
-        ...     def convert_ids_to_tokens(self, ids): return [["[PAD]", "cat"][i] for i in ids]
-        >>> vocabulary_labels(Tiny(), 3)["token"]
-        ['[PAD]', 'cat', '<row 2: beyond the vocabulary>']
-    """
-    known = min(len(tokenizer), rows)
-    tokens = list(tokenizer.convert_ids_to_tokens(list(range(known))))
-    tokens = [
-        str(token) if token is not None else f"<row {index}: no token>"
-        for index, token in enumerate(tokens)
-    ]
-    tokens += [f"<row {index}: beyond the vocabulary>" for index in range(known, rows)]
-    special = set(getattr(tokenizer, "all_special_ids", ()) or ())
-    return {"token": tokens, "special": ["yes" if i in special else "no" for i in range(rows)]}
-
-
-def resolve_logdir(args: Any, explicit: Path | None = None, *, since: float = 0.0) -> Path:
+def trainer_logdir(args: Any, explicit: Path | None = None, *, since: float = 0.0) -> Path:
     """The run directory to write to (the order is in the module docstring).
 
     Args:
@@ -352,7 +336,7 @@ def resolve_logdir(args: Any, explicit: Path | None = None, *, since: float = 0.
     Example:
         >>> import tempfile, types
         >>> args = types.SimpleNamespace(output_dir=tempfile.mkdtemp(), logging_dir="tb")
-        >>> resolve_logdir(args)
+        >>> trainer_logdir(args)
         PosixPath('tb')
     """
     output_dir = Path(os.fspath(args.output_dir or "."))
@@ -396,33 +380,3 @@ def _default_run_name() -> str:
 
 def _is_tokenizer(value: Any) -> bool:
     return callable(getattr(value, "convert_ids_to_tokens", None))
-
-
-def _sharded(tables: list[Table]) -> bool:
-    params = [getattr(table.module, table.attribute) for table in tables]
-    return any(hasattr(param, "ds_id") or hasattr(param, "full_tensor") for param in params)
-
-
-@contextlib.contextmanager
-def _full_tensors(tables: list[Table]) -> Iterator[Callable[[Table], torch.Tensor]]:
-    """Full tables inside the block; DeepSpeed ZeRO-3 and DTensor gathers are collectives."""
-    zero3 = [
-        getattr(table.module, table.attribute)
-        for table in tables
-        if hasattr(getattr(table.module, table.attribute), "ds_id")
-    ]
-    with contextlib.ExitStack() as stack:
-        if zero3:
-            deepspeed = importlib.import_module("deepspeed")
-            stack.enter_context(deepspeed.zero.GatheredParameters(zero3, modifier_rank=None))
-
-        def fetch(table: Table) -> torch.Tensor:
-            tensor = getattr(table.module, table.attribute)
-            full = getattr(tensor, "full_tensor", None)  # a DTensor: every rank, same order
-            return full() if callable(full) else tensor  # type: ignore[no-any-return]
-
-        yield fetch
-
-
-def _giver(buffers: CopyBuffers, tag: str, matrix: torch.Tensor) -> Callable[[], None]:
-    return lambda: buffers.give_back(tag, matrix)

@@ -4,7 +4,7 @@ Everything this package writes goes through :class:`ProjectorWriter`. With its p
 modules it is the only code that knows the on-disk layout: :mod:`._format` (names, limits, text
 rules), :mod:`._files` (atomic writes, ``O_DIRECT``, temp files), :mod:`._config` (the config's
 entries), :mod:`._logdir` (URL check, lock, refresh run, free space), :mod:`._metadata` (labels)
-and :mod:`._readback` (reading a snapshot back). Their public names stay importable from here.
+and :mod:`._readback` (reading a snapshot back).
 It keeps tensorboardX's layout, so snapshots of both tools coexist in one run::
 
     <logdir>/projector_config.pbtxt                   merged config (TensorBoard's own proto)
@@ -40,39 +40,32 @@ from ._config import (
     next_revision,
     our_steps,
     prune_files,
+    read_config,
     remove_entries,
     remove_unreferenced,
     replace_entry,
     write_config,
 )
-from ._config import read_config as read_config
-from ._files import DIRECT_WRITE_MIN_BYTES as DIRECT_WRITE_MIN_BYTES
 from ._files import atomic_write, remove_stale_temp_files
-from ._files import write_direct as _write_direct  # noqa: F401  (tests probe it)
 from ._files import write_empty_event_file as _write_empty_event_file
-from ._format import BOOKMARKS_FILE, posix, tensor_tsv
-from ._format import CONFIG_FILENAME as CONFIG_FILENAME
-from ._format import EVENT_FILE_MARKER as EVENT_FILE_MARKER
-from ._format import GLYPHS as GLYPHS
-from ._format import LOCK_FILENAME as LOCK_FILENAME
+from ._format import (
+    BOOKMARKS_FILE,
+    CONFIG_FILENAME,
+    EVENT_FILE_MARKER,
+    TENSOR_BINARY_SUFFIX,
+    TENSOR_TSV_SUFFIX,
+    posix,
+    sprite_png,
+    step_dirname,
+    tag_dirname,
+    tensor_name,
+    tensor_needs_tsv,
+    tensor_tsv,
+)
 from ._format import MAX_PROJECTOR_ROWS as MAX_PROJECTOR_ROWS
 from ._format import MAX_SPRITE_SIDE as MAX_SPRITE_SIDE
-from ._format import MAX_TAG_DIR_BYTES as MAX_TAG_DIR_BYTES
-from ._format import REFRESH_DIRNAME as REFRESH_DIRNAME
-from ._format import STEP_DIR_DIGITS as STEP_DIR_DIGITS
-from ._format import TEMP_PREFIX as TEMP_PREFIX
-from ._format import TENSOR_BINARY_SUFFIX as TENSOR_BINARY_SUFFIX
-from ._format import TENSOR_NAME_STEP_DIGITS as TENSOR_NAME_STEP_DIGITS
-from ._format import TENSOR_TSV_SUFFIX as TENSOR_TSV_SUFFIX
-from ._format import TSV_PROBE_BYTES as TSV_PROBE_BYTES
 from ._format import escape_label as escape_label
-from ._format import metadata_tsv as metadata_tsv
-from ._format import sprite_cell_size as sprite_cell_size
-from ._format import sprite_png as sprite_png
-from ._format import step_dirname as step_dirname
-from ._format import tag_dirname as tag_dirname
-from ._format import tensor_name as tensor_name
-from ._format import tensor_needs_tsv as tensor_needs_tsv
+from ._keywords import suggest_keywords
 from ._logdir import (
     ConfigLock,
     bump_refresh_run,
@@ -80,10 +73,10 @@ from ._logdir import (
     check_not_a_file,
     local_logdir,
     remove_refresh_runs,
+    resolve_logdir,
     validate_disk_reserve,
     write_error,
 )
-from ._logdir import resolve_logdir as resolve_logdir
 from ._metadata import PreparedMetadata as PreparedMetadata
 from ._metadata import glyph_sprites, metadata_for
 from ._metadata import prepare_metadata as prepare_metadata
@@ -111,7 +104,6 @@ __all__ = [
     "escape_label",
     "prepare_metadata",
     "prepare_metadata_columns",
-    "resolve_logdir",
 ]
 
 logger = logging.getLogger(__name__)
@@ -149,6 +141,7 @@ class Snapshot:
 # --------------------------------------------------------------------------- writer
 
 
+@suggest_keywords()
 class ProjectorWriter:
     """Writes embedding snapshots into one TensorBoard run directory.
 
@@ -536,7 +529,7 @@ class ProjectorWriter:
 
 
 def add_embedding(
-    writer_or_logdir: Any,
+    logdir_or_writer: Any,
     mat: Any,
     metadata: Sequence[Any] | PreparedMetadata | None = None,
     label_img: Any = None,
@@ -549,7 +542,7 @@ def add_embedding(
     """Drop-in for tensorboardX's ``SummaryWriter.add_embedding``, fast and safe.
 
     Args:
-        writer_or_logdir: a log directory, or a tensorboardX / ``torch.utils.tensorboard``
+        logdir_or_writer: a log directory, or a tensorboardX / ``torch.utils.tensorboard``
             ``SummaryWriter`` (its log directory is used; snapshots of both coexist).
         mat: (N, D) matrix: numpy array, torch tensor (any device or dtype) or nested lists.
         metadata: N labels, or N rows of columns named by ``metadata_header``.
@@ -577,7 +570,7 @@ def add_embedding(
     """
     # One shot: the write bumps the refresh run, close() removes it; see the README's "What a
     # running TensorBoard picks up".
-    with ProjectorWriter(resolve_logdir(writer_or_logdir)) as writer:
+    with ProjectorWriter(resolve_logdir(logdir_or_writer)) as writer:
         return writer.add_embedding(
             mat,
             metadata=metadata,

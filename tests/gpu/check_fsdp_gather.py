@@ -35,7 +35,7 @@ from torch.distributed.fsdp import FullyShardedDataParallel
 from torch.utils.data import DataLoader, TensorDataset
 
 from embedding_projector import ProjectorWriter
-from embedding_projector.lightning import EmbeddingProjector, FeatureProbe
+from embedding_projector.lightning import EmbeddingProjector, FeatureInputs
 
 VOCAB, DIM = 1000, 64
 
@@ -69,7 +69,7 @@ def run_case(name: str, devices: int, wrap: bool, use_orig_params: bool, tie: bo
     modules = ["tokens"] if tie else ["tokens", "decoder.weight"]
     callback = EmbeddingProjector(
         modules=modules,
-        features=FeatureProbe(torch.arange(200), layer="hidden"),
+        features=FeatureInputs(torch.arange(200), layer="hidden"),
         logdir=out,
     )
     trainer = pl.Trainer(

@@ -13,7 +13,7 @@ What it snapshots:
   tag named after its module path (``"encoder.tokens"``). Tied tables are written once.
 * ``modules=[...]``: module names (``"encoder.tokens"``), glob patterns (``"*.tokens"``) or
   parameter paths (``"decoder.weight"``: the output embedding of a language model).
-* ``features=FeatureProbe(inputs, labels, images, layer="hidden")``: a fixed probe set passed
+* ``features=FeatureInputs(inputs, labels, images, layer="hidden")``: a fixed set of inputs passed
   through the model (or up to a named layer) in eval mode without gradients, so the projector
   shows how the learned feature space separates classes; ``images`` become the sprite sheet.
 
@@ -38,7 +38,7 @@ saved in checkpoints, and steps already in the run's projector config are never 
 
 The parts: :mod:`.callback` (hook glue and state), :mod:`embedding_projector.snapshot_policy`
 (when, which step, already written; no Lightning), :mod:`.modules` (module lookup),
-:mod:`.gather` (sharded gathering), :mod:`.probe` (the feature probe).
+:mod:`.gather` (sharded gathering), :mod:`.probe` (the feature inputs).
 
 Example:
     >>> import torch, pytorch_lightning as pl
@@ -49,8 +49,7 @@ Example:
 
 from __future__ import annotations
 
-from ..sink import InsightOptions, SinkOptions
-from .callback import DEFAULT_INSIGHT, EmbeddingProjector
-from .probe import FeatureProbe
+from .callback import EmbeddingProjector
+from .probe import FeatureInputs
 
-__all__ = ["DEFAULT_INSIGHT", "EmbeddingProjector", "FeatureProbe", "InsightOptions", "SinkOptions"]
+__all__ = ["EmbeddingProjector", "FeatureInputs"]

@@ -43,9 +43,8 @@ def check_labels_and_sprites(
     sprites: Any,
     tables: list[Table],
     max_rows: int | None,
-    header: Sequence[str] | None,
 ) -> bool:
-    """Labels and sprites fit the tables (count, columns, header): checked at setup.
+    """Labels and sprites fit the tables (count, columns): checked at setup.
 
     Returns:
         Whether ``labels`` is a mapping of columns for the model's one table (rather than a
@@ -63,7 +62,7 @@ def check_labels_and_sprites(
         spec = labels_for(labels, table.tag, as_columns=as_columns, call=False)
         rows = table_rows(table, max_rows)
         if spec is not None and not callable(spec) and rows is not None:
-            check_labels(table.tag, spec, header, rows)
+            check_labels(table.tag, spec, None, rows)
     return as_columns
 
 
@@ -111,7 +110,6 @@ def resolve_table_probes(
     *,
     as_columns: bool,
     max_rows: int | None,
-    header: Sequence[str] | None,
 ) -> dict[str, tuple[int, ...]]:
     """tag -> the row indices each snapshot of that table marks as probes (checked at setup:
     labels are looked up in the table's first label column, the keys the layouts align by).
@@ -138,6 +136,6 @@ def resolve_table_probes(
         column = None
         if any(isinstance(row, str) for row in rows):
             spec = labels_for(labels, table.tag, as_columns=as_columns)
-            column = label_column(*label_rows(spec, written, header), 0)
+            column = label_column(*label_rows(spec, written, None), 0)
         found[table.tag] = resolve_probe_rows(table.tag, rows, written, column)
     return found

@@ -3,7 +3,6 @@ of snapshots a fit will take. Plain functions over the trainer, kept out of the 
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -14,16 +13,16 @@ from ..sink import SnapshotRequest
 from ..snapshot_policy import SnapshotPolicy
 from ._compat import nn, pl, rank_zero_warn
 from .gather import gathered
-from .modules import Table, is_tensorboard_logger
+from .modules import Table, is_tensorboard_logger, overrides
 
 __all__ = [
     "fit_snapshot_count",
-    "giver",
-    "legacy_header",
+    "is_real_fit",
     "logger_writer",
     "run_logdir",
     "table_requests",
     "table_shapes",
+    "warn_if_never_validated",
     "warn_on_rank_zero",
 ]
 
@@ -95,29 +94,27 @@ def fit_snapshot_count(policy: SnapshotPolicy, trainer: pl.Trainer, *, start: bo
     return due + int(started) + int(end)
 
 
-def legacy_header(legacy: dict[str, Any]) -> list[str] | None:
-    """``metadata_header=`` of the previous release, with a ``DeprecationWarning``."""
-    if "metadata_header" not in legacy:
-        return None
-    header = legacy.pop("metadata_header")
-    warnings.warn(
-        "EmbeddingProjector(metadata_header) is deprecated and will be removed in the next "
-        "release; pass labels as a mapping column name -> values (nested under the table's "
-        'tag when the model has several: labels={"embed": {"word": ..., "count": ...}}).',
-        DeprecationWarning,
-        stacklevel=3,
-    )
-    return list(header) if header is not None else None
+def is_real_fit(trainer: pl.Trainer) -> bool:
+    """Whether this is a real fit (not the sanity check, ``fast_dev_run`` or validate)."""
+    if trainer.sanity_checking or getattr(trainer, "fast_dev_run", False):
+        return False
+    return getattr(getattr(trainer.state, "fn", None), "value", "fit") == "fit"
+
+
+def warn_if_never_validated(trainer: pl.Trainer, pl_module: nn.Module) -> None:
+    """``on="validation_epoch_end"`` under a trainer that runs no validation: say so at setup."""
+    if not overrides(pl_module, "validation_step") or trainer.limit_val_batches == 0:
+        rank_zero_warn(
+            'EmbeddingProjector(on="validation_epoch_end") will never snapshot: this '
+            "trainer runs no validation. Add a validation_step and val_dataloaders, or use "
+            'on="train_epoch_end".',
+            category=UserWarning,
+        )
 
 
 def warn_on_rank_zero(message: str, category: type[Warning]) -> None:
     """The sink's warning channel for Lightning: ``rank_zero_warn``."""
     rank_zero_warn(message, category=category)
-
-
-def giver(buffers: CopyBuffers, tag: str, matrix: Any) -> Callable[[], None]:
-    """Hands ``matrix`` back to ``buffers`` once the sink wrote it."""
-    return lambda: buffers.give_back(tag, matrix)
 
 
 def table_requests(
@@ -129,7 +126,6 @@ def table_requests(
     max_rows: int | None,
     sprites: Any,
     labels_of: Callable[[str], Any],
-    header: list[str] | None,
     suffix: str,
     probes: Mapping[str, Sequence[int]] | None = None,
 ) -> list[SnapshotRequest]:
@@ -149,11 +145,10 @@ def table_requests(
                     table.tag,
                     matrix,
                     labels=copy_of(labels_of(table.tag)),
-                    header=header,
                     sprites=head(images, matrix.shape[0]),
                     name_suffix=suffix,
                     probes=tuple((probes or {}).get(table.tag, ())),
-                    on_written=giver(buffers, table.tag, matrix),
+                    on_written=buffers.giver(table.tag, matrix),
                 )
             )
     return requests

@@ -11,20 +11,23 @@ from typing import Any, Literal, get_args
 
 from typing_extensions import override
 
+from .._keywords import suggest_keywords
 from .._logdir import local_logdir, validate_disk_reserve
 from .._probe_rows import ProbeRow, trajectory_without_probes
 from .._torch_buffers import CopyBuffers
+from .._torch_modules import check_limit
 from ..sink import (
+    OPTION_FIELDS,
     InsightOptions,
     SinkOptions,
     SinkStats,
     SnapshotSink,
-    apply_legacy_keywords,
+    resolve_options,
     warm_up_imports,
 )
 from ..snapshot_policy import SnapshotPolicy, StepMode
 from ..writer import MAX_PROJECTOR_ROWS
-from ._compat import nn, pl, rank_zero_warn
+from ._compat import nn, pl
 from ._labels import (
     check_labels_and_sprites,
     check_labels_type,
@@ -34,11 +37,12 @@ from ._labels import (
 )
 from ._run import (
     fit_snapshot_count,
-    legacy_header,
+    is_real_fit,
     logger_writer,
     run_logdir,
     table_requests,
     table_shapes,
+    warn_if_never_validated,
     warn_on_rank_zero,
 )
 from .gather import is_sharded
@@ -49,19 +53,18 @@ from .modules import (
     resolve_tables,
     validate_modules,
 )
-from .probe import FeatureProbe, as_feature_probe, check_max_rows, probe_request
+from .probe import FeatureInputs, as_feature_inputs, feature_request
 
-__all__ = ["DEFAULT_INSIGHT", "EmbeddingProjector"]
+__all__ = ["EmbeddingProjector"]
 
 logger = logging.getLogger(__name__)
 
 Hook = Literal["train_epoch_end", "validation_epoch_end"]
 Labels = Sequence[Any] | Mapping[str, Any] | Callable[[str], Any] | None
 ProbeRows = Sequence[ProbeRow] | Mapping[str, Sequence[ProbeRow]] | None
-#: Insight defaults of this callback: 500 rows per map, maps within 2 % of training time.
-DEFAULT_INSIGHT = InsightOptions()
 
 
+@suggest_keywords(moved=OPTION_FIELDS)
 class EmbeddingProjector(pl.Callback):
     """Snapshot embedding tables (and probe features) into TensorBoard's projector.
 
@@ -77,12 +80,12 @@ class EmbeddingProjector(pl.Callback):
         labels: for every table: a list, a 1-D/2-D array or tensor, a mapping column name ->
             values, or a callable ``tag -> labels``; or a mapping tag -> any of these (see the
             package docstring). Tables without labels get their row indices.
-        max_rows: rows written per table (the first ones); the projector loads at most
+        limit: rows written per table (the first ones); the projector loads at most
             100,000. ``None`` writes all.
         sprites: images for the rows of every table ((N, C, H, W) or (N, H, W); floats in
             [0, 1] or uint8), ``"glyphs"`` (each row's label drawn as its image: character
             embeddings), or a mapping tag -> either: they become the sprite sheet.
-        features: a :class:`FeatureProbe` (or a tuple ``(inputs, labels[, images])``).
+        features: a :class:`FeatureInputs` (or a tuple ``(inputs, labels[, images])``).
         probe_rows: rows to follow in every table: row indices (ints) or labels (strings,
             looked up in the table's first label column); or a mapping tag -> such a list.
             They are highlighted on the maps, get a nearest-neighbour table (TEXT), and with
@@ -95,15 +98,11 @@ class EmbeddingProjector(pl.Callback):
         insight: maps (IMAGES ``<tag>/map``; features coloured by ``color_column``), the
             ``drift`` / ``neighbor_overlap_at_<k>`` / ``separation`` scalars and their time
             budget (:class:`~embedding_projector.sink.InsightOptions`; default
-            :data:`DEFAULT_INSIGHT`: 500 rows, at most 2 % of training time).
+            ``InsightOptions()``: 500 rows, at most 2 % of training time).
         sink: background writing, queue length, retention (``keep=N``: step 0 and the N most
             recent snapshots stay) and the free space kept for the run's checkpoints
             (``disk_reserve``) (:class:`~embedding_projector.sink.SinkOptions`). At ``setup``
             the projected disk use is logged, with a warning if it will not fit.
-        **legacy: keywords of the previous release (``maps``, ``stability``, ``map_rows``,
-            ``map_size``, ``map_budget``, ``color_column``, ``max_pending``, ``synchronous``,
-            ``metadata_header``: pass labels as a mapping column name -> values instead):
-            accepted for one more release, with a ``DeprecationWarning``.
 
     Raises:
         ValueError: an argument has an invalid value (the message says which and why); at
@@ -126,45 +125,39 @@ class EmbeddingProjector(pl.Callback):
         on: Hook = "train_epoch_end",
         step: StepMode = "global_step",
         labels: Labels = None,
-        max_rows: int | None = MAX_PROJECTOR_ROWS,
+        limit: int | None = MAX_PROJECTOR_ROWS,
         sprites: Any = None,
-        features: FeatureProbe | tuple[Any, ...] | None = None,
+        features: FeatureInputs | tuple[Any, ...] | None = None,
         probe_rows: ProbeRows = None,
         logdir: str | os.PathLike[str] | None = None,
         snapshot_at_start: bool = True,
         insight: InsightOptions | None = None,
         sink: SinkOptions | None = None,
-        **legacy: Any,
     ) -> None:
         super().__init__()
-        metadata_header = legacy_header(legacy)
-        options = apply_legacy_keywords(
-            "EmbeddingProjector", legacy, insight, sink, default_insight=DEFAULT_INSIGHT
-        )
-        self.insight, self.sink = options
+        self.insight, self.sink = resolve_options("EmbeddingProjector", insight, sink)
         self.modules = validate_modules(modules)
         self._policy = SnapshotPolicy(every_n_epochs, step)
         if on not in get_args(Hook):
             raise ValueError(
                 f"on must be one of {', '.join(map(repr, get_args(Hook)))}; got {on!r}."
             )
-        check_max_rows(max_rows)
+        check_limit(limit)
         check_labels_type(labels)
-        features = as_feature_probe(features)
+        features = as_feature_inputs(features)
         self.probe_rows = check_probe_rows_arg(probe_rows)
         if self.insight.trajectory and not self.probe_rows:
             raise trajectory_without_probes("EmbeddingProjector")
         if self.modules == () and features is None:
             raise ValueError(
                 "Nothing to snapshot: modules is empty and no features were given. Use "
-                'modules="auto", name the tables, or pass features=FeatureProbe(...).'
+                'modules="auto", name the tables, or pass features=FeatureInputs(...).'
             )
         self.every_n_epochs = every_n_epochs
         self.on: Hook = on
         self.step: StepMode = step
         self.labels = labels
-        self.metadata_header = list(metadata_header) if metadata_header is not None else None
-        self.max_rows = max_rows
+        self.limit = limit
         self.features = features
         self.sprites = sprites
         self.logdir = local_logdir(logdir) if logdir is not None else None
@@ -242,15 +235,8 @@ class EmbeddingProjector(pl.Callback):
             self._check_labels_and_sprites()
             self._resolve_probes()
         self._deferred = builds_later and not self._tables
-        if self.on == "validation_epoch_end" and (
-            not overrides(pl_module, "validation_step") or trainer.limit_val_batches == 0
-        ):
-            rank_zero_warn(
-                'EmbeddingProjector(on="validation_epoch_end") will never snapshot: this '
-                "trainer runs no validation. Add a validation_step and val_dataloaders, or use "
-                'on="train_epoch_end".',
-                category=UserWarning,
-            )
+        if self.on == "validation_epoch_end":
+            warn_if_never_validated(trainer, pl_module)
         if trainer.is_global_zero:
             self._resolved_logdir = self._resolve_logdir(trainer)
             self._ensure_sink(trainer).check_logdir()  # a file, not writable: fail now
@@ -272,7 +258,7 @@ class EmbeddingProjector(pl.Callback):
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._last_epoch_end = None
         start = self._policy.start_step(trainer.current_epoch, trainer.global_step)
-        if self.snapshot_at_start and start is not None and self._active(trainer):
+        if self.snapshot_at_start and start is not None and is_real_fit(trainer):
             self._snapshot(trainer, pl_module, *start)
 
     @override
@@ -284,7 +270,7 @@ class EmbeddingProjector(pl.Callback):
     @override
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # The trained weights, whether or not the last epoch was due (once: claimed).
-        if self._last_epoch_end is not None and self._active(trainer):
+        if self._last_epoch_end is not None and is_real_fit(trainer):
             epoch, _ = self._last_epoch_end
             self._snapshot(trainer, pl_module, *self._policy.step(epoch, trainer.global_step))
 
@@ -315,16 +301,14 @@ class EmbeddingProjector(pl.Callback):
     # -- resolution ---------------------------------------------------------------------------
 
     def _resolve_tables(self, pl_module: nn.Module, *, check_shapes: bool = True) -> list[Table]:
+        given = self.features is not None
         return resolve_tables(
-            pl_module,
-            self.modules,
-            features_given=self.features is not None,
-            check_shapes=check_shapes,
+            pl_module, self.modules, features_given=given, check_shapes=check_shapes
         )
 
     def _check_labels_and_sprites(self) -> None:
         self._labels_as_columns = check_labels_and_sprites(
-            self.labels, self.sprites, self._tables, self.max_rows, self.metadata_header
+            self.labels, self.sprites, self._tables, self.limit
         )
 
     def _resolve_probes(self) -> None:
@@ -333,8 +317,7 @@ class EmbeddingProjector(pl.Callback):
             self._tables,
             self.labels,
             as_columns=self._labels_as_columns,
-            max_rows=self.max_rows,
-            header=self.metadata_header,
+            max_rows=self.limit,
         )
 
     def _resolve_logdir(self, trainer: pl.Trainer) -> Path:
@@ -359,21 +342,14 @@ class EmbeddingProjector(pl.Callback):
         """Tell the sink what this fit will write at most (it logs, and warns if too much)."""
         sink = self._ensure_sink(trainer)  # checks disk_reserve against the file system
         count = fit_snapshot_count(self._policy, trainer, start=self.snapshot_at_start)
-        shapes = table_shapes(self._tables, self.max_rows)
+        shapes = table_shapes(self._tables, self.limit)
         if count is not None and shapes:
             sink.forecast(shapes, count)
 
     # -- snapshots ----------------------------------------------------------------------------
 
-    @staticmethod
-    def _active(trainer: pl.Trainer) -> bool:
-        """Whether this is a real fit (not the sanity check, ``fast_dev_run`` or validate)."""
-        if trainer.sanity_checking or getattr(trainer, "fast_dev_run", False):
-            return False
-        return getattr(getattr(trainer.state, "fn", None), "value", "fit") == "fit"
-
     def _maybe_snapshot(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if not self._active(trainer):
+        if not is_real_fit(trainer):
             return
         epoch = trainer.current_epoch
         if self._policy.due(epoch):
@@ -402,16 +378,15 @@ class EmbeddingProjector(pl.Callback):
             pl_module,
             tables,
             self._buffers,
-            max_rows=self.max_rows,
+            max_rows=self.limit,
             sprites=self.sprites,
             labels_of=lambda tag: labels_for(self.labels, tag, as_columns=self._labels_as_columns),
-            header=self.metadata_header,
             suffix=suffix,
             probes=self._probes,
         )
         if probe is not None:
-            requests += probe_request(
-                trainer, pl_module, probe, self.max_rows, (step, suffix), sharded=sharded
+            requests += feature_request(
+                trainer, pl_module, probe, self.limit, (step, suffix), sharded=sharded
             )
         if not trainer.is_global_zero or not requests:
             return

@@ -1,4 +1,5 @@
-"""Full tables from sharded models: FSDP, FSDP2 / DTensor and DeepSpeed ZeRO-3.
+"""Full tables from sharded models: FSDP's units here, FSDP2 / DTensor and DeepSpeed ZeRO-3
+through the shared :mod:`embedding_projector._torch_gather`.
 
 The gathers are collectives: every rank enters them, in the same order, when the model is
 sharded; rank 0 alone copies what they return.
@@ -9,19 +10,14 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 
+from .._torch_gather import any_sharded, full_tensors
 from ._compat import nn, pl, torch
 from .modules import Table, clean_name
 
 
 def is_sharded(trainer: pl.Trainer, pl_module: nn.Module, tables: list[Table]) -> bool:
     """Same answer on every rank: the model's structure decides."""
-    if fsdp_units(trainer, pl_module):
-        return True
-    for table in tables:
-        param = getattr(table.module, table.attribute, None)
-        if is_dtensor(param) or hasattr(param, "ds_id"):
-            return True
-    return False
+    return bool(fsdp_units(trainer, pl_module)) or any_sharded(tables)
 
 
 def fsdp_units(trainer: pl.Trainer, pl_module: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -36,14 +32,6 @@ def fsdp_units(trainer: pl.Trainer, pl_module: nn.Module) -> list[tuple[str, nn.
         for name, module in root.named_modules()
         if isinstance(module, FullyShardedDataParallel)
     ]
-
-
-def is_dtensor(param: object) -> bool:
-    try:
-        from torch.distributed.tensor import DTensor
-    except ImportError:  # pragma: no cover
-        return False
-    return isinstance(param, DTensor)
 
 
 @contextlib.contextmanager
@@ -67,26 +55,7 @@ def gathered(
                         unit, recurse=False, writeback=False
                     )
                 )
-        deepspeed_params = [
-            getattr(table.module, table.attribute)
-            for table in tables
-            if hasattr(getattr(table.module, table.attribute, None), "ds_id")
-        ]
-        if deepspeed_params:
-            import importlib
-
-            deepspeed = importlib.import_module("deepspeed")
-            stack.enter_context(
-                deepspeed.zero.GatheredParameters(deepspeed_params, modifier_rank=None)
-            )
-
-        def fetch(table: Table) -> torch.Tensor:
-            tensor = getattr(table.module, table.attribute)
-            if is_dtensor(tensor):
-                tensor = tensor.full_tensor()  # collective: every rank calls it, same order
-            return tensor  # type: ignore[no-any-return]
-
-        yield fetch
+        yield stack.enter_context(full_tensors(tables))
 
 
 def owning_units(units: list[tuple[str, nn.Module]], tables: list[Table]) -> list[nn.Module]:

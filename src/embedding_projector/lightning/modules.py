@@ -50,7 +50,7 @@ def find_module(root: nn.Module, name: str) -> nn.Module:
     if name in modules:
         return modules[name]
     raise ValueError(
-        f"FeatureProbe.layer {name!r} is not a module of {type(root).__name__}. Candidates: "
+        f"FeatureInputs.layer {name!r} is not a module of {type(root).__name__}. Candidates: "
         f"{candidate_text([n for n in modules if n])}."
     )
 

@@ -1,4 +1,5 @@
-"""Feature probes: a fixed set of inputs passed through the model at every snapshot."""
+"""Feature inputs: a fixed set of inputs passed through the model at every snapshot
+(the rows to follow are "probe rows", :mod:`embedding_projector._probe_rows`)."""
 
 from __future__ import annotations
 
@@ -15,11 +16,11 @@ from ..sink import SnapshotRequest
 from ._compat import nn, pl, rank_zero_warn, torch
 from .modules import find_module
 
-__all__ = ["FeatureProbe", "as_feature_probe", "check_max_rows", "probe_features", "probe_request"]
+__all__ = ["FeatureInputs", "as_feature_inputs", "compute_features", "feature_request"]
 
 
 @dataclass(frozen=True)
-class FeatureProbe:
+class FeatureInputs:
     """A fixed set of inputs whose features are snapshot at every epoch.
 
     Args:
@@ -37,7 +38,7 @@ class FeatureProbe:
 
     Example:
         >>> import torch
-        >>> probe = FeatureProbe(torch.rand(10, 4), labels=list("0123456789"), layer="hidden")
+        >>> probe = FeatureInputs(torch.rand(10, 4), labels=list("0123456789"), layer="hidden")
         >>> probe.resolved_tag
         'features (hidden)'
     """
@@ -54,12 +55,12 @@ class FeatureProbe:
         rows = batch_rows(self.inputs)
         if rows is None:
             raise TypeError(
-                "FeatureProbe.inputs must be a tensor, or a tuple/list/dict of tensors with the "
+                "FeatureInputs.inputs must be a tensor, or a tuple/list/dict of tensors with the "
                 f"same first dimension; got {type(self.inputs).__name__}."
             )
         if rows < 2:
             raise ValueError(
-                f"FeatureProbe.inputs has {rows} row(s); the projector needs at least 2."
+                f"FeatureInputs.inputs has {rows} row(s); the projector needs at least 2."
             )
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int):
             raise TypeError(f"batch_size must be an int; got {self.batch_size!r}.")
@@ -73,14 +74,14 @@ class FeatureProbe:
             count = label_count(self.labels)
             if count is not None and count != rows:
                 raise ValueError(
-                    f"FeatureProbe has {rows} input rows but {count} labels; they must match "
+                    f"FeatureInputs has {rows} input rows but {count} labels; they must match "
                     "one-to-one."
                 )
         if self.images is not None:
             count = len(self.images)
             if count != rows:
                 raise ValueError(
-                    f"FeatureProbe has {rows} input rows but {count} images; they must match "
+                    f"FeatureInputs has {rows} input rows but {count} images; they must match "
                     "one-to-one."
                 )
 
@@ -137,14 +138,14 @@ def first_tensor(output: Any) -> torch.Tensor:
         return output[0]
     raise TypeError(
         f"the probed output is a {type(output).__name__}, not a tensor (or a tuple starting "
-        "with one); probe a layer that returns a tensor with FeatureProbe(layer=...)."
+        "with one); probe a layer that returns a tensor with FeatureInputs(layer=...)."
     )
 
 
-def probe_features(
+def compute_features(
     trainer: pl.Trainer,
     pl_module: nn.Module,
-    probe: FeatureProbe,
+    probe: FeatureInputs,
     rows: int | None,
     sharded: bool = False,
 ) -> torch.Tensor | None:
@@ -200,10 +201,10 @@ def probe_features(
     return torch.cat(outputs)
 
 
-def probe_request(
+def feature_request(
     trainer: pl.Trainer,
     pl_module: nn.Module,
-    probe: FeatureProbe,
+    probe: FeatureInputs,
     max_rows: int | None,
     at: tuple[int, str],
     *,
@@ -213,7 +214,7 @@ def probe_request(
     (rank 0; empty elsewhere, and when the probe failed: warned, training goes on)."""
     step, suffix = at
     try:
-        features = probe_features(trainer, pl_module, probe, max_rows, sharded)
+        features = compute_features(trainer, pl_module, probe, max_rows, sharded)
     except Exception as error:  # never kill training for a visualization
         rank_zero_warn(
             f"EmbeddingProjector skipped {probe.resolved_tag!r} at step {step}: the "
@@ -236,23 +237,14 @@ def probe_request(
     return [request]
 
 
-def check_max_rows(max_rows: Any) -> None:
-    if max_rows is None:
-        return
-    if isinstance(max_rows, bool) or not isinstance(max_rows, int):
-        raise TypeError(f"max_rows must be an int or None; got {max_rows!r}.")
-    if max_rows < 2:
-        raise ValueError(f"max_rows must be >= 2 (the projector needs 2 rows); got {max_rows}.")
-
-
-def as_feature_probe(features: Any) -> FeatureProbe | None:
+def as_feature_inputs(features: Any) -> FeatureInputs | None:
     if isinstance(features, tuple):
         if not 2 <= len(features) <= 3:
             raise ValueError(
                 "features as a tuple must be (inputs, labels) or (inputs, labels, images); "
-                f"got {len(features)} items. Use FeatureProbe(...) for more options."
+                f"got {len(features)} items. Use FeatureInputs(...) for more options."
             )
-        features = FeatureProbe(*features)
-    if features is not None and not isinstance(features, FeatureProbe):
-        raise TypeError(f"features must be a FeatureProbe or None; got {type(features).__name__}.")
+        features = FeatureInputs(*features)
+    if features is not None and not isinstance(features, FeatureInputs):
+        raise TypeError(f"features must be a FeatureInputs or None; got {type(features).__name__}.")
     return features
