@@ -231,7 +231,7 @@ def test_gensim_callback_follows_each_colliding_probe_word(tmp_path: Path) -> No
     rng = np.random.default_rng(0)
     vocabulary = [*probes, *(f"w{i}" for i in range(20))]
     corpus = [list(rng.choice(vocabulary, size=12)) for _ in range(200)]
-    callback = Any2VecProjector(tmp_path, limit=24, probe_words=probes)
+    callback = Any2VecProjector(tmp_path, limit=24, probe_rows=probes)
     Word2Vec(
         corpus,
         vector_size=8,
