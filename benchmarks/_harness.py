@@ -74,14 +74,21 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def child_main(cases: Mapping[str, Callable[[dict[str, Any]], int]], name: str, args: str) -> None:
-    """Run one case (in the child) and print its measurements as one JSON line."""
+def child_main(
+    cases: Mapping[str, Callable[[dict[str, Any]], int | dict[str, Any]]], name: str, args: str
+) -> None:
+    """Run one case (in the child) and print its measurements as one JSON line.
+
+    A case returns the rows it handled, or a dict with ``"rows"`` and any other figures it
+    wants reported beside the measurements.
+    """
     arguments = json.loads(args)
     started = time.perf_counter()
-    rows = cases[name](arguments)
+    result = cases[name](arguments)
     wall = time.perf_counter() - started
     cpu = cpu_seconds() - _CPU_AT_IMPORT
-    print(json.dumps({"wall": wall, "cpu": cpu, "peak_mib": peak_rss_mib(), "rows": rows}))
+    extra = result if isinstance(result, dict) else {"rows": result}
+    print(json.dumps({**extra, "wall": wall, "cpu": cpu, "peak_mib": peak_rss_mib()}))
 
 
 def compile_sources(src: Path = SRC) -> None:
@@ -98,13 +105,13 @@ def measure(
     *,
     logdir_prefix: str = "bench-",
     timeout: float | None = None,
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """Run case ``name`` of ``script`` in a fresh interpreter; its measurements.
 
     The case gets ``args`` plus ``logdir``, a new temporary directory removed afterwards.
 
     Returns:
-        ``{"wall": s, "cpu": s, "peak_mib": MiB, "rows": n}``.
+        ``{"wall": s, "cpu": s, "peak_mib": MiB, "rows": n}`` and the case's other figures.
 
     Raises:
         RuntimeError: the case failed (the end of its stderr is in the message).

@@ -499,3 +499,92 @@ def test_compare_leaves_only_the_run_behind(tmp_path: Path) -> None:
     compare_embeddings((matrix, labels), (matrix * 2, labels), tmp_path / "run")
     assert not (tmp_path / "run" / REFRESH_DIRNAME).exists()
     assert not (tmp_path / "run" / LOCK_FILENAME).exists()
+
+
+@pytest.fixture(scope="module")
+def lee_models() -> dict[str, Any]:
+    """Two lee Word2Vec models of one recipe (seeds 1 and 2), and seed 1 trained further."""
+    word2vec = pytest.importorskip("gensim.models.word2vec")
+    from gensim.test.utils import datapath
+    from gensim.utils import simple_preprocess
+
+    with open(datapath("lee_background.cor"), encoding="utf-8") as handle:
+        corpus = [simple_preprocess(line) for line in handle]
+    options = {"vector_size": 50, "min_count": 10, "workers": 1, "epochs": 10}
+    first = word2vec.Word2Vec(corpus, seed=1, **options)
+    second = word2vec.Word2Vec(corpus, seed=2, **options)
+    further = word2vec.Word2Vec(corpus, seed=1, **options)
+    further.train(corpus, total_examples=len(corpus), epochs=10)
+    # gensim's defaults (100 dims, 5 epochs): barely trained, one dominant shared direction,
+    # the case where rotating raw rows by the cosine frames' rotation drew A as a thin spike.
+    defaults = {"min_count": 5, "workers": 1}
+    return {
+        "seed 1": first.wv,
+        "seed 2": second.wv,
+        "seed 1, 20 epochs": further.wv,
+        "defaults, seed 1": word2vec.Word2Vec(corpus, seed=1, **defaults).wv,
+        "defaults, seed 2": word2vec.Word2Vec(corpus, seed=2, **defaults).wv,
+    }
+
+
+def aligned_state(tb: TensorBoard, run: str, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """The two halves of the "a and b aligned (PCA) · 2-D" state, as TensorBoard serves it."""
+    tb.wait_for_run(run)
+    (state,) = [s for s in tb.bookmarks(run, name) if s["label"].endswith("aligned (PCA) · 2-D")]
+    coords = state_coordinates(state)
+    half = len(coords) // 2
+    return coords[:half], coords[half:]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("a_name", "b_name", "spread_bounds", "closer"),
+    [
+        ("seed 1", "seed 2", ((0.67, 1.5), (0.67, 1.5)), 0.5),
+        # Training further flattens the spectrum (its first principal component carries ~30 %
+        # of the variance of the centred unit rows instead of ~50 %): an orthogonal alignment
+        # keeps that, so the second axis is wider in B. The first axis must still agree.
+        ("seed 1", "seed 1, 20 epochs", ((0.67, 1.5), (0.4, 1.5)), 0.5),
+        # Barely trained models agree on little, but their sets still overlap (it was A a
+        # spike 0.03 as wide as B, and a word's two points as far apart as random pairs).
+        ("defaults, seed 1", "defaults, seed 2", ((0.33, 3.0), (0.33, 3.0)), 0.9),
+    ],
+)
+def test_independent_models_share_one_aligned_frame(
+    shared_tensorboard: TensorBoard,
+    shared_run: RunFactory,
+    lee_models: dict[str, Any],
+    a_name: str,
+    b_name: str,
+    spread_bounds: tuple[tuple[float, float], tuple[float, float]],
+    closer: float,
+) -> None:
+    """Models whose row lengths differ (not a planted rotation): the view is one space."""
+    run_dir, run = shared_run()
+    a, b = lee_models[a_name], lee_models[b_name]
+    summary = compare_embeddings(a, b, run_dir, names=("a", "b"), top=30)
+    assert summary.shared == len(a) > 500
+    points_a, points_b = aligned_state(shared_tensorboard, run, summary.tensor_name)
+    ratio = points_a.std(axis=0) / points_b.std(axis=0)
+    for axis, (low, high) in enumerate(spread_bounds):
+        assert low <= ratio[axis] <= high, ratio
+    apart = np.linalg.norm(points_a - points_b, axis=1)
+    shuffled = np.random.default_rng(0).permutation(len(points_b))
+    random_pairs = np.linalg.norm(points_a - points_b[shuffled], axis=1)
+    assert np.median(apart) < closer * np.median(random_pairs)
+    # The displacement is the angle between the word's two written points in A's cosine frame.
+    tensor = shared_tensorboard.tensor(run, summary.tensor_name)
+    frame = tensor / np.linalg.norm(tensor, axis=1, keepdims=True)
+    frame -= frame[: summary.written].mean(axis=0)
+    frame /= np.linalg.norm(frame, axis=1, keepdims=True)
+    cosine = np.einsum("ij,ij->i", frame[: summary.written], frame[summary.written :])
+    assert float(np.median(1 - cosine)) == pytest.approx(summary.median_displacement, rel=0.05)
+    # What a mean overlap means: against unrelated neighbour lists.
+    assert summary.chance_overlap == pytest.approx(summary.k / (summary.shared - 1))
+    assert summary.mean_overlap > 3 * summary.chance_overlap
+    report = summary.describe()
+    assert f"chance {summary.chance_overlap:.3f}" in report
+    # Many words share overlap 0; the displacement still orders them.
+    zeros = [word for word in summary.most_changed if word.overlap == 0]
+    assert len(zeros) >= 10
+    assert [w.displacement for w in zeros] == sorted((w.displacement for w in zeros), reverse=True)

@@ -299,3 +299,25 @@ def test_fit_alignment_trim_ignores_the_rows_that_moved() -> None:
     assert not trimmed.fitted[moved].any()
     with pytest.raises(ValueError, match="trim"):
         insight.fit_alignment(source, target, trim=0.5)
+
+
+@pytest.mark.parametrize(("rows", "k"), [(3000, 10), (2561, 7), (50, 10), (700, 1)])
+def test_nearest_neighbors_match_a_full_sort(rows: int, k: int) -> None:
+    """The chunked top-k pass gives each row's exact k best (a full argsort as reference)."""
+    rng = np.random.default_rng(rows)
+    matrix = rng.normal(size=(rows, 12)).astype(np.float32) + 2.0
+    indices, similarities = insight.nearest_neighbors(matrix, None, k)
+    unit = insight.centered_unit_rows(matrix)
+    unit /= np.linalg.norm(unit, axis=1, keepdims=True)
+    scores = unit @ unit.T
+    np.fill_diagonal(scores, -np.inf)
+    expected = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    best = np.take_along_axis(scores, expected, axis=1)
+    # The same scores in the same order (a near-tie may swap equal-scored rows: BLAS sums
+    # a batch's products in another order than the full product's).
+    np.testing.assert_allclose(np.take_along_axis(scores, indices, axis=1), best, atol=1e-5)
+    np.testing.assert_allclose(similarities, best, atol=1e-5)
+    assert (indices == expected).mean() > 0.999
+    assert (indices != np.arange(rows)[:, None]).all()
+    some, _ = insight.nearest_neighbors(matrix, [5, 0], k)
+    np.testing.assert_array_equal(some, indices[[5, 0]])

@@ -205,6 +205,10 @@ def _listing(words: Sequence[str], max_words: int) -> str:
     return shown + (f", ... ({more:,} more)" if more > 0 else "")
 
 
+def _times(value: float, chance: float) -> str:
+    return f"{value / chance:,.1f}x chance" if chance > 0 else "no chance level"
+
+
 def describe_summary(summary: Any, max_words: int = 20) -> str:
     """What the CLI prints for a :class:`~embedding_projector.compare.CompareSummary`."""
     a, b = summary.names
@@ -226,12 +230,19 @@ def describe_summary(summary: Any, max_words: int = 20) -> str:
             )
     lines += [
         f"  alignment: {summary.alignment}",
-        f"  mean overlap@{summary.k}: {summary.mean_overlap:.3f}; median aligned displacement "
-        f"(centred cosine distance): {summary.median_displacement:.4f}",
+        f"  mean overlap@{summary.k}: {summary.mean_overlap:.3f} (1: every neighbourhood kept; "
+        f"chance {summary.chance_overlap:.3f}, the overlap of unrelated neighbour lists: "
+        f"{_times(summary.mean_overlap, summary.chance_overlap)}); {summary.zero_overlap:,} "
+        f"word(s) kept none of their {summary.k} neighbours",
+        f"  median aligned displacement (cosine distance in A's centred cosine frame): "
+        f"{summary.median_displacement:.4f}",
     ]
     lines.extend(f"  note: {note}" for note in summary.notes)
     if summary.most_changed:
-        lines.append(f"Most changed (lowest overlap@{summary.k} first):")
+        lines.append(
+            f"Most changed (lowest overlap@{summary.k} first; equal overlaps: largest aligned "
+            "displacement first):"
+        )
         width = max(len(word.label) for word in summary.most_changed[:max_words])
         for word in summary.most_changed[:max_words]:
             lines.append(

@@ -99,6 +99,11 @@ class CompareSummary:
         tensorboard_command: the command that shows the comparison.
         duplicates: per source, the labels that occur more than once in it (first
             occurrence kept, as ``export`` does), in source order.
+        chance_overlap: the mean overlap@k of unrelated neighbour lists, ``k / (written - 1)``
+            (what ``mean_overlap`` reads against: two runs of one recipe on a small corpus
+            sit a few tens of times above it, a model and itself at 1.0).
+        zero_overlap: written rows whose ``k`` neighbours all changed (ordered among
+            themselves by their aligned displacement).
     """
 
     names: tuple[str, str]
@@ -123,6 +128,8 @@ class CompareSummary:
     notes: list[str] = field(default_factory=list)
     tensorboard_command: str = ""
     duplicates: tuple[list[str], list[str]] = field(default_factory=lambda: ([], []))
+    chance_overlap: float = 0.0
+    zero_overlap: int = 0
 
     def describe(self, max_words: int = 20) -> str:
         """A human-readable report (what the CLI prints): counts, most changed, the command."""
@@ -310,6 +317,8 @@ def _measure(
         f"{len(labels):,} shared rows",
         "k": k,
         "mean_overlap": float(overlap.mean()),
+        "chance_overlap": k / (len(labels) - 1),
+        "zero_overlap": int(np.count_nonzero(overlap == 0)),
         "median_displacement": float(np.median(displacement)),
         "most_changed": changed,
         "notes": matched.notes,
@@ -551,19 +560,36 @@ def _row_overlap(
 def _stack_aligned(
     rows_a: npt.NDArray[np.float32], rows_b: npt.NDArray[np.float32], fit: insight.Alignment
 ) -> npt.NDArray[np.float32]:
-    """A as it is, then B rotated (and scaled, translated) onto A: one (2N, D) matrix."""
+    """A as it is, then B put into A's cosine frame: one (2N, D) matrix.
+
+    The rotation was fitted between the two cosine frames (each source's unit rows centred on
+    that source's mean, then scaled to unit length), and the displacements are measured there,
+    so B is written into that space, not rotated as raw vectors: row ``i`` of B goes to the
+    point of A's space whose cosine-frame image is B's frame row rotated onto A, ``t``. Its
+    unit row is ``mean_a + s * t`` with ``s > 0`` chosen so that it has length 1 (``mean_a``,
+    the mean of A's unit rows, is shorter than 1), and its length is B's own length times the
+    ratio of the two sources' mean lengths. So the saved states (a PCA of the centred unit
+    rows) and a word's displacement describe the same two points; and where B is A rotated,
+    B's rows land exactly on A's.
+    """
     count = len(rows_a)
     kept = np.flatnonzero(fit.fitted)
-    mean_a = rows_a[kept].mean(axis=0, dtype=np.float64)
-    mean_b = rows_b[kept].mean(axis=0, dtype=np.float64)
-    spread_a = float(np.sum((rows_a[kept] - mean_a) ** 2))
-    spread_b = float(np.sum((rows_b[kept] - mean_b) ** 2))
-    scale = np.sqrt(spread_a / spread_b) if spread_b > 0 else 1.0
-    transform = (fit.rotation * scale).astype(np.float32)
+    length_a = np.linalg.norm(rows_a[kept].astype(np.float64), axis=1).sum()
+    length_b = np.linalg.norm(rows_b[kept].astype(np.float64), axis=1).sum()
+    scale = length_a / length_b if length_b > 0 else 1.0
+    mean_a = fit.target_mean
+    # |mean_a + s t| = 1 for unit t: s = -(mean_a . t) + sqrt((mean_a . t)^2 + 1 - |mean_a|^2)
+    room = max(0.0, 1.0 - float(mean_a @ mean_a))
     combined = np.empty((2 * count, rows_a.shape[1]), dtype=np.float32)
     combined[:count] = rows_a
     for start in range(0, count, _SEARCH_BLOCK):
-        block = rows_b[start : start + _SEARCH_BLOCK] - mean_b.astype(np.float32)
-        stop = count + start + len(block)
-        combined[count + start : stop] = block @ transform + mean_a.astype(np.float32)
+        block = rows_b[start : start + _SEARCH_BLOCK].astype(np.float64)
+        turned = fit.source_frame(block)
+        norms = np.linalg.norm(turned, axis=1, keepdims=True)
+        direction = turned / np.where(norms > 0, norms, 1.0)
+        along = direction @ mean_a
+        reach = -along + np.sqrt(along * along + room)
+        unit = mean_a + reach[:, None] * direction
+        lengths = np.linalg.norm(block, axis=1, keepdims=True) * scale
+        combined[count + start : count + start + len(block)] = unit * lengths
     return combined
