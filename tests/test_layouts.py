@@ -146,7 +146,9 @@ def test_alignment_undoes_a_planted_rotation_sign_flip_and_row_shuffle():
     frame = AlignedLayout()
     first = frame.update(keys, matrix, step=1)
     rotation, _ = np.linalg.qr(rng.normal(size=(12, 12)))
-    rotation[:, 0] *= -1  # a reflection too
+    if np.linalg.det(rotation) > 0:
+        rotation[:, 0] *= -1  # a reflection, not only a rotation
+    assert np.linalg.det(rotation) == pytest.approx(-1.0)
     order = rng.permutation(300)
     second = frame.update([keys[i] for i in order], (matrix @ rotation)[order], step=2)
     for before, after in zip(first, second, strict=True):
