@@ -517,11 +517,12 @@ class EvolutionMap:
                     self._basis, best_basis, aligned[cur_index], before, before @ self._basis
                 )
                 if turn.fraction > 0:
-                    self._basis, refit = turn.basis, True
+                    self._basis, refit = np.asarray(turn.basis, dtype=np.float64), True
         if refit:
             self._basis_steps.append(int(step))
             logger.debug("map basis fitted or turned at step %d", step)
-        projected = aligned @ self._basis
+        basis: _FloatArray = self._basis
+        projected = aligned @ basis
         radius = float(np.sqrt(np.mean(np.sum(projected**2, axis=1))))
         coords = projected / radius if radius > 0 else projected
         return coords, float(np.sum(projected**2)) / total, refit
