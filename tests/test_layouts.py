@@ -145,6 +145,8 @@ def test_alignment_undoes_a_planted_rotation_sign_flip_and_row_shuffle():
     keys = [f"w{i}" for i in range(300)]
     frame = AlignedLayout()
     first = frame.update(keys, matrix, step=1)
+    assert frame.aligned_matrix is not None
+    first_aligned = frame.aligned_matrix.copy()
     rotation, _ = np.linalg.qr(rng.normal(size=(12, 12)))
     if np.linalg.det(rotation) > 0:
         rotation[:, 0] *= -1  # a reflection, not only a rotation
@@ -153,6 +155,8 @@ def test_alignment_undoes_a_planted_rotation_sign_flip_and_row_shuffle():
     second = frame.update([keys[i] for i in order], (matrix @ rotation)[order], step=2)
     for before, after in zip(first, second, strict=True):
         np.testing.assert_allclose(after.coordinates, before.coordinates[order], atol=2e-4)
+    # Every dimension is undone, not only those the pictures show.
+    np.testing.assert_allclose(frame.aligned_matrix, first_aligned[order], atol=1e-5)
     assert second[0].label == "step 2 · aligned PCA"
     assert second[1].label == "step 2 · aligned PCA 3-D"
     assert frame.basis_steps == [1]
