@@ -145,12 +145,18 @@ def test_alignment_undoes_a_planted_rotation_sign_flip_and_row_shuffle():
     keys = [f"w{i}" for i in range(300)]
     frame = AlignedLayout()
     first = frame.update(keys, matrix, step=1)
+    assert frame.aligned_matrix is not None
+    first_aligned = frame.aligned_matrix.copy()
     rotation, _ = np.linalg.qr(rng.normal(size=(12, 12)))
-    rotation[:, 0] *= -1  # a reflection too
+    if np.linalg.det(rotation) > 0:
+        rotation[:, 0] *= -1  # a reflection, not only a rotation
+    assert np.linalg.det(rotation) == pytest.approx(-1.0)
     order = rng.permutation(300)
     second = frame.update([keys[i] for i in order], (matrix @ rotation)[order], step=2)
     for before, after in zip(first, second, strict=True):
         np.testing.assert_allclose(after.coordinates, before.coordinates[order], atol=2e-4)
+    # Every dimension is undone, not only those the pictures show.
+    np.testing.assert_allclose(frame.aligned_matrix, first_aligned[order], atol=1e-5)
     assert second[0].label == "step 2 · aligned PCA"
     assert second[1].label == "step 2 · aligned PCA 3-D"
     assert frame.basis_steps == [1]
@@ -186,6 +192,33 @@ def test_one_scale_for_every_step_and_refit_only_when_the_basis_stops_showing_mu
     moved = moved + rng.normal(size=moved.shape) * np.array([6, 5, 4, 0, 0, 0, 0, 0, 0, 0])
     frame.update(None, moved, step=2)
     assert frame.basis_steps == [0, 2]
+
+
+def test_variance_moving_to_another_plane_never_makes_the_picture_jump():
+    """A run engineered to need a refit: the larger spread moves from dimensions 0-2 to 5-7
+    a little at each step, so the top components swap planes between two steps."""
+    rng = np.random.default_rng(11)
+    noise = rng.normal(size=(400, 10)) * 0.2
+    old_plane, new_plane = rng.normal(size=(400, 3)), rng.normal(size=(400, 3))
+    frame = AlignedLayout()
+    pictures, data, shown = [], [], []
+    for step in range(16):
+        matrix = noise.copy()
+        matrix[:, 0:3] += old_plane * (3.0 - 0.1 * step)
+        matrix[:, 5:8] += new_plane * (2.4 + 0.1 * step)
+        pictures.append(frame.update(None, matrix, step=step))
+        data.append(frame.aligned_matrix.astype(np.float64).copy())
+        top = np.sum(np.linalg.eigvalsh(data[-1].T @ data[-1])[-3:])
+        assert frame.basis is not None
+        shown.append(float(np.sum((data[-1] @ frame.basis) ** 2) / top))
+    assert len(frame.basis_steps) > 2  # the basis turned, over several steps
+    for index in range(1, len(pictures)):
+        change = np.linalg.norm(data[index] - data[index - 1]) / np.linalg.norm(data[index - 1])
+        for before, after in zip(pictures[index - 1], pictures[index], strict=True):
+            moved = np.linalg.norm(after.coordinates - before.coordinates)
+            assert moved / np.linalg.norm(before.coordinates) <= 4 * change + 0.02, index
+    # The price: the basis lags the swapped plane (it turns only at the data's pace).
+    assert shown[-1] < 0.9
 
 
 def test_a_skipped_step_carries_the_last_positions_over_by_key():

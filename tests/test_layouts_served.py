@@ -17,6 +17,19 @@ from embedding_projector.layouts import pca_layouts
 from tb_server import state_coordinates
 
 
+def aligned_change(before: np.ndarray, after: np.ndarray) -> float:
+    """The data's relative change: unit rows, centred, after the best rotation."""
+
+    def frame(matrix: np.ndarray) -> np.ndarray:
+        unit = matrix.astype(np.float64)
+        unit /= np.linalg.norm(unit, axis=1, keepdims=True)
+        return unit - unit.mean(axis=0)
+
+    old, new = frame(before), frame(after)
+    u, _, vt = np.linalg.svd(new.T @ old)
+    return float(np.linalg.norm(new @ (u @ vt) - old) / np.linalg.norm(old))
+
+
 def _files(path: Path) -> list[str]:
     return sorted(p.name for p in path.rglob("*") if p.is_file()) if path.exists() else []
 
@@ -172,15 +185,16 @@ def test_word2vec_run_stays_in_one_frame_and_the_layout_is_the_data(shared_tenso
     )
     flat = [state_coordinates(shared_tensorboard.bookmarks(run, name)[0]) for name in names]
     solid = [state_coordinates(shared_tensorboard.bookmarks(run, name)[1]) for name in names]
-    # Same words in the same rows at every step (the first 800 by frequency). Once the basis
-    # has settled (refits only early, while word2vec still reorganises), every step stays in
-    # the previous one's frame: no sign flips, no rotations, no axis swaps.
-    assert len(frame.basis_steps) <= 3 and frame.basis_steps[-1] <= epochs // 2
-    settled = frame.basis_steps[-1]  # steps are epochs 1..20: index `settled` is the step after
-    for layouts in (flat, solid):
-        for before, after in zip(layouts[settled:-1], layouts[settled + 1 :], strict=True):
-            for axis in range(before.shape[1]):
-                assert np.corrcoef(before[:, axis], after[:, axis])[0, 1] > 0.9
+    tensors = [shared_tensorboard.tensor(run, name) for name in names]
+    # Same words in the same rows at every step (the first 800 by frequency). Every picture
+    # moves at most as far as the data did (the issue's bound: 4 x data change + 0.02).
+    assert len(frame.basis_steps) >= 2  # the basis did turn, so the bound was tested
+    for index in range(1, epochs):
+        data = aligned_change(tensors[index - 1], tensors[index])
+        for layouts in (flat, solid):
+            before, after = layouts[index - 1], layouts[index]
+            picture = np.linalg.norm(after - before) / np.linalg.norm(before)
+            assert picture <= 4 * data + 0.02, (index, picture, data)
     # The picture is the data: distances in the layout follow the tensor's own (cosine).
     tensor = shared_tensorboard.tensor(run, names[-1]).astype(np.float64)
     unit = tensor / np.linalg.norm(tensor, axis=1, keepdims=True)

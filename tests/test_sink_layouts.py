@@ -110,7 +110,7 @@ def test_a_failing_layout_warns_once_and_the_snapshots_are_still_written(
 
 
 def test_layouts_over_the_time_budget_carry_the_last_positions_over(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     real = AlignedLayout.update
 
@@ -120,9 +120,12 @@ def test_layouts_over_the_time_budget_carry_the_last_positions_over(
 
     monkeypatch.setattr(AlignedLayout, "update", slow)
     insight = InsightOptions(maps=False, scalars=False, map_budget=0.05)
+    matrices = drifting(4)
     with SnapshotSink(tmp_path, options=SYNC, insight=insight) as sink:
-        for step, matrix in enumerate(drifting(3)):
-            sink.submit(step, [SnapshotRequest("words", matrix)])
+        for step, matrix in enumerate(matrices):
+            sink.submit(step, [SnapshotRequest("words", matrix)], final=step == 3)
+    told = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(told) == 1 and "layout of 'words' was skipped at step 1" in told[0]
     labels = []
     for entry in sorted(ProjectorWriter(tmp_path).entries(), key=lambda e: e.tensor_name):
         states = json.loads((tmp_path / entry.bookmarks_path).read_text(encoding="utf-8"))
@@ -132,7 +135,26 @@ def test_layouts_over_the_time_budget_carry_the_last_positions_over(
         "step 0 · aligned PCA 3-D",
         "step 1 · aligned PCA skipped (time budget): positions of step 0",  # 2-D only
         "step 2 · aligned PCA skipped (time budget): positions of step 0",
+        "step 3 · aligned PCA",  # the final step always gets its own
+        "step 3 · aligned PCA 3-D",
     ]
+
+
+def test_a_cheap_layout_is_never_skipped_for_a_dear_map(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    insight = InsightOptions(maps=True, scalars=False, map_budget=1e-6, map_rows=20)
+    labels = [f"w{i}" for i in range(30)]
+    with SnapshotSink(tmp_path, options=SYNC, insight=insight) as sink:
+        for step, matrix in enumerate(drifting(3)):
+            sink.submit(step, [SnapshotRequest("words", matrix[:30], labels=labels)])
+    told = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(told) == 1 and "map image of 'words' was skipped at step 1" in told[0]
+    labels_found = []
+    for entry in sorted(ProjectorWriter(tmp_path).entries(), key=lambda e: e.tensor_name):
+        states = json.loads((tmp_path / entry.bookmarks_path).read_text(encoding="utf-8"))
+        labels_found.append(states[0]["label"])
+    assert labels_found == [f"step {step} · aligned PCA" for step in range(3)]
 
 
 def test_trajectory_of_the_probe_rows_with_a_state_per_step(

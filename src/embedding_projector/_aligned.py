@@ -18,6 +18,7 @@ from ._layout_core import (
     check_layout_kind,
     cosine_geometry,
     fit_sample,
+    follow_basis,
     require_umap,
     top_directions,
     umap_layout,
@@ -41,11 +42,14 @@ class AlignedLayout:
     * **Alignment.** Rows are matched to the previous snapshot's by key; the snapshot (unit
       rows, centred) is rotated onto the previous aligned snapshot by orthogonal Procrustes
       (:func:`insight.orthogonal_procrustes`) fitted on the shared rows.
-    * **Basis (PCA).** Fixed for the run: fitted at the first step, refitted only when it shows
-      less than ``refit_threshold`` of the variance the snapshot's own top components would
-      (the rule of :class:`~embedding_projector.maps.EvolutionMap`); a refitted basis is
-      turned to match the old picture as well as a rotation can. The 2-D and 3-D states have
-      a basis each.
+    * **Basis (PCA).** Fitted at the first step. When it shows less than ``refit_threshold``
+      of the variance the snapshot's own top components would, it turns toward them, but
+      only as far as the data moved: the picture of the shared rows changes by at most
+      twice the relative change of the aligned rows (or by what it changes with the basis
+      kept), so a better plane is reached over several steps rather than in one jump
+      (:func:`~embedding_projector._layout_core.follow_basis`, the rule of
+      :class:`~embedding_projector.maps.EvolutionMap` too). The 2-D and 3-D states have a
+      basis each; earlier states are never rewritten.
     * **Scale.** One for every step: the first step's 2-D picture has unit RMS radius.
     * **UMAP** (``kind="umap"``): the first step is a cold fit; later steps start from the
       previous step's coordinates (new rows from their nearest shared row's), run
@@ -54,13 +58,14 @@ class AlignedLayout:
 
     Args:
         kind: ``"pca"`` (2-D and 3-D states) or ``"umap"`` (one state of ``umap_dims``).
-        refit_threshold: see Basis; 0 never refits, 1 refits whenever a better basis exists.
+        refit_threshold: see Basis; 0 never turns the basis, 1 (the default) turns it
+            whenever a better one exists.
         umap_dims: 2 or 3.
         warm_epochs: epochs of a UMAP step started from the previous layout.
         seed: UMAP's random seed (reproducible but single-threaded); default none.
 
     Attributes:
-        basis_steps: steps at which the 2-D basis was fitted.
+        basis_steps: steps at which a basis was fitted (the first) or turned.
 
     Example:
         >>> import numpy as np
@@ -74,7 +79,7 @@ class AlignedLayout:
         self,
         kind: Literal["pca", "umap"] = "pca",
         *,
-        refit_threshold: float = 0.6,
+        refit_threshold: float = 1.0,
         umap_dims: int = 2,
         warm_epochs: int = WARM_EPOCHS,
         seed: int | None = None,
@@ -168,7 +173,7 @@ class AlignedLayout:
         if self._aligned is not None and len(cur_index) >= 2:
             rotation = _rotation_onto(centred, self._aligned, prev_index, cur_index)
         aligned = centred @ rotation.astype(np.float32)
-        coords = self._project(aligned, int(step))
+        coords = self._project(aligned, int(step), prev_index, cur_index)
         self._keys, self._dim, self._aligned, self._rotation = row_keys, dim, aligned, rotation
         self._coords, self._last_step = coords, int(step)
         return self._layouts(coords, f"step {step} · aligned PCA")
@@ -226,30 +231,51 @@ class AlignedLayout:
             return index, index
         return insight.match_rows(self._keys, keys)
 
-    def _project(self, aligned: _F32, step: int) -> _F32:
+    def _project(
+        self,
+        aligned: _F32,
+        step: int,
+        prev_index: npt.NDArray[np.int64],
+        cur_index: npt.NDArray[np.int64],
+    ) -> _F32:
         """(rows, 5) float32: the 2-D coordinates, then the 3-D ones, in the run's scale."""
         sample = aligned[fit_sample(len(aligned))]
         # One Gram matrix for the fit and for what the kept bases show (float32 BLAS, summed
         # over at most FIT_ROWS rows; then float64).
         gram = (sample.T @ sample).astype(np.float64) if len(sample) >= sample.shape[1] else None
         best, variances = top_directions(sample, 3, gram=gram)
-        refit = False
-        for count in (2, 3):
+        moved = False
+        shared: tuple[_F32, _F32, _F32] | None = None
+        for count, columns in ((2, slice(0, 2)), (3, slice(2, 5))):
             current = self._bases.get(count)
-            candidate = best[:, :count]
             if current is None:
-                self._bases[count] = candidate
-                refit = True
+                self._bases[count] = best[:, :count]
+                moved = True
                 continue
             if gram is not None:
                 shown = float(np.sum(current * (gram @ current)))
             else:
                 shown = float(np.sum((sample @ current) ** 2))
-            if shown < self.refit_threshold * float(np.sum(variances[:count])):
-                turn = insight.orthogonal_procrustes(sample @ candidate, sample @ current)
-                self._bases[count] = candidate @ turn
-                refit = True
-        if refit:
+            if shown >= self.refit_threshold * float(np.sum(variances[:count])):
+                continue
+            if self._aligned is None or self._coords is None or len(cur_index) < 2:
+                self._bases[count] = best[:, :count]  # nothing shared to move from: a new frame
+                moved = True
+                continue
+            if shared is None:
+                fit = fit_sample(len(cur_index))
+                picked_now, picked_before = cur_index[fit], prev_index[fit]
+                shared = (
+                    aligned[picked_now],
+                    self._aligned[picked_before],
+                    self._coords[picked_before] * np.float32(self._scale or 1.0),
+                )
+            rows, before, picture = shared
+            turn = follow_basis(current, best[:, :count], rows, before, picture[:, columns])
+            if turn.fraction > 0:
+                self._bases[count] = turn.basis
+                moved = True
+        if moved:
             self.basis_steps.append(step)
         both = aligned @ np.hstack([self._bases[2], self._bases[3]]).astype(np.float32)
         if self._scale is None:

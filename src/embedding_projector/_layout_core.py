@@ -21,12 +21,14 @@ __all__ = [
     "LAYOUT_KINDS",
     "UMAP_MAX_ROWS",
     "WARM_EPOCHS",
+    "BasisStep",
     "LayoutSpec",
     "ProjectorLayout",
     "as_layout_matrix",
     "check_layout_kind",
     "cosine_geometry",
     "fit_sample",
+    "follow_basis",
     "layouts_for",
     "pca_layouts",
     "require_umap",
@@ -44,6 +46,14 @@ FIT_ROWS = 20_000
 #: Epochs of a UMAP step started from the previous step's layout (a cold fit uses
 #: umap-learn's default, 200 above 10,000 rows and 500 below).
 WARM_EPOCHS = 50
+#: How far a turning basis may move the picture, per unit of data change: a step's picture
+#: changes by at most ``max(PICTURE_PER_DATA_CHANGE * data change, change with the basis
+#: kept)`` (relative Frobenius changes; see :func:`follow_basis`).
+PICTURE_PER_DATA_CHANGE = 2.0
+#: Fractions of the way to the better basis that :func:`follow_basis` tries, largest first.
+_TURN_FRACTIONS = (1.0, 0.5, 0.25, 0.125, 0.0625, 0.03125)
+#: A turn (radians) smaller than float32 rounding of the fitted directions.
+_NEGLIGIBLE_TURN = 1e-4
 
 _FloatArray = npt.NDArray[np.floating[Any]]
 _F32 = npt.NDArray[np.float32]
@@ -207,6 +217,104 @@ def top_directions(
     variances = np.zeros(count)
     variances[: len(order)] = np.clip(values[order], 0.0, None)
     return basis, variances
+
+
+@dataclass(frozen=True)
+class BasisStep:
+    """What :func:`follow_basis` chose: the new basis and how far it turned.
+
+    Attributes:
+        basis: (dims, k) orthonormal projection basis for this step.
+        fraction: how far along the way to the better basis it went (0: kept, 1: all the way).
+        data_change: the relative change of the shared rows since the previous step.
+        picture_change: the relative change of their projection (the picture) it gives.
+    """
+
+    basis: _FloatArray
+    fraction: float
+    data_change: float
+    picture_change: float
+
+
+def follow_basis(
+    basis: _FloatArray,
+    better: _FloatArray,
+    rows: _FloatArray,
+    previous_rows: _FloatArray,
+    previous_picture: _FloatArray,
+    *,
+    limit: float = PICTURE_PER_DATA_CHANGE,
+) -> BasisStep:
+    """Turn a projection basis toward a better one, only as far as the data moved.
+
+    The one rule by which every run-long frame (:class:`~embedding_projector.layouts.
+    AlignedLayout`'s 2-D and 3-D states, its trajectories, and the IMAGES maps of
+    :class:`~embedding_projector.maps.EvolutionMap`) changes its basis, so that a picture never
+    jumps further than the embedding moved:
+
+    * The basis moves along the shortest path (the Grassmann geodesic, through the principal
+      angles) from its plane to the better one, with no spin within the plane, so the axes
+      keep their sense and no reflection can appear.
+    * It goes the largest of 1, 1/2, 1/4 ... 1/32 of the way for which the picture (the
+      shared rows projected, against their previous picture) changes by at most
+      ``max(limit * d, c0)``: ``d`` is the relative change of the aligned rows themselves and
+      ``c0`` the picture's change with the basis kept; otherwise it stays. A plane that a
+      refit would swap in whole is thus reached over several steps, each no further than
+      the data moved (relative changes are Frobenius norms of the difference over that of
+      the previous value).
+
+    Args:
+        basis: (dims, k) orthonormal current basis.
+        better: (dims, k) orthonormal basis it should move toward (e.g. the top components).
+        rows: (n, dims) this step's aligned rows that the previous step shares.
+        previous_rows: (n, dims) those rows at the previous step, in the same frame.
+        previous_picture: (n, k) the previous step's projection of those rows (unscaled).
+        limit: the picture change allowed per unit of data change.
+
+    Returns:
+        A :class:`BasisStep`.
+
+    Example:
+        >>> import numpy as np
+        >>> rows = np.random.default_rng(0).normal(size=(50, 4))
+        >>> kept = np.eye(4)[:, :2]
+        >>> step = follow_basis(kept, np.eye(4)[:, 2:], rows, rows, rows @ kept)
+        >>> step.fraction  # the data did not move: neither does the picture
+        0.0
+    """
+    data = rows.astype(np.float64, copy=False)
+    before = previous_rows.astype(np.float64, copy=False)
+    target = previous_picture.astype(np.float64, copy=False)
+    size = float(np.linalg.norm(before))
+    data_change = float(np.linalg.norm(data - before)) / size if size > 0 else 0.0
+    cross = basis.T @ better
+    left, cosines, right_t = np.linalg.svd(cross)
+    angles = np.arccos(np.clip(cosines, -1.0, 1.0))
+    start, goal = basis @ left, better @ right_t.T
+    sines = np.sin(angles)
+    away = np.zeros_like(goal)
+    turning = sines > 1e-9
+    away[:, turning] = (goal[:, turning] - start[:, turning] * cosines[turning]) / sines[turning]
+    projected = data @ np.hstack([start, away])
+    count = basis.shape[1]
+    along, across = projected[:, :count], projected[:, count:]
+    picture_size = float(np.linalg.norm(target))
+
+    def change(fraction: float) -> float:
+        picture = (along * np.cos(fraction * angles) + across * np.sin(fraction * angles)) @ left.T
+        moved = float(np.linalg.norm(picture - target))
+        return moved / picture_size if picture_size > 0 else moved
+
+    kept = change(0.0)
+    allowed = max(limit * data_change, kept)
+    for fraction in _TURN_FRACTIONS:
+        if fraction * float(np.max(angles, initial=0.0)) < _NEGLIGIBLE_TURN:
+            break  # the same plane up to float32 rounding: nothing worth moving
+        moved = change(fraction)
+        if moved <= allowed:
+            path = start * np.cos(fraction * angles) + away * np.sin(fraction * angles)
+            return BasisStep(path @ left.T, fraction, data_change, moved)
+    return BasisStep(basis, 0.0, data_change, kept)
 
 
 def _fix_signs(coords: _FloatArray) -> _FloatArray:

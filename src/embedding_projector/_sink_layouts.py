@@ -1,11 +1,13 @@
 """Saved layouts (bookmarks) and trajectories for :class:`~embedding_projector.sink.SnapshotSink`.
 
 Per tag, on the sink's writing thread: an :class:`~embedding_projector.layouts.AlignedLayout`
-places every snapshot in one frame for the run (``InsightOptions.layout``), under the same time
-budget as the maps (``map_budget``): a step over budget gets the last computed positions in
-one 2-D state, labelled ``skipped (time budget)``. Aligned PCA is rationed too: 50,000x256
-costs about 0.24 s plus 0.06 s of state JSON (2-D and 3-D; built in the writer, not counted in
-the budget) on one core of the 2-core test machine, more than 2 % of a 1-2 s epoch.
+places every snapshot in one frame for the run (``InsightOptions.layout``), under a time budget
+of its own (``map_budget``, the same share as a map's, but of the layout's own measured cost:
+a cheap layout is never skipped because a map is dear): a step over budget gets the last
+computed positions in one 2-D state, labelled ``skipped (time budget)``, and the log says so
+at WARNING once per tag and run (INFO after that). A layout that took under
+:data:`ALWAYS_DUE_SECONDS`, and the final step of a run (``final=True`` of
+:meth:`~embedding_projector.sink.SnapshotSink.submit`), are never skipped.
 
 With ``InsightOptions.trajectory`` the probe rows of every step computed so far go to one more
 tensor, ``<tag> · trajectory`` (labels ``label`` and ``step``), written at each computed step
@@ -41,13 +43,16 @@ from .layouts import AlignedLayout
 if TYPE_CHECKING:
     from .writer import ProjectorWriter
 
-__all__ = ["TRAJECTORY_STEP_STATES", "SinkLayouts", "trajectory_tag"]
+__all__ = ["ALWAYS_DUE_SECONDS", "TRAJECTORY_STEP_STATES", "SinkLayouts", "trajectory_tag"]
 
 logger = logging.getLogger(__name__)
 
 #: Per-step saved states in a trajectory's bookmarks (the newest steps; the all-steps states
 #: always cover every row): each state repeats every row's coordinates.
 TRAJECTORY_STEP_STATES = 50
+
+#: A layout that took less than this is computed at every step, whatever the budget.
+ALWAYS_DUE_SECONDS = 0.01
 
 _SKIPPED = "skipped (time budget)"
 
@@ -97,6 +102,8 @@ class SinkLayouts:
         #: Per tag: whether its last :meth:`states` call computed a new layout.
         self._computed: dict[str, bool] = {}
         self._trajectories: dict[str, _Trajectory] = {}
+        #: Tags whose layout was skipped for the budget (told at WARNING once, then INFO).
+        self._rationed: set[str] = set()
         #: Tags seen without probe rows (told only if no tag has any by their second step).
         self._unfollowed: set[str] = set()
 
@@ -110,7 +117,8 @@ class SinkLayouts:
         keys: Sequence[str] | None,
         matrix: np.ndarray,
         step: int,
-        map_seconds: float,
+        *,
+        final: bool = False,
     ) -> list[ProjectorLayout] | None:
         """The saved states for this snapshot, or ``None`` (no layout, or it failed: warned
         once per tag; the snapshot is written without).
@@ -121,7 +129,7 @@ class SinkLayouts:
                 same item at every step.
             matrix: the snapshot's rows.
             step: its step.
-            map_seconds: how long the tag's map took last time (shares the budget).
+            final: the run's last snapshot: its layout is computed whatever the budget.
         """
         kind, tag = self.options.layout, request.tag
         self._computed[tag] = False
@@ -133,7 +141,7 @@ class SinkLayouts:
             frame = self._frames.get(tag)
             if frame is None:
                 frame = self._frames[tag] = AlignedLayout(kind)
-            if not self._due(tag, map_seconds):
+            if not (final or self._due(tag, step)):
                 # The 2-D state only: its JSON is what a skipped step still costs.
                 return frame.carry_over(head, shown, step, _SKIPPED)[:1] or None
             started = time.perf_counter()
@@ -154,14 +162,23 @@ class SinkLayouts:
         self._computed[tag] = True
         return states
 
-    def _due(self, tag: str, map_seconds: float) -> bool:
+    def _due(self, tag: str, step: int) -> bool:
+        """Whether ``tag``'s layout fits its own share of the time since the last one."""
         budget, last = self.options.map_budget, self._timing.get(tag)
         if budget is None or last is None:
             return True
         started, took = last
-        if took + map_seconds <= budget * (time.perf_counter() - started):
+        if took < ALWAYS_DUE_SECONDS or took <= budget * (time.perf_counter() - started):
             return True
-        logger.info("layout of %r skipped: it took %.0f ms with the map", tag, took * 1000)
+        log = logger.warning if tag not in self._rationed else logger.info
+        self._rationed.add(tag)
+        log(
+            f"{self.name}: the {self.options.layout} layout of {tag!r} was skipped at step "
+            f"{step} (it took {took * 1000:.0f} ms, more than map_budget={budget:.0%} of the "
+            "time since the last one); skipped steps show the last computed positions, "
+            "labelled 'skipped (time budget)', and the final step always gets its own. Raise "
+            "map_budget, or pass map_budget=None to lay out every snapshot."
+        )
         return False
 
     # -- trajectories ---------------------------------------------------------------------------

@@ -322,7 +322,7 @@ class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
                 snapshots = self._capture(model, step)
                 if snapshots:
                     self._written.append(step)
-            self._sink.submit(step, snapshots, scalars=scalars)
+            self._sink.submit(step, snapshots, scalars=scalars, final=last_epoch)
             self.hook_seconds += time.perf_counter() - started
 
     def on_train_end(self, model: Any) -> None:
@@ -333,7 +333,7 @@ class Any2VecProjector(CallbackAny2Vec):  # type: ignore[misc]
                 snapshots = self._capture(model, step)
                 if snapshots:
                     self._written.append(step)
-                self._sink.submit(step, snapshots)
+                self._sink.submit(step, snapshots, final=True)
         self.flush()
 
     # -- setup -----------------------------------------------------------------------------

@@ -10,10 +10,11 @@ clicking it under BOOKMARKS shows exactly these coordinates for every row.
   page's 100,000.
 * :class:`AlignedLayout` — one frame per training run: each snapshot is rotated onto the
   previous one (orthogonal Procrustes on the rows both share, by key), projected on a basis
-  fixed for the run (refitted only when it shows less than ``refit_threshold`` of what the
-  snapshot's own top components would) with one scale for every step, so stepping through the
-  snapshots a converged embedding stays put and a moving one moves by what moved. The UMAP
-  variant starts each step from the previous step's coordinates.
+  that turns toward the snapshot's own top components only as far as the data moved (the
+  picture changes by at most twice the aligned rows' relative change), with one scale for
+  every step, so stepping through the snapshots a converged embedding stays put and a moving
+  one moves by what moved, never more. The UMAP variant starts each step from the previous
+  step's coordinates.
 
 Geometry is cosine: rows are scaled to unit length and centred before PCA (as the aligned maps
 in :mod:`embedding_projector.maps` do); UMAP uses the cosine metric.

@@ -42,7 +42,8 @@ class MapFrame:
             in [-1, 1], higher is better separated); ``None`` without ``colors``.
         explained_variance: fraction of the (centred, unit-row) snapshot's variance that the
             map's 2-D basis shows.
-        basis_refit: the 2-D basis was (re)fitted at this step (always at the first).
+        basis_refit: the 2-D basis was fitted (always at the first step) or turned at this
+            step.
         categories: the N rows' ``colors`` values as text, or ``None``.
         highlight: (N,) bool mask of the highlighted rows.
         previous_coords: (N, 2) coordinates of the same rows at the previous step (NaN where

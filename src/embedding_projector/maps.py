@@ -16,12 +16,13 @@ IMAGES tab's step slider plays the evolution with stable axes:
    Procrustes on the rows both share (:func:`embedding_projector.insight.orthogonal_procrustes`);
    a rotation changes no cosine neighbourhood, so the chain of snapshots lives in the frame of
    the first one.
-4. **One 2-D basis.** The projection is PCA fitted on the first snapshot, and kept. It is refit
-   only when it has gone stale: when the variance of the current (aligned) snapshot captured by
-   the old basis falls below ``refit_threshold`` times what the snapshot's own top-2 principal
-   components capture (typical from a random initialisation to the first trained epoch). A
-   refit basis is turned (2-D Procrustes) to match the old one as well as possible, so the
-   picture does not flip. :attr:`MapFrame.basis_refit` says when it happened.
+4. **One 2-D basis, moving only as far as the data.** The projection is PCA fitted on the first
+   snapshot. When the variance of the current (aligned) snapshot that it shows falls below
+   ``refit_threshold`` times what the snapshot's own top-2 principal components show, it turns
+   toward them along the shortest path, only as far as keeps the picture's change within twice
+   the data's (:func:`embedding_projector._layout_core.follow_basis`, the same rule as the
+   projector's aligned layouts): a new plane is reached over several steps, never in a jump.
+   :attr:`MapFrame.basis_refit` says at which steps it moved.
 5. **Fixed axes.** The 2-D coordinates are scaled to unit RMS radius and drawn in the same
    square ``[-extent, extent]`` at every step (points beyond it are clipped to the edge), so
    the map shows shape, not scale. :attr:`MapFrame.xlim` and :attr:`MapFrame.ylim` are the
@@ -61,6 +62,7 @@ import numpy.typing as npt
 
 from . import insight
 from ._alignment import unit_rows as _unit_rows
+from ._layout_core import follow_basis
 from ._layout_core import top_directions as _top_directions
 from ._map_arrays import as_matrix as _as_matrix
 from ._map_arrays import category as _category
@@ -150,9 +152,10 @@ class EvolutionMap:
         neighbors_k: the k of the neighbour overlap.
         render: draw images; ``False`` computes the scalars only.
         scalars: compute drift, neighbour overlap and separation.
-        refit_threshold: refit the 2-D basis when it shows less than this fraction of what
-            the current snapshot's own top-2 principal components would show (0 never refits
-            after the first step, 1 refits whenever a better basis exists).
+        refit_threshold: turn the 2-D basis (as far as the data moved) when it shows less than
+            this fraction of what the current snapshot's own top-2 principal components would
+            show (0 never turns it after the first step; 1, the default, whenever a better
+            basis exists).
         extent: half-width of the fixed square axes, in units of the map's RMS radius.
         style: how the images are drawn (:class:`MapStyle`: size, title, font, labels,
             trails, legend, rows drawn); default ``MapStyle()``.
@@ -181,7 +184,7 @@ class EvolutionMap:
         neighbors_k: int = 10,
         render: bool = True,
         scalars: bool = True,
-        refit_threshold: float = 0.6,
+        refit_threshold: float = 1.0,
         extent: float = 3.0,
         style: MapStyle | None = None,
     ) -> None:
@@ -288,7 +291,7 @@ class EvolutionMap:
         mask = np.asarray([key in highlighted for key in present], dtype=bool)
 
         aligned, prev_index, cur_index = self._align(raw, present)
-        coords, explained, refit = self._project(aligned, step)
+        coords, explained, refit = self._project(aligned, step, prev_index, cur_index)
         previous_coords = self._trails(coords, prev_index, cur_index)
         drift, overlap, separation, neighbors = self._scores(
             raw, present, prev_index, cur_index, categories
@@ -448,28 +451,37 @@ class EvolutionMap:
                 taken.add(key)
         return chosen
 
-    def _project(self, aligned: _FloatArray, step: int) -> tuple[_FloatArray, float, bool]:
-        """2-D coordinates (unit RMS radius), explained variance, whether the basis was refit."""
+    def _project(
+        self, aligned: _FloatArray, step: int, prev_index: Any, cur_index: Any
+    ) -> tuple[_FloatArray, float, bool]:
+        """2-D coordinates (unit RMS radius), explained variance, whether the basis moved."""
         rows = aligned.shape[0]
         total = float(np.sum(aligned**2))
         if rows == 0 or total <= 0.0:
             return np.zeros((rows, 2)), 0.0, False
-        basis, variances = _top_directions(aligned, 2)
-        best_basis: _FloatArray = np.asarray(basis, dtype=np.float64)
+        top, variances = _top_directions(aligned, 2)
+        best_basis: _FloatArray = np.asarray(top, dtype=np.float64)
         best = float(variances.sum())
         refit = False
         if self._basis is None:
             self._basis, refit = best_basis, True
-        else:
-            shown = float(np.sum((aligned @ self._basis) ** 2))
-            if shown < self.refit_threshold * best:
-                # Turn the new basis to match the old picture as well as a rotation can.
-                turn = insight.orthogonal_procrustes(aligned @ best_basis, aligned @ self._basis)
-                self._basis, refit = best_basis @ turn, True
+        elif float(np.sum((aligned @ self._basis) ** 2)) < self.refit_threshold * best:
+            if self._prev_aligned is None or len(cur_index) < 2:
+                self._basis, refit = best_basis, True
+            else:
+                # The frame's one rule (follow_basis): toward the better plane, only as far as
+                # the data moved.
+                before = self._prev_aligned[prev_index]
+                turn = follow_basis(
+                    self._basis, best_basis, aligned[cur_index], before, before @ self._basis
+                )
+                if turn.fraction > 0:
+                    self._basis, refit = np.asarray(turn.basis, dtype=np.float64), True
         if refit:
             self._basis_steps.append(int(step))
-            logger.debug("map basis fitted at step %d", step)
-        projected = aligned @ self._basis
+            logger.debug("map basis fitted or turned at step %d", step)
+        basis: _FloatArray = self._basis
+        projected = aligned @ basis
         radius = float(np.sqrt(np.mean(np.sum(projected**2, axis=1))))
         coords = projected / radius if radius > 0 else projected
         return coords, float(np.sum(projected**2)) / total, refit

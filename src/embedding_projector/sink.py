@@ -168,6 +168,8 @@ class SnapshotSink:
         self._maps: dict[str, EvolutionMap] = {}
         #: Per tag, writer thread only: when its last map started and how long it took.
         self._map_timing: dict[str, tuple[float, float]] = {}
+        #: Tags whose map image was skipped for the budget (told at WARNING once, then INFO).
+        self._maps_rationed: set[str] = set()
         self._retention = _disk.Retention(self.options.keep, self.name, self._queue)
         #: Per tag, writer thread only: the aligned layout frame and trajectory.
         self._layouts = SinkLayouts(self.insight, self._queue, self.name)
@@ -190,6 +192,7 @@ class SnapshotSink:
         *,
         scalars: Mapping[str, float] | None = None,
         summary: Any = None,
+        final: bool = False,
     ) -> None:
         """Queue snapshots and scalars of ``step``; blocks only while the queue is full.
 
@@ -199,13 +202,15 @@ class SnapshotSink:
             scalars: extra scalars (``{"train/loss": 0.3}``), logged at ``step``.
             summary: a ``SummaryWriter`` for this step's maps and scalars (e.g. the
                 framework logger's), instead of the sink's.
+            final: the run's last snapshot (the trained weights): its layout and map are
+                computed whatever the time budget.
         """
         self.report()
         requests = list(requests)
         scalars = dict(scalars or {})
         if not requests and not scalars:
             return
-        self._background.submit(self._job, step, requests, scalars, summary)
+        self._background.submit(self._job, step, requests, scalars, summary, final)
         if not self.options.background:
             self.report()
 
@@ -311,6 +316,7 @@ class SnapshotSink:
         requests: list[SnapshotRequest],
         scalars: dict[str, float],
         summary: Any,
+        final: bool = False,
     ) -> None:
         started, cpu_started = time.perf_counter(), time.thread_time()
         texts: dict[str, str] = {}
@@ -318,7 +324,7 @@ class SnapshotSink:
         try:
             with single_threaded_blas():
                 for request in requests:
-                    self._write_guarded(request, step, summary, texts)
+                    self._write_guarded(request, step, summary, texts, final)
             if scalars or texts:
                 target = self._summary_for(summary)
                 for name, value in scalars.items():
@@ -332,10 +338,15 @@ class SnapshotSink:
             self.stats.write_cpu_seconds += time.thread_time() - cpu_started
 
     def _write_guarded(
-        self, request: SnapshotRequest, step: int, summary: Any, texts: dict[str, str]
+        self,
+        request: SnapshotRequest,
+        step: int,
+        summary: Any,
+        texts: dict[str, str],
+        final: bool = False,
     ) -> None:
         try:
-            self._write_one(request, step, summary, texts)
+            self._write_one(request, step, summary, texts, final)
         except DiskReserveError as error:  # one warning for all tags; later steps try again
             logger.debug("snapshot %r at step %d skipped: %s", request.tag, step, error)
             message = _disk.reserve_warning(self.name, request.tag, step, error)
@@ -354,7 +365,12 @@ class SnapshotSink:
                 request.on_written()
 
     def _write_one(
-        self, request: SnapshotRequest, step: int, summary: Any, texts: dict[str, str]
+        self,
+        request: SnapshotRequest,
+        step: int,
+        summary: Any,
+        texts: dict[str, str],
+        final: bool = False,
     ) -> None:
         """Write one snapshot with its saved layout (:class:`SinkLayouts`), prune old steps
         (``keep``), write the trajectory, then the insight."""
@@ -382,8 +398,7 @@ class SnapshotSink:
         keys = None
         if self.insight.layout is not None:
             keys = layout_keys(request, self._columns.get(request.tag, labels, header, 0))
-        map_seconds = self._map_timing.get(request.tag, (0.0, 0.0))[1]
-        states = self._layouts.states(request, keys, matrix, step, map_seconds)
+        states = self._layouts.states(request, keys, matrix, step, final=final)
         writer.add_embedding(
             matrix,
             metadata=prepared,
@@ -397,7 +412,7 @@ class SnapshotSink:
         self._layouts.write_trajectory(writer, request, keys, states, step)
         if self.insight.enabled:
             # Scalars at every snapshot (cheap); the budget rations only the drawing.
-            draw = self.insight.maps and self._map_due(request.tag, step)
+            draw = self.insight.maps and (final or self._map_due(request.tag, step))
             started = time.perf_counter()
             try:
                 column = self._columns.get(request.tag, labels, header, self.insight.color_column)
@@ -468,14 +483,13 @@ class SnapshotSink:
         started, took = last
         if took <= budget * (time.perf_counter() - started):
             return True
-        logger.info(
-            "map image of %r skipped at step %d (its scalars are logged): the last one took "
-            "%.0f ms, more than map_budget=%.0f%% of the time since; raise map_budget or pass "
-            "None to draw every snapshot",
-            tag,
-            step,
-            took * 1000,
-            budget * 100,
+        log = logger.warning if tag not in self._maps_rationed else logger.info
+        self._maps_rationed.add(tag)
+        log(
+            f"{self.name}: the map image of {tag!r} was skipped at step {step} (its scalars are "
+            f"logged): the last one took {took * 1000:.0f} ms, more than "
+            f"map_budget={budget:.0%} of the time since; the final step always gets its map. "
+            "Raise map_budget, or pass map_budget=None to draw every snapshot."
         )
         return False
 

@@ -292,7 +292,9 @@ class EmbeddingProjectorCallback(TrainerCallback):
         try:
             requests = self._requests(tables, zero, suffix)
             if zero and self._sink is not None:
-                self._sink.submit(step, requests)
+                last = int(getattr(state, "max_steps", 0) or 0)
+                final = suffix == "end of training" or 0 < last <= step
+                self._sink.submit(step, requests, final=final)
         except Exception as error:  # a visualization problem must never stop training
             if self._sink is not None:
                 self._sink.warn(
