@@ -147,3 +147,29 @@ def test_the_page_steps_colours_searches_and_shows_neighbours(tmp_path, artifact
 def _rgb(hex_colour: str) -> str:
     r, g, b = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
     return f"rgb({r}, {g}, {b})"
+
+
+def test_a_new_step_appears_without_a_reload(tmp_path):
+    from embedding_projector import ProjectorWriter
+
+    sync_api = _require_browser()
+    root = tmp_path / "logs"
+    writer = ProjectorWriter(root / "live")
+    rng = np.random.default_rng(2)
+    labels = [f"w{i}" if i % 3 else f"語{i}" for i in range(60)]
+    for step in (1, 2):
+        writer.add_embedding(rng.normal(size=(60, 8)), metadata=labels, global_step=step)
+    with TensorBoard(root) as server, sync_api.sync_playwright() as playwright:
+        server.wait_for(lambda: listing(server).get("live"))
+        browser = launch_chromium(playwright)
+        try:
+            page = browser.new_page(viewport=VIEWPORT)
+            page.goto(f"{server.base}/#{PLUGIN}")
+            frame = dashboard_frame(page)
+            steps = "() => window.embeddingEvolution.steps()"
+            poll(frame, steps, lambda s: s == [1, 2])
+            writer.add_embedding(rng.normal(size=(60, 8)), metadata=labels, global_step=3)
+            poll(frame, steps, lambda s: s == [1, 2, 3])
+            assert frame.locator("input[type=range]").first.get_attribute("max") == "2"
+        finally:
+            browser.close()
