@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -19,7 +21,20 @@ if TYPE_CHECKING:
         ProjectorConfig,
     )
 
-__all__ = ["StoredSnapshot", "find_entry", "read_entry", "stored_steps"]
+__all__ = [
+    "StoredSnapshot",
+    "StoredState",
+    "entry_files",
+    "find_entry",
+    "read_entry",
+    "read_metadata",
+    "read_saved_states",
+    "stored_steps",
+    "stored_tags",
+]
+
+#: ``<tag>:<step>`` with an optional `` <suffix>`` / `` (rewrite N)`` (ours) or bare (tensorboardX).
+_TAGGED_NAME = re.compile(r"^(?P<tag>.*):(?P<step>\d+)(?: .*)?$", re.DOTALL)
 
 
 class StoredSnapshot(NamedTuple):
@@ -36,6 +51,35 @@ class StoredSnapshot(NamedTuple):
     matrix: npt.NDArray[np.float32]
     columns: list[list[str]]
     header: list[str] | None
+
+
+class StoredState(NamedTuple):
+    """One saved state (bookmark) of a snapshot, as the projector page would load it.
+
+    Attributes:
+        label: the state's label (``"step 3 · aligned PCA"``).
+        kind: ``"pca"`` or ``"umap"`` (the page's ``selectedProjection``).
+        coordinates: (points, 2 | 3) float32, one row per projected point.
+        filtered_points: the rows the points are (``None``: rows 0, 1, ... in order).
+    """
+
+    label: str
+    kind: str
+    coordinates: npt.NDArray[np.float32]
+    filtered_points: list[int] | None
+
+
+def stored_tags(config: ProjectorConfig) -> list[str]:
+    """Tags with at least one snapshot in the config, ours and tensorboardX's (sorted)."""
+    tags = set()
+    for entry in config.embeddings:
+        match = _TAGGED_NAME.match(entry.tensor_name)
+        if not match:
+            continue
+        ours = parse_our_tensor_path(entry.tensor_path) is not None
+        if ours or entry.tensor_name == f"{match['tag']}:{match['step']}":  # tensorboardX's
+            tags.add(match["tag"])
+    return sorted(tags)
 
 
 def stored_steps(config: ProjectorConfig, tag: str) -> list[int]:
@@ -104,6 +148,74 @@ def read_entry(logdir: Path, entry: EmbeddingInfo) -> StoredSnapshot:
             str(logdir),
         ) from error
     return StoredSnapshot(matrix, columns, header)
+
+
+def read_metadata(logdir: Path, entry: EmbeddingInfo) -> tuple[list[list[str]], list[str] | None]:
+    """An entry's metadata alone (columns, header), as :func:`read_entry` gives it.
+
+    Raises:
+        ConfigError: the metadata file cannot be read.
+    """
+    if not entry.metadata_path:
+        return [], None
+    try:
+        return _metadata(_asset(logdir, entry.metadata_path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ConfigError(
+            f"metadata of {entry.tensor_name!r} in {logdir} cannot be read back: {error}",
+            str(logdir),
+        ) from error
+
+
+def read_saved_states(logdir: Path, entry: EmbeddingInfo) -> list[StoredState]:
+    """An entry's saved states (its ``bookmarks_path`` file), in the file's order.
+
+    States the page would not show as written (``"tsne"``, no projections) are skipped.
+
+    Raises:
+        ConfigError: the file cannot be read or is not an array of states.
+    """
+    if not entry.bookmarks_path:
+        return []
+    try:
+        states = json.loads(_asset(logdir, entry.bookmarks_path).read_bytes())
+        found = []
+        for state in states:
+            kind = state.get("selectedProjection")
+            points = state.get("projections") or []
+            if kind not in ("pca", "umap") or not points:
+                continue
+            width = sum(1 for key in points[0] if key.startswith(f"{kind}-"))
+            keys = [f"{kind}-{j}" for j in range(width)]
+            coordinates = np.array(
+                [[point[key] for key in keys] for point in points], dtype=np.float32
+            ).reshape(len(points), width)
+            filtered = state.get("filteredPoints")
+            found.append(
+                StoredState(
+                    str(state.get("label", "")),
+                    kind,
+                    coordinates,
+                    None if filtered is None else [int(i) for i in filtered],
+                )
+            )
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as error:
+        raise ConfigError(
+            f"saved states of {entry.tensor_name!r} in {logdir} cannot be read back: {error}",
+            str(logdir),
+        ) from error
+    return found
+
+
+def entry_files(logdir: Path, entry: EmbeddingInfo) -> list[Path]:
+    """The files an entry points at (tensor, metadata, sprite, saved states), as read."""
+    relative = [
+        entry.tensor_path,
+        entry.metadata_path,
+        entry.sprite.image_path,
+        entry.bookmarks_path,
+    ]
+    return [_asset(logdir, path) for path in relative if path]
 
 
 def _asset(logdir: Path, relative: str) -> Path:
