@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .. import insight
+from .._config import read_config
 from .._format import CONFIG_FILENAME, REFRESH_DIRNAME
 from .._readback import (
     entry_files,
@@ -31,7 +32,6 @@ from .._readback import (
 )
 from ..errors import ConfigError, SnapshotNotFoundError
 from ..layouts import AlignedLayout
-from ..writer import read_config
 
 __all__ = ["BadRequest", "EvolutionData"]
 
