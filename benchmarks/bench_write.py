@@ -5,7 +5,7 @@ Also: how soon a freshly started TensorBoard serves the latest of 10 snapshots.
 Run:  python benchmarks/bench_write.py            (full: 10,000x100 and 100,000x300)
       python benchmarks/bench_write.py --quick    (small sizes, for a smoke run)
 
-Targets (issue 2): >= 100x faster than tensorboardX at 100,000x300; <= 3x the raw tofile floor;
+Targets: >= 100x faster than tensorboardX at 100,000x300; <= 3x the raw tofile floor;
 TensorBoard serving the 10-snapshot run >= 8x sooner than with tensorboardX's files.
 """
 

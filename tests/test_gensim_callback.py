@@ -542,7 +542,7 @@ def test_example_script_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert sorted(scalars(events(tmp_path / "run"), "train/loss")) == [1, 2, 3, 4]
 
 
-# --------------------------------------------------------------------------- issue 17
+# --------------------------------------------------------------------------- first-run behaviour
 
 
 def test_url_log_dir_fails_at_construction() -> None:

@@ -755,8 +755,8 @@ def test_tensorboard_started_before_fit_serves_every_snapshot(
                 assert "exp/version_0" not in server.runs()
 
     # No start snapshot: the first one must come after TensorBoard read the run's (absent)
-    # config. (Known race, see the report of issue 17: a refresh run created, renamed and
-    # removed by close() within one TensorBoard reload interval is never seen.)
+    # config. (Known race: a refresh run created, renamed and removed by close() within one
+    # TensorBoard reload interval is never seen.)
     callback = EmbeddingProjector(modules=["tokens"], snapshot_at_start=False)
     make_trainer([callback, Wait()], logger, max_epochs=3).fit(TinyLM(), token_data())
     expected = [f"tokens:{step:09d} epoch {step // 4 - 1}" for step in (4, 8, 12)]
@@ -808,7 +808,7 @@ def test_module_import_needs_no_lightning() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-# --------------------------------------------------------------------------- issue 17
+# --------------------------------------------------------------------------- first-run behaviour
 
 
 def test_fit_end_is_snapshot_whether_or_not_its_epoch_was_due(tmp_path: Path) -> None:

@@ -83,9 +83,9 @@ def _create_temp(directory: Path) -> tuple[int, str]:
 def write_direct(path: str, data: npt.NDArray[np.float32]) -> int:
     """Write the block-aligned head of ``data`` to ``path`` with ``O_DIRECT``; bytes written.
 
-    A buffered write of a 50 MB tensor cost 75-95 ms of kernel CPU on the 2-core test VM (page
-    cache pages allocated and filled one by one), ``O_DIRECT`` 3 ms: when every core is
-    training, that CPU comes out of training. The data goes through a block-aligned bounce
+    A buffered write spends kernel CPU allocating and filling page-cache pages one by one, many
+    times what ``O_DIRECT`` spends (``benchmarks/RESULTS.md``): when every core is training,
+    that CPU comes out of training. The data goes through a block-aligned bounce
     buffer (``O_DIRECT`` needs aligned memory, offsets and lengths); the unaligned tail is
     left to the caller's buffered write. Returns 0, having written nothing that matters, where the
     platform or file system does not do ``O_DIRECT`` (tmpfs, some network file systems).
@@ -142,9 +142,9 @@ def write_event_file(directory: Path, suffix: str, events: Sequence[bytes]) -> P
     """A complete event file: the ``file_version`` event, then ``events``, written atomically.
 
     ``events`` are serialized ``Event`` protos. The TFRecord framing is done here: importing
-    tensorboardX's writer imports torch when it is installed (seconds), and TensorBoard's own
-    writer and ``masked_crc32c`` live behind its TensorFlow stub, whose import pulls in fsspec
-    and asyncio (0.1-0.2 s and several MiB for a one-shot export). The Event proto is
+    tensorboardX's writer imports torch when it is installed, and TensorBoard's own writer and
+    ``masked_crc32c`` live behind its TensorFlow stub, whose import pulls in fsspec and asyncio:
+    costs a one-shot export would pay in time and memory. The Event proto is
     TensorBoard's; the checksum is :func:`masked_crc32c`.
     """
     import struct

@@ -1,10 +1,10 @@
 """The map image as an IMAGES summary, PNG-encoded here (sink layer: :func:`sink.log_map`).
 
 ``SummaryWriter.add_image`` (tensorboardX and ``torch.utils.tensorboard`` alike) encodes with
-Pillow's defaults: zlib level 6 and a filter chosen per row by trying all five, about 17 ms for
-a 640 x 640 map on the shared test machine, on the writer thread beside training. A map is
-flat colours on white: unfiltered rows at zlib level 1 take about 3 ms and 30 % more bytes
-(~35 KB). The summary proto is the writer's own class (tensorboardX's or TensorBoard's), so the
+Pillow's defaults: zlib level 6 and a filter chosen per row by trying all five, on the writer
+thread beside training. A map is flat colours on white: unfiltered rows at zlib level 1 are
+several times faster for about 30 % more bytes (``benchmarks/RESULTS.md``). The summary proto
+is the writer's own class (tensorboardX's or TensorBoard's), so the
 event is the one ``add_image`` would write apart from the PNG's bytes; a writer of another
 kind gets ``add_image``.
 

@@ -166,8 +166,8 @@ def single_threaded_blas() -> Iterator[None]:
     """Run numpy's BLAS/LAPACK on one thread inside the block.
 
     For the maps and stability scalars computed beside training. With one core already busy
-    training, OpenBLAS's second thread spin-waits against it: a 256 x 256 SVD then took 550 ms
-    instead of 16 ms on the 2-core test machine, and took that time from the training thread.
+    training, OpenBLAS's second thread spin-waits against it: a small SVD then takes many times
+    longer, and takes that time from the training thread (``benchmarks/RESULTS.md``).
     threadpoolctl's limit is process-wide and restores what it saw on entry, so concurrent
     blocks (two callbacks in one process) are serialised here to restore the right count.
 
@@ -179,7 +179,7 @@ def single_threaded_blas() -> Iterator[None]:
     global _BLAS_CONTROLLER
     with _BLAS_LOCK:
         if _BLAS_CONTROLLER is None:
-            # Finding the loaded BLAS libraries takes ~8 ms of Python: once per process.
+            # Finding the loaded BLAS libraries walks the loaded shared objects: once per process.
             from threadpoolctl import ThreadpoolController
 
             _BLAS_CONTROLLER = ThreadpoolController()

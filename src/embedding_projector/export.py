@@ -205,8 +205,8 @@ def export_embeddings(
     header, columns = metadata_table(picked, selection)
     labels = prepare_metadata_columns(columns, header)
     # Closing removes the refresh run and the lock file: a one-shot export leaves only the run.
-    # O_DIRECT: the tensor skips the page cache (a copy the kernel would make in this process:
-    # 0.05-0.15 s of CPU for 100,000 x 200, against a few ms), no slower on an SSD.
+    # O_DIRECT: the tensor skips the page cache (a copy the kernel would make in this process,
+    # in the CPU time an export is measured by), no slower on an SSD.
     with ProjectorWriter(logdir, direct_io=True) as writer, warnings.catch_warnings():
         # Already said above, with the options that narrow an export.
         warnings.filterwarnings("ignore", message=r"Writing \d+ rows for tag", category=UserWarning)

@@ -581,9 +581,9 @@ def log_map(
 def warm_up_imports(*, maps: bool) -> None:
     """Import what the writer imports lazily, now rather than on the writing thread.
 
-    A first import on the background thread holds the GIL for up to seconds (TensorBoard's
-    event writer ~0.4 s on a busy 2-core machine) and stalls the epoch after the first snapshot.
-    With ``maps``, the installed fonts are looked up now too (~0.2 s).
+    A first import on the background thread holds the GIL (TensorBoard's event writer is the
+    largest) and stalls the epoch after the first snapshot. With ``maps``, the installed fonts
+    are looked up now too.
 
     Example:
         >>> warm_up_imports(maps=False)

@@ -155,7 +155,7 @@ class ProjectorWriter:
             TensorBoard that is already running shows the new snapshot on a browser refresh.
         lock_timeout: seconds to wait for another writer's lock.
         direct_io: write tensors of 8 MiB and more with ``O_DIRECT`` where the platform and
-            file system allow it (Linux; not tmpfs): a tenth of the CPU, as the page cache is
+            file system allow it (Linux; not tmpfs): far less CPU, as the page cache is
             bypassed, but the call then waits for the disk. For writers beside training (the
             callbacks use it), where CPU is what training misses, and for ``export`` (its
             whole-process CPU is what it is measured by; on an SSD it is no slower).

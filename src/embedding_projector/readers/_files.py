@@ -30,8 +30,7 @@ __all__ = ["VectorFileInfo", "detect_format", "inspect_vector_file"]
 logger = logging.getLogger(__name__)
 
 #: Bytes read per call by default (gensim uses 100 KiB). 1 MiB: larger blocks stop paying
-#: off (reading the top 100,000 rows of a 200-d binary took 0.15 s of CPU at 1 MiB, 0.18-0.3 s
-#: at 4 MiB, whose fresh buffers cost page faults and cache misses).
+#: off, as their fresh buffers cost page faults and cache misses (``benchmarks/RESULTS.md``).
 DEFAULT_BUFFER_SIZE = 1024 * 1024
 #: A binary row's word longer than this means the file is not word2vec binary.
 MAX_WORD_BYTES = 64 * 1024
