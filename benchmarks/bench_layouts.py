@@ -39,9 +39,9 @@ from typing import Any
 import numpy as np
 
 import embedding_projector as ep
-from embedding_projector import _states
-from embedding_projector.background import single_threaded_blas
-from embedding_projector.layouts import AlignedLayout, require_umap, umap_layout
+from embedding_projector._format import bookmarks as _states
+from embedding_projector.insight.layouts import AlignedLayout, require_umap, umap_layout
+from embedding_projector.sink.background import single_threaded_blas
 
 
 def timed(run: Callable[[], Any], repeats: int) -> tuple[float, Any]:

@@ -103,6 +103,6 @@ def no_refresh_grace(monkeypatch: pytest.MonkeyPatch) -> None:
     """Closing writers remove their refresh run at once, however young (tests that check the
     tidy-up right after a close; by default a refresh run younger than a TensorBoard reload
     is removed later, by a detached process, so that TensorBoard has seen it)."""
-    from embedding_projector import _logdir
+    from embedding_projector._format import logdir as _logdir
 
     monkeypatch.setattr(_logdir, "REFRESH_GRACE_SECONDS", 0.0)

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from embedding_projector import ProjectorWriter
-from embedding_projector._config import read_config
 from embedding_projector._format import CONFIG_FILENAME, LOCK_FILENAME
+from embedding_projector._format.config import read_config
 from tb_server import TensorBoard
 
 

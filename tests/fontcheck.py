@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from embedding_projector import fonts
-from embedding_projector.fonts import FontFace, fonts_for_labels
+from embedding_projector.glyphs import fonts
+from embedding_projector.glyphs.fonts import FontFace, fonts_for_labels
 
 #: Kanji, hiragana, katakana and hangul: what "a CJK font" has to cover here.
 CJK_SAMPLE = "漢字かなカナ한글"

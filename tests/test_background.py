@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_info
 
-from embedding_projector.background import BackgroundWriter, single_threaded_blas
+from embedding_projector.sink.background import BackgroundWriter, single_threaded_blas
 
 
 def blas_threads() -> set[int]:

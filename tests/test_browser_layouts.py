@@ -23,7 +23,7 @@ import pytest
 
 from browser_page import ProjectorPage, open_projector
 from embedding_projector import AlignedLayout, ProjectorWriter
-from embedding_projector.layouts import umap_layout
+from embedding_projector.insight.layouts import umap_layout
 from tb_server import TensorBoard
 from test_browser import _require_browser
 

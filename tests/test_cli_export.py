@@ -17,7 +17,7 @@ import pytest
 from embedding_projector.cli import EXPORT_FLAG_TO_PARAMETER, build_parser, main
 from embedding_projector.export import export_embeddings
 from embedding_projector.readers import SourceOptions
-from embedding_projector.selection import RowSelection, select_keys
+from embedding_projector.readers.selection import RowSelection, select_keys
 from tb_server import TensorBoard, parse_metadata
 from vector_files import japanese_words, random_vectors, word2vec_bytes, write
 

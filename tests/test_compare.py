@@ -19,8 +19,8 @@ from embedding_projector import ProjectorWriter, compare_embeddings
 from embedding_projector.cli import COMPARE_FLAG_TO_PARAMETER, build_parser, main
 from embedding_projector.compare import CHANGES_FILENAME, MAX_SHARED_ROWS
 from embedding_projector.errors import InvalidEmbeddingError
-from embedding_projector.layouts import pca_layouts
-from embedding_projector.selection import RowSelection
+from embedding_projector.insight.layouts import pca_layouts
+from embedding_projector.readers.selection import RowSelection
 from tb_server import TensorBoard, parse_metadata, state_coordinates
 from vector_files import word2vec_bytes, write
 
@@ -445,7 +445,7 @@ def test_a_bad_layout_is_refused_before_anything_is_written(tmp_path: Path) -> N
 
 def test_a_state_filter_must_name_rows_of_the_tensor() -> None:
     """The writer layer's check behind the per-source states (nothing is written on error)."""
-    from embedding_projector._states import SavedState, saved_states_json
+    from embedding_projector._format.bookmarks import SavedState, saved_states_json
 
     coords = np.arange(8, dtype=np.float32).reshape(4, 2)
     text = saved_states_json(

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from embedding_projector import ProjectorWriter
-from embedding_projector._config import read_config
 from embedding_projector._format import TEMP_PREFIX
+from embedding_projector._format.config import read_config
 from tb_server import TensorBoard, parse_metadata
 
 RNG = np.random.default_rng(5)

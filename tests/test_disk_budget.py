@@ -27,7 +27,7 @@ from gensim.utils import simple_preprocess
 from disk_checks import assert_complete_and_served, referenced_files, snapshot_files
 from embedding_projector import ProjectorWriter
 from embedding_projector._format import CONFIG_FILENAME
-from embedding_projector._logdir import human_size
+from embedding_projector._format.logdir import human_size
 from embedding_projector.gensim import Any2VecProjector
 from embedding_projector.sink import InsightOptions, SinkOptions, SnapshotRequest, SnapshotSink
 from tb_server import TensorBoard

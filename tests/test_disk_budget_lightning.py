@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
 from disk_checks import assert_complete_and_served, referenced_files, snapshot_files  # noqa: E402
 from embedding_projector import ProjectorWriter  # noqa: E402
-from embedding_projector._logdir import human_size  # noqa: E402
+from embedding_projector._format.logdir import human_size  # noqa: E402
 from embedding_projector.lightning import EmbeddingProjector  # noqa: E402
 from embedding_projector.sink import InsightOptions, SinkOptions  # noqa: E402
 from tb_server import TensorBoard  # noqa: E402

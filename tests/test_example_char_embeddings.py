@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from embedding_projector.fonts import FontFace
 from embedding_projector.glyphs import glyph_images
+from embedding_projector.glyphs.fonts import FontFace
 from fontcheck import require_cjk_font
 from tb_server import TensorBoard, parse_metadata
 

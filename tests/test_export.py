@@ -13,7 +13,7 @@ import pytest
 from embedding_projector.errors import InvalidEmbeddingError, VectorFileError
 from embedding_projector.export import ExportSummary, export_embeddings
 from embedding_projector.readers import SourceOptions
-from embedding_projector.selection import RowSelection, select_keys
+from embedding_projector.readers.selection import RowSelection, select_keys
 from tb_server import TensorBoard, column, served_snapshot
 from vector_files import japanese_words, random_vectors, word2vec_bytes, write
 

@@ -17,7 +17,7 @@ from embedding_projector.cli import main
 from embedding_projector.errors import VectorFileError
 from embedding_projector.export import ExportSummary, RowSelection, SourceOptions, export_embeddings
 from embedding_projector.readers import load_rows
-from embedding_projector.selection import select_keys
+from embedding_projector.readers.selection import select_keys
 from tb_server import TensorBoard, column, served_snapshot
 from vector_files import japanese_words, random_vectors
 

@@ -14,7 +14,8 @@ from filelock import FileLock
 
 import embedding_projector as ep
 from disk_checks import fail_nth_replace, tree_digest
-from embedding_projector import _files, _format
+from embedding_projector import _format
+from embedding_projector._format import files as _files
 from embedding_projector.errors import DiskReserveError, SnapshotWriteError
 
 RNG = np.random.default_rng(7)
@@ -152,7 +153,7 @@ def test_gensim_callback_on_a_full_disk_warns_and_training_goes_on(small_filesys
     from gensim.test.utils import datapath
     from gensim.utils import simple_preprocess
 
-    from embedding_projector._config import read_config
+    from embedding_projector._format.config import read_config
     from embedding_projector.gensim import Any2VecProjector
     from embedding_projector.sink import InsightOptions
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from embedding_projector import _font_discovery, fonts
 from embedding_projector.errors import InvalidEmbeddingError
-from embedding_projector.fonts import (
+from embedding_projector.glyphs import _font_discovery, fonts
+from embedding_projector.glyphs.fonts import (
     FontFace,
     MissingGlyphWarning,
     drawable_characters,
@@ -230,7 +230,7 @@ def test_font_of_the_optional_matplotlib_fontja_package_is_found_without_importi
 def test_drawable_characters_of_ascii_text_follow_the_unicode_categories() -> None:
     import unicodedata
 
-    from embedding_projector._font_face import _NO_GLYPH_CATEGORIES, drawable_characters
+    from embedding_projector.glyphs._font_face import _NO_GLYPH_CATEGORIES, drawable_characters
 
     text = "".join(map(chr, range(128)))
     expected = [c for c in text if unicodedata.category(c) not in _NO_GLYPH_CATEGORIES]

@@ -15,16 +15,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from embedding_projector import ProjectorWriter, fonts
+from embedding_projector import ProjectorWriter
 from embedding_projector._format import sprite_cell_size
 from embedding_projector.errors import InvalidEmbeddingError
-from embedding_projector.fonts import FontFace, MissingGlyphWarning, fonts_for_labels
 from embedding_projector.glyphs import (
     DEFAULT_GLYPH_SIZE,
     _render,
     default_glyph_size,
+    fonts,
     glyph_images,
 )
+from embedding_projector.glyphs.fonts import FontFace, MissingGlyphWarning, fonts_for_labels
 from tb_server import TensorBoard
 
 pytestmark = pytest.mark.usefixtures("fresh_warnings")

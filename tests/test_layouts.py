@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from embedding_projector import _states
-from embedding_projector.layouts import (
+from embedding_projector._format import bookmarks as _states
+from embedding_projector.insight.layouts import (
     LAYOUT_KINDS,
     AlignedLayout,
     ProjectorLayout,
@@ -388,7 +388,10 @@ def test_umap_of_every_row_keeps_clusters_and_a_warm_step_stays_put():
         assert correlation > 0.9
 
 
-@pytest.mark.parametrize("module_name", ["layouts", "_layout_core", "_aligned", "_states"])
+@pytest.mark.parametrize(
+    "module_name",
+    ["insight.layouts", "insight._layout_core", "insight._aligned_layout", "_format.bookmarks"],
+)
 def test_docstring_examples_run(module_name):
     import doctest
     import importlib

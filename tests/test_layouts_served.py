@@ -13,7 +13,7 @@ import pytest
 from disk_checks import fail_nth_replace, tree_digest
 from embedding_projector import AlignedLayout, ProjectorLayout, ProjectorWriter, add_embedding
 from embedding_projector.export import export_embeddings
-from embedding_projector.layouts import pca_layouts
+from embedding_projector.insight.layouts import pca_layouts
 from tb_server import state_coordinates
 
 

@@ -17,11 +17,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from embedding_projector import insight, map_drawing, maps
+from embedding_projector import insight, maps
 from embedding_projector.errors import InvalidEmbeddingError
-from embedding_projector.fonts import font_path, load_font
-from embedding_projector.map_drawing import render_map
+from embedding_projector.glyphs.fonts import font_path, load_font
 from embedding_projector.maps import EvolutionMap, MapFrame, MapStyle, silhouette
+from embedding_projector.maps import drawing as map_drawing
+from embedding_projector.maps.drawing import render_map
 from embedding_projector.sink import log_map
 
 SRC = Path(__file__).resolve().parent.parent / "src"

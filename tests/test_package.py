@@ -15,12 +15,12 @@ import embedding_projector
 CORE_MODULES = [
     "embedding_projector",
     "embedding_projector.writer",
-    "embedding_projector.selection",
-    "embedding_projector.background",
-    "embedding_projector.fonts",
-    "embedding_projector._font_face",
+    "embedding_projector.readers.selection",
+    "embedding_projector.sink.background",
+    "embedding_projector.glyphs.fonts",
+    "embedding_projector.glyphs._font_face",
     "embedding_projector.glyphs",
-    "embedding_projector._probe_rows",
+    "embedding_projector.sink._followed_rows",
 ]
 
 
@@ -47,11 +47,12 @@ ONE_SHOT_COMMANDS = {
 #: only after 0.5 s), and for export the compare/layout/insight/font code.
 NOT_NEEDED = {
     "pandas", "pyarrow", "scipy", "PIL", "torch", "tensorboardX", "gensim", "tqdm", "fsspec",
-    "asyncio", "tensorboard.compat.tensorflow_stub", "embedding_projector.fonts",
+    "asyncio", "tensorboard.compat.tensorflow_stub", "embedding_projector.glyphs.fonts",
     "embedding_projector.glyphs",
 }  # fmt: skip
 NOT_NEEDED_BY_EXPORT = {
-    "embedding_projector.compare", "embedding_projector.layouts", "embedding_projector.insight",
+    "embedding_projector.compare", "embedding_projector.insight.layouts",
+    "embedding_projector.insight",
 }  # fmt: skip
 
 

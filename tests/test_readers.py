@@ -20,7 +20,7 @@ from embedding_projector.readers import (
     inspect_vector_file,
     select_from_file,
 )
-from embedding_projector.selection import select_keys
+from embedding_projector.readers.selection import select_keys
 from vector_files import japanese_words, random_vectors, word2vec_bytes, write
 
 gensim_kv = pytest.importorskip("gensim.models.keyedvectors")

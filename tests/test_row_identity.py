@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from embedding_projector import compare_embeddings
 from embedding_projector.export import export_embeddings
-from embedding_projector.selection import RowSelection
+from embedding_projector.readers.selection import RowSelection
 from tb_server import JS_WHITESPACE, TensorBoard, column, served_snapshot
 from vector_files import word2vec_bytes, write
 
@@ -176,7 +176,7 @@ def test_labels_are_byte_exact_and_a_miss_names_the_other_normal_form(tmp_path: 
 
 
 def test_a_probe_label_in_another_normal_form_is_named() -> None:
-    from embedding_projector._probe_rows import resolve_probe_rows
+    from embedding_projector.sink._followed_rows import resolve_probe_rows
 
     assert resolve_probe_rows("words", ("NO", "低"), 3, ["低", "NO", NFC_GA]) == (1, 0)
     with pytest.raises(ValueError, match=r"has 'が': the same text in Unicode NFC"):

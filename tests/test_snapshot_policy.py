@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from embedding_projector.snapshot_policy import SnapshotPolicy
+from embedding_projector.sink.snapshot_policy import SnapshotPolicy
 
 
 @pytest.mark.parametrize(
@@ -75,7 +75,7 @@ def test_bad_arguments_are_refused(kwargs: dict, error: type, message: str) -> N
 
 def test_importing_the_policy_loads_no_framework() -> None:
     code = (
-        "import sys, embedding_projector.snapshot_policy\n"
+        "import sys, embedding_projector.sink.snapshot_policy\n"
         "loaded = [m for m in ('torch', 'lightning', 'pytorch_lightning') if m in sys.modules]\n"
         "print(','.join(loaded))"
     )

@@ -516,7 +516,7 @@ def test_read_of_a_missing_snapshot_names_what_there_is(tmp_path):
 
 
 def test_read_config_reuses_a_parse_only_for_the_same_text(tmp_path):
-    from embedding_projector._config import read_config
+    from embedding_projector._format.config import read_config
 
     writer = ep.ProjectorWriter(tmp_path)
     writer.add_embedding(np.eye(3, dtype=np.float32), global_step=1, tag="a")

@@ -13,8 +13,9 @@ import pytest
 from filelock import FileLock, Timeout
 
 import embedding_projector as ep
-from embedding_projector import _format, _logdir
-from embedding_projector._logdir import ConfigLock
+from embedding_projector import _format
+from embedding_projector._format import logdir as _logdir
+from embedding_projector._format.logdir import ConfigLock
 from embedding_projector.errors import InvalidEmbeddingError, LogDirError
 from tb_server import TensorBoard
 
@@ -211,7 +212,7 @@ def test_a_refresh_run_too_young_to_have_been_seen_is_removed_after_the_grace(
 ):
     """A snapshot written and closed between two TensorBoard reloads is still picked up: its
     refresh run stays until TensorBoard can have seen it, then goes (a detached remover)."""
-    from embedding_projector import _logdir
+    from embedding_projector._format import logdir as _logdir
 
     monkeypatch.setattr(_logdir, "REFRESH_GRACE_SECONDS", 4.0)
     logdir = tmp_path / "logs"

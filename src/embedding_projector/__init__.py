@@ -31,11 +31,11 @@ from .errors import (
 if TYPE_CHECKING:
     from .compare import CompareSummary, compare_embeddings
     from .export import ExportSummary, export_embeddings
-    from .fonts import MissingGlyphWarning
     from .glyphs import glyph_images
-    from .layouts import AlignedLayout, ProjectorLayout
+    from .glyphs.fonts import MissingGlyphWarning
+    from .insight.layouts import AlignedLayout, ProjectorLayout
     from .readers import SourceOptions, load_rows
-    from .selection import RowSelection
+    from .readers.selection import RowSelection
     from .writer import (
         MAX_PROJECTOR_ROWS,
         MAX_SPRITE_SIDE,
@@ -53,11 +53,11 @@ if TYPE_CHECKING:
 _LAZY = {
     **dict.fromkeys(["CompareSummary", "compare_embeddings"], "compare"),
     **dict.fromkeys(["ExportSummary", "export_embeddings"], "export"),
-    "MissingGlyphWarning": "fonts",
+    "MissingGlyphWarning": "glyphs.fonts",
     "glyph_images": "glyphs",
-    **dict.fromkeys(["AlignedLayout", "ProjectorLayout"], "layouts"),
+    **dict.fromkeys(["AlignedLayout", "ProjectorLayout"], "insight.layouts"),
     **dict.fromkeys(["SourceOptions", "load_rows"], "readers"),
-    "RowSelection": "selection",
+    "RowSelection": "readers.selection",
     **dict.fromkeys(
         [
             "MAX_PROJECTOR_ROWS",

@@ -403,7 +403,7 @@ EXPORT_FLAG_TO_PARAMETER = {"quiet": "progress"}
 
 def _row_selection(args: argparse.Namespace) -> Any:
     """The ``RowSelection`` the selection flags ask for (export and compare)."""
-    from .selection import RowSelection
+    from .readers.selection import RowSelection
 
     return RowSelection(
         limit=args.limit,

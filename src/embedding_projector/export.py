@@ -41,11 +41,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import InvalidEmbeddingError
 from .readers import ProgressCallback, SelectedRows, SourceOptions, load_rows
-from .selection import REASON_NEAR_PREFIX, RowSelection, check_count, unique_in_order
+from .readers.selection import REASON_NEAR_PREFIX, RowSelection, check_count, unique_in_order
 from .writer import MAX_PROJECTOR_ROWS, ProjectorWriter, Snapshot, prepare_metadata_columns
 
 if TYPE_CHECKING:
-    from .layouts import ProjectorLayout
+    from .insight.layouts import ProjectorLayout
 
 __all__ = ["ExportSummary", "RowSelection", "SourceOptions", "export_embeddings"]
 
@@ -282,7 +282,7 @@ def _check_output(*, tag: object, step: object, sprites: object, layout: object)
     if sprites not in (None, "glyphs"):
         raise ValueError(f'sprites must be None or "glyphs"; got {sprites!r}.')
     if layout is not None:
-        from . import layouts
+        from .insight import layouts
 
         layouts.check_layout_kind(layout)
         if layout == "umap":
@@ -292,7 +292,7 @@ def _check_output(*, tag: object, step: object, sprites: object, layout: object)
 def _layouts(
     kind: Literal["pca", "umap"], picked: SelectedRows, progress: bool
 ) -> list[ProjectorLayout]:
-    from . import layouts  # numpy maths (and umap-learn): imported only when asked
+    from .insight import layouts  # numpy maths (and umap-learn): imported only when asked
 
     return layouts.layouts_for(kind, picked.matrix, progress=progress)
 

@@ -2,9 +2,9 @@
 
 Everything this package writes goes through :class:`ProjectorWriter`. With its private helper
 modules it is the only code that knows the on-disk layout: :mod:`._format` (names, limits, text
-rules), :mod:`._files` (atomic writes, ``O_DIRECT``, temp files), :mod:`._config` (the config's
-entries), :mod:`._logdir` (URL check, lock, refresh run, free space), :mod:`._metadata` (labels)
-and :mod:`._readback` (reading a snapshot back).
+rules), :mod:`._format.files` (atomic writes, ``O_DIRECT``, temp files), :mod:`._format.config` (the
+config's entries), :mod:`._format.logdir` (URL check, lock, refresh run, free space),
+:mod:`._format.metadata` (labels) and :mod:`._format.readback` (reading a snapshot back).
 It keeps tensorboardX's layout, so snapshots of both tools coexist in one run::
 
     <logdir>/projector_config.pbtxt                   merged config (TensorBoard's own proto)
@@ -35,19 +35,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from ._arrays import as_float32_matrix, as_uint8_images, validate_step, validate_tag
-from ._config import (
-    next_revision,
-    our_steps,
-    prune_files,
-    read_config,
-    remove_entries,
-    remove_unreferenced,
-    replace_entry,
-    write_config,
-)
-from ._files import atomic_write, remove_stale_temp_files
-from ._files import write_empty_event_file as _write_empty_event_file
 from ._format import (
     BOOKMARKS_FILE,
     CONFIG_FILENAME,
@@ -65,8 +52,21 @@ from ._format import (
 from ._format import MAX_PROJECTOR_ROWS as MAX_PROJECTOR_ROWS
 from ._format import MAX_SPRITE_SIDE as MAX_SPRITE_SIDE
 from ._format import escape_label as escape_label
-from ._keywords import suggest_keywords
-from ._logdir import (
+from ._format.arrays import as_float32_matrix, as_uint8_images, validate_step, validate_tag
+from ._format.bookmarks import bookmarks_file
+from ._format.config import (
+    next_revision,
+    our_steps,
+    prune_files,
+    read_config,
+    remove_entries,
+    remove_unreferenced,
+    replace_entry,
+    write_config,
+)
+from ._format.files import atomic_write, remove_stale_temp_files
+from ._format.files import write_empty_event_file as _write_empty_event_file
+from ._format.logdir import (
     ConfigLock,
     bump_refresh_run,
     check_disk_reserve,
@@ -77,13 +77,13 @@ from ._logdir import (
     validate_disk_reserve,
     write_error,
 )
-from ._metadata import PreparedMetadata as PreparedMetadata
-from ._metadata import glyph_sprites, metadata_for
-from ._metadata import prepare_metadata as prepare_metadata
-from ._metadata import prepare_metadata_columns as prepare_metadata_columns
-from ._readback import StoredSnapshot as StoredSnapshot
-from ._readback import find_entry, read_entry
-from ._states import bookmarks_file
+from ._format.metadata import PreparedMetadata as PreparedMetadata
+from ._format.metadata import glyph_sprites, metadata_for
+from ._format.metadata import prepare_metadata as prepare_metadata
+from ._format.metadata import prepare_metadata_columns as prepare_metadata_columns
+from ._format.readback import StoredSnapshot as StoredSnapshot
+from ._format.readback import find_entry, read_entry
+from ._keywords import suggest_keywords
 
 if TYPE_CHECKING:
     from tensorboard.plugins.projector.projector_config_pb2 import (
@@ -91,7 +91,7 @@ if TYPE_CHECKING:
         ProjectorConfig,
     )
 
-    from .layouts import LayoutSpec
+    from .insight.layouts import LayoutSpec
 
 __all__ = [
     "MAX_PROJECTOR_ROWS",

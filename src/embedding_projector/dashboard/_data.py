@@ -19,9 +19,9 @@ import numpy as np
 import numpy.typing as npt
 
 from .. import insight
-from .._config import read_config
 from .._format import CONFIG_FILENAME, REFRESH_DIRNAME
-from .._readback import (
+from .._format.config import read_config
+from .._format.readback import (
     entry_files,
     find_entry,
     read_entry,
@@ -31,7 +31,7 @@ from .._readback import (
     stored_tags,
 )
 from ..errors import ConfigError, SnapshotNotFoundError
-from ..layouts import AlignedLayout
+from ..insight.layouts import AlignedLayout
 
 __all__ = ["BadRequest", "EvolutionData"]
 

@@ -36,7 +36,7 @@ parameters (FSDP, FSDP2/DTensor, DeepSpeed ZeRO-3) are gathered on *all* ranks f
 those gathers are collectives. Resume: the callback's state (the steps already written) is
 saved in checkpoints, and steps already in the run's projector config are never rewritten.
 
-The parts: :mod:`.callback` (hook glue and state), :mod:`embedding_projector.snapshot_policy`
+The parts: :mod:`.callback` (hook glue and state), :mod:`embedding_projector.sink.snapshot_policy`
 (when, which step, already written; no Lightning), :mod:`.modules` (module lookup),
 :mod:`.gather` (sharded gathering), :mod:`.probe` (the feature inputs).
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .._probe_rows import ProbeRow, check_probe_rows, resolve_probe_rows
-from .._sink_labels import label_column, label_rows
 from ..sink import check_labels
+from ..sink._followed_rows import ProbeRow, check_probe_rows, resolve_probe_rows
+from ..sink._labels import label_column, label_rows
 from ._compat import rank_zero_warn
 from .modules import Table, check_per_row, labels_are_columns, table_rows
 

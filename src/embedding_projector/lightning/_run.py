@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from .._format import URL_LOGDIR
-from .._torch_buffers import CopyBuffers, copy_of, head
+from .._torch.buffers import CopyBuffers, copy_of, head
 from ..sink import SnapshotRequest
-from ..snapshot_policy import SnapshotPolicy
+from ..sink.snapshot_policy import SnapshotPolicy
 from ._compat import nn, pl, rank_zero_warn
 from .gather import gathered
 from .modules import Table, is_tensorboard_logger, overrides

@@ -11,11 +11,10 @@ from typing import Any, Literal, get_args
 
 from typing_extensions import override
 
+from .._format.logdir import local_logdir, validate_disk_reserve
 from .._keywords import suggest_keywords
-from .._logdir import local_logdir, validate_disk_reserve
-from .._probe_rows import ProbeRow, trajectory_without_probes
-from .._torch_buffers import CopyBuffers
-from .._torch_modules import check_limit
+from .._torch.buffers import CopyBuffers
+from .._torch.modules import check_limit
 from ..sink import (
     OPTION_FIELDS,
     InsightOptions,
@@ -25,7 +24,8 @@ from ..sink import (
     resolve_options,
     warm_up_imports,
 )
-from ..snapshot_policy import SnapshotPolicy, StepMode
+from ..sink._followed_rows import ProbeRow, trajectory_without_probes
+from ..sink.snapshot_policy import SnapshotPolicy, StepMode
 from ..writer import MAX_PROJECTOR_ROWS
 from ._compat import nn, pl
 from ._labels import (

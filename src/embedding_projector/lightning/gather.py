@@ -1,5 +1,5 @@
 """Full tables from sharded models: FSDP's units here, FSDP2 / DTensor and DeepSpeed ZeRO-3
-through the shared :mod:`embedding_projector._torch_gather`.
+through the shared :mod:`embedding_projector._torch.gather`.
 
 The gathers are collectives: every rank enters them, in the same order, when the model is
 sharded; rank 0 alone copies what they return.
@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 
-from .._torch_gather import any_sharded, full_tensors
+from .._torch.gather import any_sharded, full_tensors
 from ._compat import nn, pl, torch
 from .modules import Table, clean_name
 

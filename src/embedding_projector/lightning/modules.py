@@ -1,12 +1,12 @@
 """Which embedding tables of a model the Lightning callback shows: module lookup.
 
-The lookup itself is torch-only and lives in :mod:`embedding_projector._torch_modules` (the
+The lookup itself is torch-only and lives in :mod:`embedding_projector._torch.modules` (the
 Hugging Face adapter uses it too); this module adds the Lightning-specific checks.
 """
 
 from __future__ import annotations
 
-from .._torch_modules import (
+from .._torch.modules import (
     Table,
     candidate_text,
     candidates,

@@ -1,5 +1,5 @@
 """Feature inputs: a fixed set of inputs passed through the model at every snapshot
-(the rows to follow are "probe rows", :mod:`embedding_projector._probe_rows`)."""
+(the rows to follow are "probe rows", :mod:`embedding_projector.sink._followed_rows`)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from .._sink_labels import label_count
-from .._torch_buffers import head
+from .._torch.buffers import head
 from ..sink import SnapshotRequest
+from ..sink._labels import label_count
 from ._compat import nn, pl, rank_zero_warn, torch
 from .modules import find_module
 

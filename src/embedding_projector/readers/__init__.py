@@ -1,6 +1,6 @@
 """Read embeddings from files without loading what you will not show.
 
-Every reader returns :class:`SelectedRows` for a :class:`~embedding_projector.selection.
+Every reader returns :class:`SelectedRows` for a :class:`~embedding_projector.readers.selection.
 RowSelection`, and :func:`load_rows` picks the reader for a source:
 
 * word2vec (binary or text, with the ``"<rows> <dims>"`` header line), GloVe text (no header)
@@ -32,7 +32,6 @@ Example:
 
 from __future__ import annotations
 
-from ..selection import RowSelection
 from ._files import (
     DEFAULT_BUFFER_SIZE,
     MAX_WORD_BYTES,
@@ -46,6 +45,7 @@ from .huggingface import select_from_safetensors
 from .memory import load_with_gensim, select_in_memory
 from .options import FORMATS, Format, SourceOptions
 from .rows import ArrayBlocks, CaseHints, SelectedRows, select_rows
+from .selection import RowSelection
 from .sources import detect_source, load_rows
 from .streaming import NEAR_BATCH_ROWS, select_from_file
 from .word2vec import TEXT_BLOCK_ROWS, ProgressCallback, RowBlock, VectorFileReader

@@ -10,7 +10,7 @@ by their number.
 
 Example:
     >>> import numpy as np, tempfile, os
-    >>> from embedding_projector.selection import RowSelection
+    >>> from embedding_projector.readers.selection import RowSelection
     >>> path = os.path.join(tempfile.mkdtemp(), "docs.npy")
     >>> np.save(path, np.eye(5, 3, dtype=np.float32))
     >>> rows = select_from_array_file(path, RowSelection(limit=2))
@@ -29,9 +29,9 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import VectorFileError
-from ..selection import RowSelection
 from .options import SourceOptions
 from .rows import ArrayBlocks, SelectedRows, select_rows
+from .selection import RowSelection
 
 __all__ = ["LabelTable", "read_labels_file", "row_labels", "select_from_array_file"]
 

@@ -8,7 +8,7 @@ selection.
 
 Example:
     >>> import pyarrow as pa, pyarrow.parquet as pq, tempfile, os  # doctest: +SKIP
-    >>> from embedding_projector.selection import RowSelection  # doctest: +SKIP
+    >>> from embedding_projector.readers.selection import RowSelection  # doctest: +SKIP
     >>> path = os.path.join(tempfile.mkdtemp(), "t.parquet")  # doctest: +SKIP
     >>> pq.write_table(pa.table({"emb": [[0.0, 1.0], [1.0, 0.0]], "name": ["a", "b"]}), path)
     ... # doctest: +SKIP
@@ -28,9 +28,9 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import VectorFileError
-from ..selection import RowSelection
 from .options import SourceOptions
 from .rows import SelectedRows, select_rows
+from .selection import RowSelection
 
 __all__ = ["TableBlocks", "select_from_table"]
 

@@ -9,7 +9,7 @@ one tensor are read (``near`` reads it in blocks); bfloat16/float16 become float
 ever downloaded: a Hub name that is not a local folder is refused.
 
 Example:
-    >>> from embedding_projector.selection import RowSelection  # doctest: +SKIP
+    >>> from embedding_projector.readers.selection import RowSelection  # doctest: +SKIP
     >>> rows = select_from_safetensors("./my-bert", RowSelection(near=["king"]))  # doctest: +SKIP
     >>> rows.key_column, rows.columns.keys()  # doctest: +SKIP
     ('token', dict_keys(['special']))
@@ -27,10 +27,10 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import VectorFileError
-from ..selection import RowSelection
 from .arrays import check_matrix, row_labels
 from .options import SourceOptions
 from .rows import SelectedRows, select_rows
+from .selection import RowSelection
 
 __all__ = ["SafetensorsBlocks", "select_from_safetensors"]
 

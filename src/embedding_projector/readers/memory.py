@@ -3,7 +3,7 @@ files read through gensim (fastText ``.bin``, saved gensim objects).
 
 Example:
     >>> import numpy as np
-    >>> from embedding_projector.selection import RowSelection
+    >>> from embedding_projector.readers.selection import RowSelection
     >>> rows = select_in_memory((np.eye(3), ["a", "b", "c"]), RowSelection(limit=2))
     >>> rows.keys
     ['a', 'b']
@@ -20,9 +20,9 @@ from typing import Any, Literal
 import numpy as np
 
 from ..errors import InvalidEmbeddingError, VectorFileError
-from ..selection import RowSelection
 from ._files import _check_path
 from .rows import SelectedRows, select_rows
+from .selection import RowSelection
 
 __all__ = ["load_with_gensim", "select_in_memory"]
 

@@ -2,7 +2,7 @@
 
 Example:
     >>> import numpy as np
-    >>> from embedding_projector.selection import RowSelection
+    >>> from embedding_projector.readers.selection import RowSelection
     >>> rows = select_rows(np.eye(4, 3), ["a", "b", "c", "A"], RowSelection(words=["a", "B"]))
     >>> rows.keys, rows.missing, rows.suggestions
     (['a'], ['B'], {'B': 'b'})
@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ..selection import RowBlocks, RowSelection, select_keys
+from .selection import RowBlocks, RowSelection, select_keys
 
 __all__ = ["ArrayBlocks", "CaseHints", "SelectedRows", "describe_variant", "select_rows"]
 

@@ -2,7 +2,7 @@
 
 Example:
     >>> import numpy as np
-    >>> from embedding_projector.selection import RowSelection
+    >>> from embedding_projector.readers.selection import RowSelection
     >>> rows = load_rows((np.eye(4, 2), ["a", "b", "c", "d"]), RowSelection(limit=3))
     >>> rows.keys, rows.matrix.dtype
     (['a', 'b', 'c'], dtype('float32'))
@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import VectorFileError
-from ..selection import RowSelection
 from ._files import detect_format
 from .arrays import select_from_array_file
 from .memory import load_with_gensim, select_in_memory
 from .options import SourceOptions
 from .rows import SelectedRows
+from .selection import RowSelection
 from .streaming import select_from_file
 from .word2vec import ProgressCallback
 

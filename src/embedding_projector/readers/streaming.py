@@ -1,9 +1,9 @@
 """Select rows from a word2vec/GloVe file while streaming it once.
 
-:func:`select_from_file` keeps only the rows a :class:`~embedding_projector.selection.
+:func:`select_from_file` keeps only the rows a :class:`~embedding_projector.readers.selection.
 RowSelection` asks for, so memory follows the selection, not the file; with the same arguments
-it picks the same rows, in the same order, as :func:`~embedding_projector.selection.select_keys`
-on the loaded vectors.
+it picks the same rows, in the same order, as
+:func:`~embedding_projector.readers.selection.select_keys` on the loaded vectors.
 
 Example:
     >>> import tempfile, os
@@ -25,7 +25,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ..selection import (
+from ._files import DEFAULT_BUFFER_SIZE
+from .options import SourceOptions
+from .rows import CaseHints, SelectedRows
+from .selection import (
     REASON_NEAR_PREFIX,
     REASON_SAMPLE,
     REASON_TOP,
@@ -35,9 +38,6 @@ from ..selection import (
     SampleReservoir,
     unique_in_order,
 )
-from ._files import DEFAULT_BUFFER_SIZE
-from .options import SourceOptions
-from .rows import CaseHints, SelectedRows
 from .word2vec import ProgressCallback, RowBlock, VectorFileReader
 
 __all__ = ["NEAR_BATCH_ROWS", "DistinctWords", "select_from_file"]
@@ -63,7 +63,7 @@ def select_from_file(
 ) -> SelectedRows:
     """Stream a word2vec/GloVe file once and keep only the selected rows.
 
-    The selection means what :func:`~embedding_projector.selection.select_keys` means on the
+    The selection means what :func:`~embedding_projector.readers.selection.select_keys` means on the
     loaded vectors (same rows, same order, same seeded sample): ``words`` first, then each
     ``near`` query with its ``near_k`` nearest neighbours (cosine), then the first ``limit``
     rows, then ``sample`` random rows of the rest. With none given, every row is kept.

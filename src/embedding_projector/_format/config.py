@@ -1,0 +1,194 @@
+"""The projector config: read, merged entry by entry, written atomically.
+
+Entries are TensorBoard's own ``EmbeddingInfo`` protos; ours are recognised by their tensor
+path (``<step>/<tag dir>/tensors.r<rev>.<bin|tsv>``), so tensorboardX's entries are kept as
+they are.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigError
+from . import (
+    CONFIG_FILENAME,
+    OUR_FILE,
+    TEMP_PREFIX,
+    parse_our_tensor_path,
+    posix,
+    step_dirname,
+    tag_dirname,
+)
+from .files import atomic_write
+
+if TYPE_CHECKING:
+    from tensorboard.plugins.projector.projector_config_pb2 import (
+        EmbeddingInfo,
+        ProjectorConfig,
+    )
+
+__all__ = [
+    "next_revision",
+    "our_steps",
+    "prune_files",
+    "read_config",
+    "remove_entries",
+    "remove_unreferenced",
+    "replace_entry",
+    "write_config",
+]
+
+
+def _config_module() -> Any:
+    from tensorboard.plugins.projector import projector_config_pb2
+
+    return projector_config_pb2
+
+
+def read_config(path: Path) -> ProjectorConfig:
+    """Parse a ``projector_config.pbtxt`` with TensorBoard's own proto (empty if missing).
+
+    Raises:
+        ConfigError: the file exists but does not parse; it is never overwritten then.
+    """
+    from google.protobuf import text_format
+
+    config = _config_module().ProjectorConfig()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return config
+    key = os.fspath(path)
+    with _PARSED_LOCK:
+        parsed = _PARSED.get(key)
+    if parsed is not None and parsed[0] == text:  # the same text: copy, do not parse again
+        config.CopyFrom(parsed[1])
+        return config
+    try:
+        text_format.Parse(text, config)
+    except text_format.ParseError as error:
+        raise ConfigError(
+            f"{path} is not a valid projector config ({error}); it was left untouched. "
+            "Fix or remove it, then write again.",
+            str(path),
+        ) from error
+    _remember(key, text, config)
+    return config
+
+
+def _remember(key: str, text: str, config: ProjectorConfig) -> None:
+    kept = _config_module().ProjectorConfig()
+    kept.CopyFrom(config)  # callers edit what they get
+    with _PARSED_LOCK:
+        if len(_PARSED) >= _PARSED_KEEP and key not in _PARSED:
+            _PARSED.pop(next(iter(_PARSED)))
+        _PARSED[key] = (text, kept)
+
+
+#: The last parse of each recently read config, by path: a writer reads its config at every
+#: snapshot (twice), and parsing the text format is the costly part (it grows with the run).
+#: Reused only for the very same text, so a change by anyone else is always seen.
+_PARSED: dict[str, tuple[str, ProjectorConfig]] = {}
+_PARSED_KEEP = 16
+_PARSED_LOCK = threading.Lock()
+
+
+def write_config(logdir: Path, config: ProjectorConfig) -> None:
+    """Replace the config atomically: TensorBoard reads every config; a torn one breaks all runs."""
+    from google.protobuf import text_format
+
+    text = text_format.MessageToString(config)
+    atomic_write(logdir, CONFIG_FILENAME, text.encode("utf-8"))
+    _remember(os.fspath(logdir / CONFIG_FILENAME), text, config)
+
+
+def our_steps(config: ProjectorConfig, tag: str) -> list[int]:
+    """Steps of ``tag`` that this package wrote (sorted)."""
+    tag_dir = tag_dirname(tag)
+    found = set()
+    for entry in config.embeddings:
+        parsed = parse_our_tensor_path(entry.tensor_path)
+        if parsed and parsed[1] == tag_dir:
+            found.add(parsed[0])
+    return sorted(found)
+
+
+def _is_ours_at(entry: EmbeddingInfo, relative_dir: str) -> tuple[int, str, int] | None:
+    parsed = parse_our_tensor_path(entry.tensor_path)
+    if parsed and posix(step_dirname(parsed[0]), parsed[1]) == relative_dir:
+        return parsed
+    return None
+
+
+def next_revision(config: ProjectorConfig, relative_dir: str, directory: Path) -> int:
+    """One more than any revision in the config or on disk for this step and tag."""
+    revisions = [0]
+    for entry in config.embeddings:
+        parsed = _is_ours_at(entry, relative_dir)
+        if parsed:
+            revisions.append(parsed[2])
+    with contextlib.suppress(OSError):
+        for file_name in os.listdir(directory):
+            match = OUR_FILE.match(file_name)
+            if match:
+                revisions.append(int(match.group(2)))
+    return max(revisions) + 1
+
+
+def replace_entry(config: ProjectorConfig, relative_dir: str) -> EmbeddingInfo:
+    """Clear and return our entry for this step and tag (or append a new one)."""
+    for entry in config.embeddings:
+        if _is_ours_at(entry, relative_dir):
+            entry.Clear()
+            return entry
+    return config.embeddings.add()
+
+
+def remove_unreferenced(directory: Path, config: ProjectorConfig, relative_dir: str) -> None:
+    """Remove our files in ``directory`` that no config entry references (older revisions)."""
+    referenced = set()
+    for entry in config.embeddings:
+        files = (entry.tensor_path, entry.metadata_path, entry.sprite.image_path)
+        for path in (*files, entry.bookmarks_path):
+            if path.startswith(relative_dir + "/"):
+                referenced.add(path[len(relative_dir) + 1 :])
+    for file_name in os.listdir(directory):
+        if OUR_FILE.match(file_name) and file_name not in referenced:
+            with contextlib.suppress(OSError):
+                os.unlink(directory / file_name)
+
+
+def remove_entries(config: ProjectorConfig, tag: str, steps: set[int]) -> None:
+    """Drop our entries of ``tag`` at ``steps`` (tensorboardX's entries are never touched)."""
+    tag_dir = tag_dirname(tag)
+    for index in reversed(range(len(config.embeddings))):
+        parsed = parse_our_tensor_path(config.embeddings[index].tensor_path)
+        if parsed and parsed[1] == tag_dir and parsed[0] in steps:
+            del config.embeddings[index]
+
+
+def prune_files(logdir: Path, tag: str, referenced_steps: set[int]) -> None:
+    """Remove our files of ``tag`` in every step directory the config no longer references.
+
+    Also what an interrupted earlier prune left (its config was already switched). Only our
+    own file names go; a directory is removed once empty (tensorboardX's files keep theirs).
+    """
+    tag_dir = tag_dirname(tag)
+    with os.scandir(logdir) as entries:
+        step_dirs = [e.path for e in entries if e.name.isdigit() and e.is_dir()]
+    for step_dir in step_dirs:
+        directory = Path(step_dir) / tag_dir
+        if int(Path(step_dir).name) in referenced_steps:
+            continue
+        with contextlib.suppress(OSError):  # (gone already: an interrupted prune)
+            for name in os.listdir(directory):
+                if OUR_FILE.match(name) or name.startswith(TEMP_PREFIX):
+                    with contextlib.suppress(OSError):
+                        os.unlink(directory / name)
+        for empty in (directory, Path(step_dir)):
+            with contextlib.suppress(OSError):
+                empty.rmdir()  # fails while anything else is inside: then it stays
