@@ -53,7 +53,7 @@ import numpy as np
 from .. import insight as _insight
 from .._format.logdir import check_writable, validate_disk_reserve
 from ..errors import DiskReserveError
-from ..maps import EvolutionMap, MapFrame, MapStyle
+from ..maps import EvolutionMap, MapStyle
 from ..writer import PreparedMetadata, ProjectorWriter, prepare_metadata
 from . import _disk_budget as _disk
 from ._disk_budget import Forecast
@@ -68,8 +68,7 @@ from ._options import (
     SnapshotRequest,
     resolve_options,
 )
-from ._summary_image import add_png
-from ._summary_image import summary_tag as _summary_tag
+from ._summary_image import log_map
 from .background import BackgroundWriter, single_threaded_blas
 
 __all__ = [
@@ -542,40 +541,6 @@ class SnapshotSink:
 
     def _job_failed(self, message: str) -> None:
         self._queue("", message, f"{self.name} skipped a snapshot: {message}")
-
-
-def log_map(
-    writer: Any, frame: MapFrame, tag: str, *, image: bool = True, scalars: bool = True
-) -> None:
-    """Log a map frame to a ``SummaryWriter`` (tensorboardX or ``torch.utils.tensorboard``).
-
-    The image goes to ``<tag>/map`` (IMAGES tab; PNG at zlib level 1, :mod:`.sink._summary_image`),
-    the scalars as named by :meth:`MapFrame.scalars` (SCALARS tab), all at ``frame.step``.
-    Names are cleaned as tensorboardX cleans them (other characters than letters, digits,
-    ``_-./`` become ``_``: ``"features (hidden)/map"`` is ``"features__hidden_/map"``).
-
-    Args:
-        writer: anything with ``add_image`` and ``add_scalar`` like a ``SummaryWriter``.
-        frame: from :meth:`EvolutionMap.update`.
-        tag: prefix of the names, usually the projector tag (``"words"``, ``"features"``).
-        image: log the image (when the frame has one).
-        scalars: log the scalars.
-
-    Example:
-        >>> import tempfile
-        >>> import numpy as np
-        >>> from tensorboardX import SummaryWriter
-        >>> evolution = EvolutionMap(max_rows=20, render=False)
-        >>> with SummaryWriter(tempfile.mkdtemp()) as writer:
-        ...     for step in range(2):
-        ...         frame = evolution.update(np.random.rand(20, 4), step=step)
-        ...         log_map(writer, frame, "features")
-    """
-    if image and frame.image is not None:
-        add_png(writer, _summary_tag(f"{tag}/map"), frame.image, frame.step)  # zlib level 1
-    if scalars:
-        for name, value in frame.scalars(tag).items():
-            writer.add_scalar(_summary_tag(name), value, frame.step)
 
 
 def warm_up_imports(*, maps: bool) -> None:

@@ -1,4 +1,4 @@
-"""The map image as an IMAGES summary, PNG-encoded here (sink layer: :func:`sink.log_map`).
+"""The map image as an IMAGES summary, PNG-encoded here (sink layer: :func:`log_map`).
 
 ``SummaryWriter.add_image`` (tensorboardX and ``torch.utils.tensorboard`` alike) encodes with
 Pillow's defaults: zlib level 6 and a filter chosen per row by trying all five, on the writer
@@ -23,12 +23,15 @@ from __future__ import annotations
 import re
 import struct
 import zlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["add_png", "image_summary", "png_bytes", "summary_tag"]
+if TYPE_CHECKING:
+    from ..maps import MapFrame
+
+__all__ = ["add_png", "image_summary", "log_map", "png_bytes", "summary_tag"]
 
 #: What tensorboardX replaces by ``_`` in a summary's name (its ``summary._clean_tag``).
 _INVALID_TAG_CHARACTERS = re.compile(r"[^-/\w\.]")
@@ -109,3 +112,38 @@ def _summary_class(writer: Any) -> Any:
 
         return Summary
     return None
+
+
+def log_map(
+    writer: Any, frame: MapFrame, tag: str, *, image: bool = True, scalars: bool = True
+) -> None:
+    """Log a map frame to a ``SummaryWriter`` (tensorboardX or ``torch.utils.tensorboard``).
+
+    The image goes to ``<tag>/map`` (IMAGES tab; PNG at zlib level 1, as above),
+    the scalars as named by :meth:`MapFrame.scalars` (SCALARS tab), all at ``frame.step``.
+    Names are cleaned as tensorboardX cleans them (other characters than letters, digits,
+    ``_-./`` become ``_``: ``"features (hidden)/map"`` is ``"features__hidden_/map"``).
+
+    Args:
+        writer: anything with ``add_image`` and ``add_scalar`` like a ``SummaryWriter``.
+        frame: from :meth:`EvolutionMap.update`.
+        tag: prefix of the names, usually the projector tag (``"words"``, ``"features"``).
+        image: log the image (when the frame has one).
+        scalars: log the scalars.
+
+    Example:
+        >>> import tempfile
+        >>> import numpy as np
+        >>> from tensorboardX import SummaryWriter
+        >>> from embedding_projector.maps import EvolutionMap
+        >>> evolution = EvolutionMap(max_rows=20, render=False)
+        >>> with SummaryWriter(tempfile.mkdtemp()) as writer:
+        ...     for step in range(2):
+        ...         frame = evolution.update(np.random.rand(20, 4), step=step)
+        ...         log_map(writer, frame, "features")
+    """
+    if image and frame.image is not None:
+        add_png(writer, summary_tag(f"{tag}/map"), frame.image, frame.step)  # zlib level 1
+    if scalars:
+        for name, value in frame.scalars(tag).items():
+            writer.add_scalar(summary_tag(name), value, frame.step)
