@@ -51,8 +51,9 @@ import numpy.typing as npt
 from . import insight, layouts
 from ._compare_report import CHANGES_FILENAME, ChangedWord, describe_summary, write_outputs
 from .errors import InvalidEmbeddingError
+from .export import data_identity, default_tag, file_identity
 from .selection import RowSelection, check_count
-from .writer import MAX_PROJECTOR_ROWS
+from .writer import MAX_PROJECTOR_ROWS, ProjectorWriter
 
 __all__ = ["CHANGES_FILENAME", "ChangedWord", "CompareSummary", "compare_embeddings"]
 
@@ -135,10 +136,11 @@ def compare_embeddings(
     selection: RowSelection | None = None,
     k: int = 10,
     top: int = 100,
-    tag: str = "compare",
+    tag: str | None = None,
     step: int | None = None,
     progress: CompareProgress | None = None,
     layout: Literal["pca", "umap"] | None = "pca",
+    overwrite: bool = False,
 ) -> CompareSummary:
     """Write two embeddings as one aligned projector tensor and report what changed.
 
@@ -155,13 +157,17 @@ def compare_embeddings(
             each; prefer ``limit``, ``words`` and ``near`` to compare the same words).
         k: neighbourhood size for overlap@k (among the shared rows).
         top: most-changed words in the TEXT table and ``compare_changes.tsv``.
-        tag: the tensor's tag (also the scalars' and text's prefix).
+        tag: the tensor's tag (also the scalars' and text's prefix); default: both sources'
+            names (``seed1_vs_seed2`` for ``seed1.txt`` and ``seed2.txt``; ``names`` for
+            in-memory sources), so comparisons of other pairs in one log dir sit side by side.
         step: the step number (default 0).
         progress: called as ``progress(stage, done, total)`` while reading and searching.
         layout: saved states (BOOKMARKS) of the combined tensor: ``"pca"`` (default), one
             PCA basis for both sets so a word's two points sit together unless it moved, with
             all points and one state per source; ``"umap"``: also a UMAP of all points
             (umap-learn, the ``layouts`` extra); ``None``: no states.
+        overwrite: replace a comparison of other sources (or another writer's snapshot) at
+            the same tag and step; without it that is an error and nothing is written.
 
     Returns:
         A :class:`CompareSummary`.
@@ -169,6 +175,8 @@ def compare_embeddings(
     Raises:
         InvalidEmbeddingError: a source is empty, has duplicated labels or NaN/Inf rows, or
             the two share fewer than 2 labels; the message names the source. Nothing written.
+        SnapshotExistsError: a comparison of other sources holds the tag and step and
+            ``overwrite`` is False (checked before a source is read); nothing written.
         VectorFileError: a file cannot be read. ValueError: a bad option.
 
     Example:
@@ -176,7 +184,12 @@ def compare_embeddings(
         ...                    names=("epoch 1", "epoch 50"),
         ...                    selection=RowSelection(limit=20000))  # doctest: +SKIP
     """
+    if tag is None:
+        tag = f"{default_tag(a, names[0])}_vs_{default_tag(b, names[1])}"
     _check_options(names, k, top, tag, step, layout)
+    identity = _pair_identity(a, b)
+    if identity is not None and not overwrite:
+        ProjectorWriter(logdir).check_overwrite(tag, step, identity)
     if selection is None:
         selection = RowSelection()
     elif not isinstance(selection, RowSelection):
@@ -187,8 +200,19 @@ def compare_embeddings(
     matched = _shared_rows(a, b, selection, names, progress)
     combined, overlap, rank, fields = _measure(matched, names, k, top, progress)
     step = 0 if step is None else int(step)
+    if identity is None:
+        identity = f"compare of {data_identity(combined, chr(0).join(matched.labels).encode())}"
     snapshot, run_dir, changes_path = write_outputs(
-        logdir, combined, matched.labels, overlap, rank, fields, tag=tag, step=step, layout=layout
+        logdir,
+        combined,
+        matched.labels,
+        overlap,
+        rank,
+        fields,
+        tag=tag,
+        step=step,
+        layout=layout,
+        guard=(identity, overwrite),
     )
     logger.info("compared %d shared rows into %s", len(matched.labels), run_dir)
     return CompareSummary(
@@ -202,6 +226,23 @@ def compare_embeddings(
         changes_path=changes_path,
         tensorboard_command=f"tensorboard --logdir {shlex.quote(str(run_dir))}",
     )
+
+
+def _pair_identity(a: Any, b: Any) -> str | None:
+    """What a comparison is recorded as: both sources' files or runs; None if in memory."""
+    sides = []
+    for source in (a, b):
+        run = _parse_run_source(source)
+        if run is not None:
+            logdir, tag, step = run
+            at = "latest" if step is None else step
+            sides.append(f"run {os.path.realpath(logdir)}::{tag}@{at}")
+        else:
+            identity = file_identity(source)
+            if identity is None:
+                return None
+            sides.append(identity)
+    return f"compare of {sides[0]} with {sides[1]}"
 
 
 @dataclass
