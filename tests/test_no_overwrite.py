@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from disk_checks import tree_digest
-from tb_server import TensorBoard
 
+from disk_checks import tree_digest
 from embedding_projector import ProjectorWriter, SnapshotExistsError
 from embedding_projector.cli import main
+from tb_server import TensorBoard
 
 
 def _vector_file(path: Path, words: list[str], seed: int) -> np.ndarray:
@@ -61,3 +61,26 @@ def test_two_exports_both_served_and_overwrite_needs_the_flag(tmp_path: Path, ca
         lee = [name for name in names if name.startswith("lee:")]
         assert len(lee) == 1 and len(names) == 2
         np.testing.assert_allclose(tb.tensor(".", lee[0]), second, atol=1e-6)
+
+
+def test_tensorboardx_steps_and_ours_are_one_entry_per_step(tmp_path: Path) -> None:
+    from tensorboardX import SummaryWriter
+
+    rng = np.random.default_rng(0)
+    labels = ["東京", "tokyo", "cat", "dog"]
+    with SummaryWriter(str(tmp_path)) as tbx:
+        for step in (0, 1):
+            tbx.add_embedding(
+                rng.normal(size=(4, 3)), metadata=labels, tag="words", global_step=step
+            )
+    rewritten = rng.normal(size=(4, 3)).astype(np.float32)
+    with ProjectorWriter(tmp_path) as writer:
+        assert writer.steps("words") == [0, 1]
+        assert writer.read("words", 0).matrix.shape == (4, 3)
+        writer.add_embedding(rewritten, metadata=labels, global_step=1, tag="words")
+        writer.add_embedding(rng.normal(size=(4, 3)), metadata=labels, global_step=2, tag="words")
+        assert writer.steps("words") == [0, 1, 2]
+    with TensorBoard(tmp_path) as tb:
+        names = tb.wait_for(lambda: tb.tensor_names(".") or None)
+        assert names == ["words:000000000", "words:000000001", "words:000000002"]
+        np.testing.assert_allclose(tb.tensor(".", names[1]), rewritten, atol=1e-6)
