@@ -158,8 +158,9 @@ def compare_embeddings(
         k: neighbourhood size for overlap@k (among the shared rows).
         top: most-changed words in the TEXT table and ``compare_changes.tsv``.
         tag: the tensor's tag (also the scalars' and text's prefix); default: both sources'
-            names (``seed1_vs_seed2`` for ``seed1.txt`` and ``seed2.txt``; ``names`` for
-            in-memory sources), so comparisons of other pairs in one log dir sit side by side.
+            file or run names (``seed1_vs_seed2`` for ``seed1.txt`` and ``seed2.txt``), so
+            comparisons of other pairs in one log dir sit side by side; ``compare`` for
+            in-memory sources.
         step: the step number (default 0).
         progress: called as ``progress(stage, done, total)`` while reading and searching.
         layout: saved states (BOOKMARKS) of the combined tensor: ``"pca"`` (default), one
@@ -185,7 +186,10 @@ def compare_embeddings(
         ...                    selection=RowSelection(limit=20000))  # doctest: +SKIP
     """
     if tag is None:
-        tag = f"{default_tag(a, names[0])}_vs_{default_tag(b, names[1])}"
+        from_files = all(isinstance(source, (str, os.PathLike)) for source in (a, b))
+        tag = (
+            f"{default_tag(a, names[0])}_vs_{default_tag(b, names[1])}" if from_files else "compare"
+        )
     _check_options(names, k, top, tag, step, layout)
     identity = _pair_identity(a, b)
     if identity is not None and not overwrite:
