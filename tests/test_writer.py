@@ -125,8 +125,10 @@ def test_coexists_with_tensorboardx_in_one_run(shared_tensorboard, shared_run):
         tbx.add_embedding(theirs * 2, metadata=[f"t{i}" for i in range(20)], global_step=2)
     shared_tensorboard.wait_for_run(run)
     names = shared_tensorboard.tensor_names(run)
-    assert sorted(names) == sorted(["default:00001", "default:00002", snap.tensor_name])
-    np.testing.assert_allclose(shared_tensorboard.tensor(run, "default:00001"), theirs, rtol=1e-6)
+    # One entry per step whatever wrote it: ours replaced tensorboardX's step 1 in place.
+    assert sorted(names) == sorted([snap.tensor_name, "default:00002"])
+    served = shared_tensorboard.tensor(run, "default:00002")
+    np.testing.assert_allclose(served, theirs * 2, rtol=1e-6)
     np.testing.assert_array_equal(shared_tensorboard.tensor(run, snap.tensor_name), ours)
     _, rows = parse_metadata(shared_tensorboard.metadata(run, snap.tensor_name))
     assert [r[0] for r in rows] == [f"o{i}" for i in range(20)]
@@ -321,7 +323,7 @@ def test_event_file_passes_tensorboards_checksums(tmp_path):
     assert list(EventFileLoader(str(event_file)).Load()) == []
 
 
-def test_steps_lists_only_our_entries_for_the_tag(tmp_path):
+def test_steps_lists_every_writers_entries_for_the_tag(tmp_path):
     from tensorboardX import SummaryWriter
 
     writer = ep.ProjectorWriter(tmp_path)
@@ -330,7 +332,7 @@ def test_steps_lists_only_our_entries_for_the_tag(tmp_path):
     writer.add_embedding(RNG.random((3, 2)), global_step=9, tag="other")
     with SummaryWriter(str(tmp_path)) as tbx:
         tbx.add_embedding(RNG.random((3, 2)), global_step=50, tag="a/b")
-    assert writer.steps("a/b") == [1, 2, 3]
+    assert writer.steps("a/b") == [1, 2, 3, 50]  # tensorboardX's step too (issue #28)
     assert writer.steps("other") == [9]
     assert len(writer.entries()) == 5
 
@@ -446,12 +448,12 @@ def test_remove_steps_keeps_tensorboardx_snapshots_and_ignores_unknown_steps(tmp
     with SummaryWriter(str(tmp_path)) as tbx:
         tbx.add_embedding(RNG.random((4, 2)), global_step=1, tag="words")
     assert writer.remove_steps("words", [1, 5]) == [1]
-    assert writer.steps("words") == [0, 2]
+    assert writer.steps("words") == [0, 1, 2]  # tensorboardX's step 1 stays
     tbx_entries = [e for e in writer.entries() if e.tensor_path.endswith("tensors.tsv")]
     assert len(tbx_entries) == 1
     assert (tmp_path / tbx_entries[0].tensor_path).is_file()  # its shared directory stays
     assert writer.retain("words", keep=1, always_keep=()) == [0]
-    assert writer.steps("words") == [2]
+    assert writer.steps("words") == [1, 2]  # tensorboardX's step 1 is never removed
     assert ep.ProjectorWriter(tmp_path / "empty").retain("words", keep=1) == []
 
 

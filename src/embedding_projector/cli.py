@@ -44,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="embedding-projector",
         description=(
             "Put embeddings into TensorBoard's Embedding Projector: export pretrained vectors, "
-            "or run a demo that trains word2vec and shows it evolve."
+            "compare two embeddings in one aligned view, or run a demo that trains word2vec "
+            "and shows it evolve."
         ),
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -165,8 +166,15 @@ def _add_compare_command(subparsers: Any) -> None:
         metavar="N",
         help="most-changed words in the table and TSV file (default: %(default)s)",
     )
-    output.add_argument("--tag", default="compare", help="tensor tag (default: %(default)s)")
+    output.add_argument(
+        "--tag", help="tensor tag (default: both sources' names, e.g. seed1_vs_seed2)"
+    )
     output.add_argument("--step", type=_non_negative, metavar="N", help="step (default: 0)")
+    output.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a comparison of other sources at the same tag and step",
+    )
     states = output.add_mutually_exclusive_group()
     states.add_argument(
         "--layout",
@@ -236,6 +244,7 @@ def _run_compare(args: argparse.Namespace) -> int:
                 step=args.step,
                 progress=None if args.quiet else progress,
                 layout=args.layout,
+                overwrite=args.overwrite,
             )
     except (EmbeddingProjectorError, ValueError, OSError, TypeError, ImportError) as error:
         print(f"{prog}: error: {' '.join(str(error).split())}", file=sys.stderr)
@@ -294,9 +303,17 @@ def _add_export_command(subparsers: Any) -> None:
     _add_selection_flags(export)
     output = export.add_argument_group("output")
     output.add_argument(
-        "--tag", default="embeddings", metavar="NAME", help="embedding name (default: %(default)s)"
+        "--tag",
+        metavar="NAME",
+        help="embedding name (default: the source's name, e.g. vectors for vectors.vec.gz)",
     )
     output.add_argument("--step", type=_non_negative, metavar="N", help="step number (default: 0)")
+    output.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a snapshot of the same tag and step made from another source (without "
+        "it that is an error; the same source again is always a rewrite)",
+    )
     output.add_argument(
         "--sprites",
         choices=("glyphs",),
@@ -491,6 +508,7 @@ def _run_export(args: argparse.Namespace) -> int:
                 progress=None if args.quiet else progress,
                 sprites=args.sprites,
                 layout=args.layout,
+                overwrite=args.overwrite,
             )
     except (EmbeddingProjectorError, ValueError, OSError, TypeError, ImportError) as error:
         message = " ".join(str(error).split())

@@ -15,6 +15,7 @@ __all__ = [
     "EmbeddingProjectorError",
     "InvalidEmbeddingError",
     "LogDirError",
+    "SnapshotExistsError",
     "SnapshotNotFoundError",
     "SnapshotWriteError",
     "VectorFileError",
@@ -86,6 +87,35 @@ class LogDirError(EmbeddingProjectorError, ValueError):
 
     def __reduce__(self) -> tuple[type[LogDirError], tuple[str, str]]:
         return (type(self), (self.args[0], self.logdir))
+
+
+class SnapshotExistsError(EmbeddingProjectorError, ValueError):
+    """A snapshot of another source already holds the tag and step; it was left as it is.
+
+    Raised before any file is written. Pass ``overwrite=True`` (``--overwrite``) to replace
+    it, or write to another tag, step or log directory.
+
+    Attributes:
+        tag: the tag.
+        step: the step.
+        existing: what the snapshot there was made from, or ``None`` if not recorded (another
+            writer: a training callback, tensorboardX, ...).
+    """
+
+    def __init__(self, message: str, *, tag: str, step: int, existing: str | None) -> None:
+        super().__init__(message)
+        self.tag = tag
+        self.step = step
+        self.existing = existing
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_snapshot_exists_error, (self.args[0], self.tag, self.step, self.existing))
+
+
+def _rebuild_snapshot_exists_error(
+    message: str, tag: str, step: int, existing: str | None
+) -> SnapshotExistsError:
+    return SnapshotExistsError(message, tag=tag, step=step, existing=existing)
 
 
 class SnapshotNotFoundError(EmbeddingProjectorError, LookupError):

@@ -30,14 +30,18 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import re
 import shlex
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
 
 from .errors import InvalidEmbeddingError
 from .readers import ProgressCallback, SelectedRows, SourceOptions, load_rows
@@ -47,7 +51,13 @@ from .writer import MAX_PROJECTOR_ROWS, ProjectorWriter, Snapshot, prepare_metad
 if TYPE_CHECKING:
     from .insight.layouts import ProjectorLayout
 
-__all__ = ["ExportSummary", "RowSelection", "SourceOptions", "export_embeddings"]
+__all__ = [
+    "ExportSummary",
+    "RowSelection",
+    "SourceOptions",
+    "default_tag",
+    "export_embeddings",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -152,11 +162,12 @@ def export_embeddings(
     selection: RowSelection | None = None,
     *,
     source_options: SourceOptions | None = None,
-    tag: str = "embeddings",
+    tag: str | None = None,
     step: int | None = None,
     progress: ProgressCallback | None = None,
     sprites: Literal["glyphs"] | None = None,
     layout: Literal["pca", "umap"] | None = None,
+    overwrite: bool = False,
 ) -> ExportSummary:
     """Select rows of pretrained vectors and write them as one projector snapshot.
 
@@ -171,13 +182,18 @@ def export_embeddings(
             ``limit``, then ``sample``); default: every row.
         source_options: how to read the source (:class:`SourceOptions`: format, binary,
             encoding, tensor, labels file, table columns); default: detect everything.
-        tag: the embedding's name in the projector.
+        tag: the embedding's name in the projector (default: the source's name, ``vectors``
+            for ``vectors.vec.gz``, so exports of different files into one log dir sit side
+            by side; ``embeddings`` for in-memory sources).
         step: the step number (default 0).
         progress: called as ``progress(bytes_read, bytes_total)`` while a file is read.
         sprites: ``"glyphs"`` draws each word as its point's image (character, kana, kanji or
             emoji vectors; see :func:`~embedding_projector.glyphs.glyph_images`).
         layout: ``"pca"`` or ``"umap"``: a layout of every row saved as a BOOKMARKS state
             (UMAP: umap-learn, the ``layouts`` extra; with a progress bar when ``progress``).
+        overwrite: replace a snapshot of the same tag and step that was made from another
+            source (or by another writer). Without it that is an error and nothing is
+            written; exporting the same file (or the same data) again is always a rewrite.
 
     With no selection, every row is written. Over 100,000 rows, a warning says how to narrow.
 
@@ -187,6 +203,8 @@ def export_embeddings(
     Raises:
         VectorFileError: the file is missing, truncated or corrupt; nothing was written.
         InvalidEmbeddingError: fewer than 2 rows selected, NaN/Inf vectors, a bad tag.
+        SnapshotExistsError: another source's snapshot holds the tag and step and
+            ``overwrite`` is False; nothing was written (checked before a file is read).
         ValueError: a bad option (negative count, unknown format, ...).
 
     Example:
@@ -199,15 +217,25 @@ def export_embeddings(
     """
     selection = selection if selection is not None else RowSelection()
     source_options = source_options if source_options is not None else SourceOptions()
+    if tag is None:
+        tag = default_tag(source, "embeddings")
     _check_output(tag=tag, step=step, sprites=sprites, layout=layout)
+    # O_DIRECT: the tensor skips the page cache (a copy the kernel would make in this process,
+    # in the CPU time an export is measured by), no slower on an SSD.
+    writer = ProjectorWriter(logdir, direct_io=True)
+    identity = file_identity(source)
+    if identity is not None and not overwrite:
+        writer.check_overwrite(tag, step, identity)  # before a large file is read
     picked = load_rows(source, selection, source_options, progress=progress)
     rows, dims = _check_size(picked)
     header, columns = metadata_table(picked, selection)
     labels = prepare_metadata_columns(columns, header)
+    if identity is None:
+        identity = data_identity(picked.matrix, labels.text)
+        if not overwrite:
+            writer.check_overwrite(tag, step, identity)  # before a layout is computed
     # Closing removes the refresh run and the lock file: a one-shot export leaves only the run.
-    # O_DIRECT: the tensor skips the page cache (a copy the kernel would make in this process,
-    # in the CPU time an export is measured by), no slower on an SSD.
-    with ProjectorWriter(logdir, direct_io=True) as writer, warnings.catch_warnings():
+    with writer, warnings.catch_warnings():
         # Already said above, with the options that narrow an export.
         warnings.filterwarnings("ignore", message=r"Writing \d+ rows for tag", category=UserWarning)
         snapshot = writer.add_embedding(
@@ -217,9 +245,53 @@ def export_embeddings(
             global_step=step,
             tag=tag,
             layout=None if layout is None else _layouts(layout, picked, progress is not None),
+            source=identity,
+            overwrite=overwrite,
         )
     logger.info("exported %d x %d rows from %s to %s", rows, dims, picked.source, writer.logdir)
     return _summary(picked, snapshot, writer.logdir, header, tag)
+
+
+_COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz", ".zst")
+_UNSAFE_IN_TAG = re.compile(r"[^\w.@+-]+")
+
+
+def default_tag(source: Any, fallback: str) -> str:
+    """The tag an export of ``source`` gets by default: its name without suffixes.
+
+    ``vectors.vec.gz`` → ``vectors``, a model folder → its name, ``runs/a::words@3`` (a
+    compare source) → ``words@3``; ``fallback`` for in-memory sources.
+    """
+    if not isinstance(source, (str, os.PathLike)):
+        return fallback
+    text = os.fspath(source)
+    if "::" in text and not Path(text).exists():
+        return _UNSAFE_IN_TAG.sub("_", text.rsplit("::", 1)[1]).strip("_.") or fallback
+    path = Path(text).expanduser()
+    name = path.resolve().name if path.name in ("", ".", "..") else path.name
+    if not path.is_dir():
+        for suffix in _COMPRESSION_SUFFIXES:
+            name = name.removesuffix(suffix)
+        name = Path(name).stem if Path(name).suffix else name
+    return _UNSAFE_IN_TAG.sub("_", name).strip("_.") or fallback
+
+
+def file_identity(source: Any) -> str | None:
+    """What a file source is recorded as (its resolved path); None for in-memory sources.
+
+    The same file exported again is a rewrite of its own snapshot, whatever its content now.
+    """
+    if not isinstance(source, (str, os.PathLike)):
+        return None
+    return f"file {os.path.realpath(Path(os.fspath(source)).expanduser())}"
+
+
+def data_identity(matrix: Any, metadata_text: bytes | None) -> str:
+    """What in-memory rows are recorded as: a digest of the values and labels written."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(np.ascontiguousarray(matrix, dtype=np.float32).tobytes())
+    digest.update(metadata_text or b"")
+    return f"data {matrix.shape[0]} x {matrix.shape[1]}, blake2b {digest.hexdigest()}"
 
 
 def _summary(

@@ -39,6 +39,7 @@ from ._format import (
     BOOKMARKS_FILE,
     CONFIG_FILENAME,
     EVENT_FILE_MARKER,
+    SOURCE_FILE,
     TENSOR_BINARY_SUFFIX,
     TENSOR_TSV_SUFFIX,
     posix,
@@ -55,13 +56,16 @@ from ._format import escape_label as escape_label
 from ._format.arrays import as_float32_matrix, as_uint8_images, validate_step, validate_tag
 from ._format.bookmarks import bookmarks_file
 from ._format.config import (
+    entry_at,
     next_revision,
     our_steps,
     prune_files,
     read_config,
     remove_entries,
     remove_unreferenced,
+    rename_foreign_entries,
     replace_entry,
+    source_of,
     write_config,
 )
 from ._format.files import atomic_write, remove_stale_temp_files
@@ -82,8 +86,9 @@ from ._format.metadata import glyph_sprites, metadata_for
 from ._format.metadata import prepare_metadata as prepare_metadata
 from ._format.metadata import prepare_metadata_columns as prepare_metadata_columns
 from ._format.readback import StoredSnapshot as StoredSnapshot
-from ._format.readback import find_entry, read_entry
+from ._format.readback import find_entry, read_entry, stored_steps
 from ._keywords import suggest_keywords
+from .errors import SnapshotExistsError
 
 if TYPE_CHECKING:
     from tensorboard.plugins.projector.projector_config_pb2 import (
@@ -238,6 +243,8 @@ class ProjectorWriter:
         *,
         name_suffix: str | None = None,
         layout: LayoutSpec | None = None,
+        source: str | None = None,
+        overwrite: bool = True,
     ) -> Snapshot:
         """Write one snapshot; the arguments mean what they mean in tensorboardX.
 
@@ -254,12 +261,20 @@ class ProjectorWriter:
             name_suffix: extra text for the tensor name (e.g. ``"epoch 3"``).
             layout: saved states (BOOKMARKS) beside the tensor: ``"pca"`` or ``"umap"`` (computed
                 here; UMAP needs the ``layouts`` extra), or ``ProjectorLayout`` objects.
+            source: what the snapshot is made from (a file's resolved path, a digest of the
+                data), recorded beside it so a later write can tell a rewrite of the same
+                source from a different one.
+            overwrite: ``False``: refuse to replace a snapshot of this tag and step that was
+                made from anything but ``source`` (or by another writer) -- what export and
+                compare do unless asked. A rewrite of one step (a callback's) is the default.
 
         Returns:
             The :class:`Snapshot` written.
 
         Raises:
             InvalidEmbeddingError: bad input or layout; nothing written (ImportError: no umap).
+            SnapshotExistsError: ``overwrite=False`` and another source's snapshot holds the
+                tag and step; nothing was written.
             ConfigError: the existing config does not parse; nothing was written.
             DiskReserveError: the snapshot would leave less than ``disk_reserve`` free;
                 nothing was written.
@@ -287,11 +302,25 @@ class ProjectorWriter:
                 UserWarning,
                 stacklevel=2,
             )
-        return self._write(matrix, metadata_text, sprite, step, tag, name_suffix, bookmarks)
+        guard = _Guard(source, overwrite)
+        return self._write(matrix, metadata_text, sprite, step, tag, name_suffix, bookmarks, guard)
+
+    def check_overwrite(self, tag: str, step: int | None, source: str | None) -> None:
+        """Raise what ``add_embedding(..., source=source, overwrite=False)`` would raise.
+
+        For a caller that can fail early, before it reads its source; the write checks again
+        under the config lock.
+
+        Raises:
+            SnapshotExistsError: a snapshot of another source holds ``tag`` at ``step``.
+        """
+        step = validate_step(step)
+        validate_tag(tag)
+        _Guard(source, overwrite=False).check(self.logdir, read_config(self.config_path), tag, step)
 
     def steps(self, tag: str = "default") -> list[int]:
-        """Steps already written for ``tag`` by this package (sorted)."""
-        return our_steps(read_config(self.config_path), tag)
+        """Steps already written for ``tag``, by this package or by tensorboardX (sorted)."""
+        return stored_steps(read_config(self.config_path), tag)
 
     def entries(self) -> list[EmbeddingInfo]:
         """All entries of the run's projector config, tensorboardX's included."""
@@ -415,6 +444,7 @@ class ProjectorWriter:
         tag: str,
         name_suffix: str | None,
         bookmarks: bytes | None = None,
+        guard: _Guard | None = None,
     ) -> Snapshot:
         check_not_a_file(self.logdir)
         tensor = tensor_tsv(matrix) if tensor_needs_tsv(matrix) else matrix
@@ -435,6 +465,7 @@ class ProjectorWriter:
                     (tag, step, name_suffix),
                     written,
                     bookmarks,
+                    guard or _Guard(None, overwrite=True),
                 )
         except OSError as error:
             for path in written:
@@ -453,7 +484,8 @@ class ProjectorWriter:
         sprite: tuple[bytes, int] | None,
         where: tuple[str, int, str | None],
         written: list[Path],
-        bookmarks: bytes | None = None,
+        bookmarks: bytes | None,
+        guard: _Guard,
     ) -> Snapshot:
         """Write the files, then the config; ``written`` lists files to remove on failure."""
         tag, step, name_suffix = where
@@ -461,6 +493,7 @@ class ProjectorWriter:
         relative_dir = posix(step_dirname(step), tag_dirname(tag))
         directory = self.logdir / step_dirname(step) / tag_dirname(tag)
         config = read_config(self.config_path)
+        guard.check(self.logdir, config, tag, step)  # before any file of this snapshot
         remove_stale_temp_files(self.logdir)
         directory.mkdir(parents=True, exist_ok=True)
         remove_stale_temp_files(directory)
@@ -483,6 +516,9 @@ class ProjectorWriter:
         if bookmarks is not None:
             bookmarks_path = atomic_write(directory, BOOKMARKS_FILE % revision, bookmarks)
             written.append(bookmarks_path)
+        if guard.source is not None:
+            source_text = guard.source.encode("utf-8", "surrogateescape")
+            written.append(atomic_write(directory, SOURCE_FILE % revision, source_text))
         name = tensor_name(tag, step, revision, name_suffix)
         entry = replace_entry(config, relative_dir)
         entry.tensor_name = name
@@ -495,6 +531,7 @@ class ProjectorWriter:
             entry.sprite.single_image_dim.extend([sprite[1], sprite[1]])
         if bookmarks_path is not None:
             entry.bookmarks_path = posix(relative_dir, bookmarks_path.name)
+        rename_foreign_entries(config)
         self._ensure_event_file()
         write_config(self.logdir, config)
         written.clear()  # committed: these files are now referenced
@@ -526,6 +563,37 @@ class ProjectorWriter:
         if any(EVENT_FILE_MARKER in name for name in os.listdir(self.logdir)):
             return
         _write_empty_event_file(self.logdir, ".embedding-projector")
+
+
+@dataclass(frozen=True)
+class _Guard:
+    """What a write may replace: anything (``overwrite``), or only a snapshot of ``source``."""
+
+    source: str | None
+    overwrite: bool
+
+    def check(self, logdir: Path, config: ProjectorConfig, tag: str, step: int) -> None:
+        if self.overwrite:
+            return
+        existing = entry_at(config, posix(step_dirname(step), tag_dirname(tag)))
+        if existing is None:
+            return
+        previous = source_of(logdir, existing)
+        if self.source is not None and previous == self.source:
+            return  # the same source again: a clean rewrite
+        made_from = (
+            f"made from {previous}"
+            if previous is not None
+            else "written by another writer (a training callback, tensorboardX, ...)"
+        )
+        raise SnapshotExistsError(
+            f"{logdir} already holds a snapshot of tag {tag!r} at step {step} "
+            f"({existing.tensor_name!r}), {made_from}. Pass --overwrite (overwrite=True) to "
+            "replace it, or choose another --tag, --step or --logdir. Nothing was written.",
+            tag=tag,
+            step=step,
+            existing=previous,
+        )
 
 
 def add_embedding(

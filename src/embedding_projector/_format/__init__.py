@@ -93,7 +93,14 @@ EVENT_FILE_MARKER = "tfevents"
 MAX_TAG_DIR_BYTES = 160
 #: A snapshot's saved states (bookmarks): ``bookmarks.r<rev>.json`` beside ``tensors.r<rev>``.
 BOOKMARKS_FILE = "bookmarks.r%d.json"
-OUR_FILE = re.compile(r"^(tensors|metadata|sprite|bookmarks)\.r(\d+)\.(bin|tsv|png|json)$")
+#: What a snapshot was made from (export's path or data digest): ``source.r<rev>.txt``, so a
+#: later export of something else to the same tag and step can refuse to replace it.
+SOURCE_FILE = "source.r%d.txt"
+OUR_FILE = re.compile(
+    r"^(tensors|metadata|sprite|bookmarks|source)\.r(\d+)\.(bin|tsv|png|json|txt)$"
+)
+#: tensorboardX's file names: ``<step, 5 digits>/<tag>/tensors.tsv`` (one per step, no revision).
+FOREIGN_TENSOR_FILE = "tensors.tsv"
 _WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|com\d|lpt\d)(\..*)?$", re.IGNORECASE)
 _UNSAFE_TAG_CHARS = set('%/\\<>:"|?*\x7f')
 _BLANK_LABEL = "(empty)"
@@ -369,3 +376,21 @@ def parse_our_tensor_path(tensor_path: str) -> tuple[int, str, int] | None:
     if not match or match.group(1) != "tensors":
         return None
     return int(parts[0]), parts[1], int(match.group(2))
+
+
+def parse_foreign_tensor_path(tensor_path: str) -> tuple[int, str] | None:
+    """(step, tag directory) if ``tensor_path`` is in tensorboardX's layout, else None.
+
+    tensorboardX writes the same step and tag directories as we do (its tag encoding is ours
+    for plain tags), so an entry of either tool at one step and tag is the same snapshot.
+    """
+    parts = tensor_path.replace("\\", "/").split("/")
+    if len(parts) != 3 or not parts[0].isdigit() or parts[2] != FOREIGN_TENSOR_FILE:
+        return None
+    return int(parts[0]), parts[1]
+
+
+def snapshot_at(tensor_path: str) -> tuple[int, str] | None:
+    """(step, tag directory) of an entry of ours or of tensorboardX's, else None."""
+    ours = parse_our_tensor_path(tensor_path)
+    return ours[:2] if ours else parse_foreign_tensor_path(tensor_path)

@@ -17,9 +17,13 @@ from ..errors import ConfigError
 from . import (
     CONFIG_FILENAME,
     OUR_FILE,
+    SOURCE_FILE,
     TEMP_PREFIX,
+    TENSOR_NAME_STEP_DIGITS,
+    parse_foreign_tensor_path,
     parse_our_tensor_path,
     posix,
+    snapshot_at,
     step_dirname,
     tag_dirname,
 )
@@ -32,13 +36,17 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "all_steps",
+    "entry_at",
     "next_revision",
     "our_steps",
     "prune_files",
     "read_config",
     "remove_entries",
     "remove_unreferenced",
+    "rename_foreign_entries",
     "replace_entry",
+    "source_of",
     "write_config",
 ]
 
@@ -117,6 +125,54 @@ def our_steps(config: ProjectorConfig, tag: str) -> list[int]:
     return sorted(found)
 
 
+def all_steps(config: ProjectorConfig, tag: str) -> list[int]:
+    """Steps of ``tag`` written by this package or by tensorboardX (sorted, each once)."""
+    tag_dir = tag_dirname(tag)
+    found = set()
+    for entry in config.embeddings:
+        where = snapshot_at(entry.tensor_path)
+        if where and where[1] == tag_dir:
+            found.add(where[0])
+    return sorted(found)
+
+
+def _at(entry: EmbeddingInfo, relative_dir: str) -> bool:
+    """Whether ``entry`` (ours or tensorboardX's) is the snapshot in ``relative_dir``."""
+    where = snapshot_at(entry.tensor_path)
+    return where is not None and posix(step_dirname(where[0]), where[1]) == relative_dir
+
+
+def entry_at(config: ProjectorConfig, relative_dir: str) -> EmbeddingInfo | None:
+    """The entry (ours or tensorboardX's) of the snapshot in ``relative_dir``, if any."""
+    return next((entry for entry in config.embeddings if _at(entry, relative_dir)), None)
+
+
+def source_of(logdir: Path, entry: EmbeddingInfo) -> str | None:
+    """What an entry was exported from (its ``source.r<rev>.txt``); None if not recorded."""
+    parsed = parse_our_tensor_path(entry.tensor_path)
+    if parsed is None:
+        return None
+    relative_dir = posix(step_dirname(parsed[0]), parsed[1])
+    try:
+        return (logdir / relative_dir / (SOURCE_FILE % parsed[2])).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def rename_foreign_entries(config: ProjectorConfig) -> None:
+    """Give tensorboardX's entries our 9-digit step in their names (``words:00001`` → ``…001``).
+
+    The projector's dropdown orders same-sized tensors by name: with 5 digits beside 9,
+    tensorboardX's step 1 would sort after our step 21. Only the name changes (tensors are
+    cached by name, so a new name is never served stale).
+    """
+    for entry in config.embeddings:
+        where = parse_foreign_tensor_path(entry.tensor_path)
+        prefix, _, digits = entry.tensor_name.rpartition(":")
+        if where and prefix and digits.isdigit() and int(digits) == where[0]:
+            entry.tensor_name = f"{prefix}:{where[0]:0{TENSOR_NAME_STEP_DIGITS}d}"
+
+
 def _is_ours_at(entry: EmbeddingInfo, relative_dir: str) -> tuple[int, str, int] | None:
     parsed = parse_our_tensor_path(entry.tensor_path)
     if parsed and posix(step_dirname(parsed[0]), parsed[1]) == relative_dir:
@@ -140,12 +196,19 @@ def next_revision(config: ProjectorConfig, relative_dir: str, directory: Path) -
 
 
 def replace_entry(config: ProjectorConfig, relative_dir: str) -> EmbeddingInfo:
-    """Clear and return our entry for this step and tag (or append a new one)."""
-    for entry in config.embeddings:
-        if _is_ours_at(entry, relative_dir):
-            entry.Clear()
-            return entry
-    return config.embeddings.add()
+    """Clear and return the entry for this step and tag (or append a new one).
+
+    Ours or tensorboardX's, in place; any further entry of the same step and tag (tensorboardX
+    appends one per call) is dropped, so the projector lists each step once.
+    """
+    found = [index for index, entry in enumerate(config.embeddings) if _at(entry, relative_dir)]
+    if not found:
+        return config.embeddings.add()
+    for index in reversed(found[1:]):
+        del config.embeddings[index]
+    entry = config.embeddings[found[0]]
+    entry.Clear()
+    return entry
 
 
 def remove_unreferenced(directory: Path, config: ProjectorConfig, relative_dir: str) -> None:
@@ -156,6 +219,9 @@ def remove_unreferenced(directory: Path, config: ProjectorConfig, relative_dir: 
         for path in (*files, entry.bookmarks_path):
             if path.startswith(relative_dir + "/"):
                 referenced.add(path[len(relative_dir) + 1 :])
+        parsed = _is_ours_at(entry, relative_dir)
+        if parsed:  # the record of what the tensor was made from goes with it
+            referenced.add(SOURCE_FILE % parsed[2])
     for file_name in os.listdir(directory):
         if OUR_FILE.match(file_name) and file_name not in referenced:
             with contextlib.suppress(OSError):

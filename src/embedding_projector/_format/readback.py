@@ -12,8 +12,8 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import ConfigError, SnapshotNotFoundError
-from . import TENSOR_BINARY_SUFFIX, parse_our_tensor_path, step_dirname, tag_dirname
-from .config import our_steps
+from . import TENSOR_BINARY_SUFFIX, snapshot_at, step_dirname, tag_dirname
+from .config import all_steps
 
 if TYPE_CHECKING:
     from tensorboard.plugins.projector.projector_config_pb2 import (
@@ -76,7 +76,7 @@ def stored_tags(config: ProjectorConfig) -> list[str]:
         match = _TAGGED_NAME.match(entry.tensor_name)
         if not match:
             continue
-        ours = parse_our_tensor_path(entry.tensor_path) is not None
+        ours = snapshot_at(entry.tensor_path) is not None
         if ours or entry.tensor_name == f"{match['tag']}:{match['step']}":  # tensorboardX's
             tags.add(match["tag"])
     return sorted(tags)
@@ -84,11 +84,11 @@ def stored_tags(config: ProjectorConfig) -> list[str]:
 
 def stored_steps(config: ProjectorConfig, tag: str) -> list[int]:
     """Steps of ``tag`` in the config, written by this package or by tensorboardX (sorted)."""
-    found = set(our_steps(config, tag))
+    found = set(all_steps(config, tag))
     prefix = f"{tag}:"
-    for entry in config.embeddings:
+    for entry in config.embeddings:  # tensorboardX entries of another layout: by their name
         rest = entry.tensor_name[len(prefix) :] if entry.tensor_name.startswith(prefix) else ""
-        if not parse_our_tensor_path(entry.tensor_path) and rest.isdigit():
+        if not snapshot_at(entry.tensor_path) and rest.isdigit():
             found.add(int(rest))
     return sorted(found)
 
@@ -111,16 +111,16 @@ def find_entry(config: ProjectorConfig, tag: str, step: int | None) -> Embedding
     tensorboardx_name = f"{tag}:{step_dirname(step)}"  # tensorboardX names its entries so
     fallback = None
     for entry in config.embeddings:
-        parsed = parse_our_tensor_path(entry.tensor_path)
-        if parsed and parsed[:2] == (step, tag_dir):
+        where = snapshot_at(entry.tensor_path)
+        if where == (step, tag_dir):
             return entry
-        if not parsed and entry.tensor_name == tensorboardx_name:
+        if not where and entry.tensor_name == tensorboardx_name:
             fallback = entry
     if fallback is not None:
         return fallback
     raise SnapshotNotFoundError(
-        f"no snapshot of tag {tag!r} at step {step}; this package wrote steps "
-        f"{our_steps(config, tag)} of it. (Other tags: "
+        f"no snapshot of tag {tag!r} at step {step}; the run holds steps "
+        f"{stored_steps(config, tag)} of it. (Other tags: "
         f"{sorted({e.tensor_name.split(':')[0] for e in config.embeddings})}.)"
     )
 

@@ -50,9 +50,10 @@ import numpy.typing as npt
 
 from .. import insight
 from ..errors import InvalidEmbeddingError
+from ..export import data_identity, default_tag, file_identity
 from ..insight import layouts
 from ..readers.selection import RowSelection, check_count
-from ..writer import MAX_PROJECTOR_ROWS
+from ..writer import MAX_PROJECTOR_ROWS, ProjectorWriter
 from ._report import CHANGES_FILENAME, ChangedWord, describe_summary, write_outputs
 
 __all__ = ["CHANGES_FILENAME", "ChangedWord", "CompareSummary", "compare_embeddings"]
@@ -146,10 +147,11 @@ def compare_embeddings(
     selection: RowSelection | None = None,
     k: int = 10,
     top: int = 100,
-    tag: str = "compare",
+    tag: str | None = None,
     step: int | None = None,
     progress: CompareProgress | None = None,
     layout: Literal["pca", "umap"] | None = "pca",
+    overwrite: bool = False,
 ) -> CompareSummary:
     """Write two embeddings as one aligned projector tensor and report what changed.
 
@@ -167,13 +169,18 @@ def compare_embeddings(
             ``limit``, ``words`` and ``near`` to compare the same words).
         k: neighbourhood size for overlap@k (among the shared rows).
         top: most-changed words in the TEXT table and ``compare_changes.tsv``.
-        tag: the tensor's tag (also the scalars' and text's prefix).
+        tag: the tensor's tag (also the scalars' and text's prefix); default: both sources'
+            file or run names (``seed1_vs_seed2`` for ``seed1.txt`` and ``seed2.txt``), so
+            comparisons of other pairs in one log dir sit side by side; ``compare`` for
+            in-memory sources.
         step: the step number (default 0).
         progress: called as ``progress(stage, done, total)`` while reading and searching.
         layout: saved states (BOOKMARKS) of the combined tensor: ``"pca"`` (default), one
             PCA basis for both sets so a word's two points sit together unless it moved, with
             all points and one state per source; ``"umap"``: also a UMAP of all points
             (umap-learn, the ``layouts`` extra); ``None``: no states.
+        overwrite: replace a comparison of other sources (or another writer's snapshot) at
+            the same tag and step; without it that is an error and nothing is written.
 
     Returns:
         A :class:`CompareSummary`.
@@ -182,6 +189,8 @@ def compare_embeddings(
         InvalidEmbeddingError: a source is empty or has NaN/Inf rows, or the two share fewer
             than 2 labels; the message names the source. Nothing written. (A label repeated
             in a source is matched by its first occurrence and reported in ``duplicates``.)
+        SnapshotExistsError: a comparison of other sources holds the tag and step and
+            ``overwrite`` is False (checked before a source is read); nothing written.
         VectorFileError: a file cannot be read. ValueError: a bad option.
 
     Example:
@@ -189,7 +198,15 @@ def compare_embeddings(
         ...                    names=("epoch 1", "epoch 50"),
         ...                    selection=RowSelection(limit=20000))  # doctest: +SKIP
     """
+    if tag is None:
+        from_files = all(isinstance(source, (str, os.PathLike)) for source in (a, b))
+        tag = (
+            f"{default_tag(a, names[0])}_vs_{default_tag(b, names[1])}" if from_files else "compare"
+        )
     _check_options(names, k, top, tag, step, layout)
+    identity = _pair_identity(a, b)
+    if identity is not None and not overwrite:
+        ProjectorWriter(logdir).check_overwrite(tag, step, identity)
     if selection is None:
         selection = RowSelection()
     elif not isinstance(selection, RowSelection):
@@ -200,8 +217,19 @@ def compare_embeddings(
     matched = _shared_rows(a, b, selection, names, progress)
     combined, overlap, rank, fields = _measure(matched, names, k, top, progress)
     step = 0 if step is None else int(step)
+    if identity is None:
+        identity = f"compare of {data_identity(combined, chr(0).join(matched.labels).encode())}"
     snapshot, run_dir, changes_path = write_outputs(
-        logdir, combined, matched.labels, overlap, rank, fields, tag=tag, step=step, layout=layout
+        logdir,
+        combined,
+        matched.labels,
+        overlap,
+        rank,
+        fields,
+        tag=tag,
+        step=step,
+        layout=layout,
+        guard=(identity, overwrite),
     )
     logger.info("compared %d shared rows into %s", len(matched.labels), run_dir)
     return CompareSummary(
@@ -215,6 +243,23 @@ def compare_embeddings(
         changes_path=changes_path,
         tensorboard_command=f"tensorboard --logdir {shlex.quote(str(run_dir))}",
     )
+
+
+def _pair_identity(a: Any, b: Any) -> str | None:
+    """What a comparison is recorded as: both sources' files or runs; None if in memory."""
+    sides = []
+    for source in (a, b):
+        run = _parse_run_source(source)
+        if run is not None:
+            logdir, tag, step = run
+            at = "latest" if step is None else step
+            sides.append(f"run {os.path.realpath(logdir)}::{tag}@{at}")
+        else:
+            identity = file_identity(source)
+            if identity is None:
+                return None
+            sides.append(identity)
+    return f"compare of {sides[0]} with {sides[1]}"
 
 
 @dataclass

@@ -270,9 +270,12 @@ def write_outputs(
     tag: str,
     step: int,
     layout: Literal["pca", "umap"] | None = "pca",
+    guard: tuple[str | None, bool] = (None, True),
 ) -> tuple[Snapshot, Path, Path]:
     """The tensor and its metadata (with :func:`compare_states` unless ``layout`` is None),
     the TSV, the TEXT table and the scalars.
+
+    ``guard`` is ``(source, overwrite)`` for :meth:`ProjectorWriter.add_embedding`.
 
     Returns:
         (the snapshot, the run directory, the TSV's path).
@@ -297,6 +300,8 @@ def write_outputs(
             metadata_header=["label", "source", f"overlap@{k}", "change rank"],
             name_suffix=f"{names[0]} vs {names[1]}",
             layout=states,
+            source=guard[0],
+            overwrite=guard[1],
         )
     changed: list[ChangedWord] = fields["most_changed"]
     changes_path = writer.logdir / CHANGES_FILENAME
