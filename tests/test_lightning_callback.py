@@ -891,7 +891,7 @@ def test_short_run_logs_drift_and_overlap_at_every_snapshot_while_maps_are_ratio
     assert map_steps(tmp_path, "tokens") == [0]  # the drawing is rationed ...
     assert scalar_steps(tmp_path, "tokens/drift") == steps[1:]  # ... the scalars are not
     assert scalar_steps(tmp_path, "tokens/neighbor_overlap_at_10") == steps[1:]
-    assert "map image of 'tokens' skipped at step 4" in caplog.text
+    assert "map image of 'tokens' was skipped at step 4" in caplog.text
 
 
 def test_labels_that_cannot_fit_fail_at_setup_before_training(tmp_path: Path) -> None:

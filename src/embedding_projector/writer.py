@@ -28,7 +28,6 @@ import logging
 import os
 import warnings
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,7 +55,7 @@ from ._format import escape_label as escape_label
 from ._format.arrays import as_float32_matrix, as_uint8_images, validate_step, validate_tag
 from ._format.bookmarks import bookmarks_file
 from ._format.config import (
-    entry_at,
+    OverwriteGuard,
     next_revision,
     our_steps,
     prune_files,
@@ -65,7 +64,6 @@ from ._format.config import (
     remove_unreferenced,
     rename_foreign_entries,
     replace_entry,
-    source_of,
     write_config,
 )
 from ._format.files import atomic_write, remove_stale_temp_files
@@ -85,10 +83,10 @@ from ._format.metadata import PreparedMetadata as PreparedMetadata
 from ._format.metadata import glyph_sprites, metadata_for
 from ._format.metadata import prepare_metadata as prepare_metadata
 from ._format.metadata import prepare_metadata_columns as prepare_metadata_columns
+from ._format.readback import Snapshot as Snapshot
 from ._format.readback import StoredSnapshot as StoredSnapshot
 from ._format.readback import find_entry, read_entry, stored_steps
 from ._keywords import suggest_keywords
-from .errors import SnapshotExistsError
 
 if TYPE_CHECKING:
     from tensorboard.plugins.projector.projector_config_pb2 import (
@@ -112,35 +110,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """What one write produced.
-
-    Attributes:
-        tag: the tag as given.
-        step: the step number.
-        tensor_name: the name the projector's dropdown shows.
-        shape: (rows, columns).
-        directory: the snapshot's directory.
-        tensor_path: the tensor file.
-        metadata_path: the metadata file, if labels were given.
-        sprite_path: the sprite sheet, if images were given.
-        config_path: the run's ``projector_config.pbtxt``.
-        bookmarks_path: the saved states (``layout=``), if any.
-    """
-
-    tag: str
-    step: int
-    tensor_name: str
-    shape: tuple[int, int]
-    directory: Path
-    tensor_path: Path
-    metadata_path: Path | None
-    sprite_path: Path | None
-    config_path: Path
-    bookmarks_path: Path | None = None
 
 
 # --------------------------------------------------------------------------- writer
@@ -302,7 +271,7 @@ class ProjectorWriter:
                 UserWarning,
                 stacklevel=2,
             )
-        guard = _Guard(source, overwrite)
+        guard = OverwriteGuard(source, overwrite)
         return self._write(matrix, metadata_text, sprite, step, tag, name_suffix, bookmarks, guard)
 
     def check_overwrite(self, tag: str, step: int | None, source: str | None) -> None:
@@ -316,7 +285,9 @@ class ProjectorWriter:
         """
         step = validate_step(step)
         validate_tag(tag)
-        _Guard(source, overwrite=False).check(self.logdir, read_config(self.config_path), tag, step)
+        OverwriteGuard(source, overwrite=False).check(
+            self.logdir, read_config(self.config_path), tag, step
+        )
 
     def steps(self, tag: str = "default") -> list[int]:
         """Steps already written for ``tag``, by this package or by tensorboardX (sorted)."""
@@ -444,7 +415,7 @@ class ProjectorWriter:
         tag: str,
         name_suffix: str | None,
         bookmarks: bytes | None = None,
-        guard: _Guard | None = None,
+        guard: OverwriteGuard | None = None,
     ) -> Snapshot:
         check_not_a_file(self.logdir)
         tensor = tensor_tsv(matrix) if tensor_needs_tsv(matrix) else matrix
@@ -465,7 +436,7 @@ class ProjectorWriter:
                     (tag, step, name_suffix),
                     written,
                     bookmarks,
-                    guard or _Guard(None, overwrite=True),
+                    guard or OverwriteGuard(None, overwrite=True),
                 )
         except OSError as error:
             for path in written:
@@ -485,7 +456,7 @@ class ProjectorWriter:
         where: tuple[str, int, str | None],
         written: list[Path],
         bookmarks: bytes | None,
-        guard: _Guard,
+        guard: OverwriteGuard,
     ) -> Snapshot:
         """Write the files, then the config; ``written`` lists files to remove on failure."""
         tag, step, name_suffix = where
@@ -563,37 +534,6 @@ class ProjectorWriter:
         if any(EVENT_FILE_MARKER in name for name in os.listdir(self.logdir)):
             return
         _write_empty_event_file(self.logdir, ".embedding-projector")
-
-
-@dataclass(frozen=True)
-class _Guard:
-    """What a write may replace: anything (``overwrite``), or only a snapshot of ``source``."""
-
-    source: str | None
-    overwrite: bool
-
-    def check(self, logdir: Path, config: ProjectorConfig, tag: str, step: int) -> None:
-        if self.overwrite:
-            return
-        existing = entry_at(config, posix(step_dirname(step), tag_dirname(tag)))
-        if existing is None:
-            return
-        previous = source_of(logdir, existing)
-        if self.source is not None and previous == self.source:
-            return  # the same source again: a clean rewrite
-        made_from = (
-            f"made from {previous}"
-            if previous is not None
-            else "written by another writer (a training callback, tensorboardX, ...)"
-        )
-        raise SnapshotExistsError(
-            f"{logdir} already holds a snapshot of tag {tag!r} at step {step} "
-            f"({existing.tensor_name!r}), {made_from}. Pass --overwrite (overwrite=True) to "
-            "replace it, or choose another --tag, --step or --logdir. Nothing was written.",
-            tag=tag,
-            step=step,
-            existing=previous,
-        )
 
 
 def add_embedding(

@@ -10,10 +10,11 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, SnapshotExistsError
 from . import (
     CONFIG_FILENAME,
     OUR_FILE,
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "OverwriteGuard",
     "all_steps",
     "entry_at",
     "next_revision",
@@ -258,3 +260,34 @@ def prune_files(logdir: Path, tag: str, referenced_steps: set[int]) -> None:
         for empty in (directory, Path(step_dir)):
             with contextlib.suppress(OSError):
                 empty.rmdir()  # fails while anything else is inside: then it stays
+
+
+@dataclass(frozen=True)
+class OverwriteGuard:
+    """What a write may replace: anything (``overwrite``), or only a snapshot of ``source``."""
+
+    source: str | None
+    overwrite: bool
+
+    def check(self, logdir: Path, config: ProjectorConfig, tag: str, step: int) -> None:
+        if self.overwrite:
+            return
+        existing = entry_at(config, posix(step_dirname(step), tag_dirname(tag)))
+        if existing is None:
+            return
+        previous = source_of(logdir, existing)
+        if self.source is not None and previous == self.source:
+            return  # the same source again: a clean rewrite
+        made_from = (
+            f"made from {previous}"
+            if previous is not None
+            else "written by another writer (a training callback, tensorboardX, ...)"
+        )
+        raise SnapshotExistsError(
+            f"{logdir} already holds a snapshot of tag {tag!r} at step {step} "
+            f"({existing.tensor_name!r}), {made_from}. Pass --overwrite (overwrite=True) to "
+            "replace it, or choose another --tag, --step or --logdir. Nothing was written.",
+            tag=tag,
+            step=step,
+            existing=previous,
+        )

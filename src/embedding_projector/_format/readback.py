@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "Snapshot",
     "StoredSnapshot",
     "StoredState",
     "entry_files",
@@ -35,6 +37,35 @@ __all__ = [
 
 #: ``<tag>:<step>`` with an optional `` <suffix>`` / `` (rewrite N)`` (ours) or bare (tensorboardX).
 _TAGGED_NAME = re.compile(r"^(?P<tag>.*):(?P<step>\d+)(?: .*)?$", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What one write produced.
+
+    Attributes:
+        tag: the tag as given.
+        step: the step number.
+        tensor_name: the name the projector's dropdown shows.
+        shape: (rows, columns).
+        directory: the snapshot's directory.
+        tensor_path: the tensor file.
+        metadata_path: the metadata file, if labels were given.
+        sprite_path: the sprite sheet, if images were given.
+        config_path: the run's ``projector_config.pbtxt``.
+        bookmarks_path: the saved states (``layout=``), if any.
+    """
+
+    tag: str
+    step: int
+    tensor_name: str
+    shape: tuple[int, int]
+    directory: Path
+    tensor_path: Path
+    metadata_path: Path | None
+    sprite_path: Path | None
+    config_path: Path
+    bookmarks_path: Path | None = None
 
 
 class StoredSnapshot(NamedTuple):
