@@ -304,7 +304,7 @@ def test_steps_listed_in_step_order_and_switching_loads_that_step(
         "words:000000002",
         "words:000099999",
         "words:000100000",
-        "words_tbx:00000",
+        "words_tbx:000000000",  # tensorboardX's name, brought to our 9 digits on our write
     ]
     # The last step has its own labels: the page must load that step's metadata, not reuse.
     projector.select_tensor("words:000100000", WORD_ROWS, WORD_DIM)
